@@ -1,0 +1,181 @@
+// A dataset flow and its runner: fetch (source) or build from upstream
+// `-latest` artifacts (derived), validate against the previous `-latest`,
+// write the historized copy then `-latest`, and record the run (SPEC §6, §7).
+import { decodeArtifact, encodeArtifact } from "./artifact.ts";
+import type { Config } from "./config.ts";
+import { errorMessage, UserError, ValidationError } from "./errors.ts";
+import type { RunHistory, Trigger } from "./history.ts";
+import { checkSlug, historizedKey, latestKey, type Lake } from "./lake.ts";
+import type { Logger } from "./log.ts";
+import { withRetries, type RetryPolicy } from "./retry.ts";
+import type { Table } from "./table.ts";
+
+/** What a flow's code may use. */
+export interface FlowContext {
+  config: Config;
+  log: Logger;
+  /** The run's clock reading at start. */
+  now: Date;
+  /** Call a source with the retry policy (transient failures retried, permanent ones thrown at once). */
+  retry<T>(what: string, request: () => Promise<T>): Promise<T>;
+  /** Record a fact about this run (shown by runs.ts). */
+  note(text: string): void;
+}
+
+interface FlowBase {
+  slug: string;
+  /** Write `<slug>-<timestamp>` before `-latest` (default true). */
+  historized?: boolean;
+}
+
+export interface SourceFlow extends FlowBase {
+  kind: "source";
+  fetch(ctx: FlowContext): Promise<Table>;
+}
+
+export interface DerivedFlow extends FlowBase {
+  kind: "derived";
+  /** Upstream slugs whose `-latest` artifacts `build` receives, by slug. */
+  from: string[];
+  build(inputs: Record<string, Table>, ctx: FlowContext): Table | Promise<Table>;
+}
+
+export type Flow = SourceFlow | DerivedFlow;
+
+export function sourceFlow(definition: Omit<SourceFlow, "kind">): SourceFlow {
+  checkSlug(definition.slug);
+  return { kind: "source", ...definition };
+}
+
+export function derivedFlow(definition: Omit<DerivedFlow, "kind">): DerivedFlow {
+  checkSlug(definition.slug);
+  definition.from.forEach(checkSlug);
+  return { kind: "derived", ...definition };
+}
+
+export function upstreamOf(flow: Flow): string[] {
+  return flow.kind === "derived" ? flow.from : [];
+}
+
+export interface RunOptions {
+  config: Config;
+  lake: Lake;
+  history: RunHistory;
+  log: Logger;
+  trigger?: Trigger;
+  parentId?: number | null;
+  /** Injected for tests: retry sleeps and jitter. */
+  retry?: Pick<RetryPolicy, "sleep" | "random">;
+  now?: () => Date;
+}
+
+export interface FlowResult {
+  runId: number;
+  status: "succeeded" | "failed";
+  rows?: number;
+  columns?: number;
+  writtenKeys: string[];
+  error?: string;
+}
+
+export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResult> {
+  const { config, lake, history } = options;
+  const clock = options.now ?? (() => new Date());
+  history.markCrashed();
+  const runId = history.start({ flow: flow.slug, trigger: options.trigger ?? "manual", parentId: options.parentId });
+  const log = options.log.child({ flow: flow.slug, run: runId });
+  let retries = 0;
+  const ctx: FlowContext = {
+    config,
+    log,
+    now: clock(),
+    note: (text) => history.addNote(runId, text),
+    retry: (what, request) =>
+      withRetries(what, request, {
+        retries: config.retries ? 3 : 0,
+        backoffMs: config.retryBackoffMs,
+        ...options.retry,
+        onRetry: ({ retry, delayMs, error }) => {
+          retries++;
+          log.warn(`${errorMessage(error)}; retry ${retry}/3 in ${(delayMs / 1000).toFixed(1)} s`);
+        },
+      }),
+  };
+  const writtenKeys: string[] = [];
+  log.info(`started (${flow.kind === "source" ? "fetch" : `build from ${flow.from.join(", ")}`}) into ${lake.label}`);
+  try {
+    const result = flow.kind === "source" ? await flow.fetch(ctx) : await flow.build(await readUpstream(flow, lake, history, runId), ctx);
+    await validate(flow.slug, result, lake, ctx);
+    if (config.dryRun) {
+      ctx.note("dry run: nothing written");
+      log.info(`dry run: would write ${result.rows.length} rows x ${result.columns.length} columns`);
+    } else {
+      const bytes = encodeArtifact(result); // encode fully before the first write
+      const keys = [...(flow.historized === false ? [] : [historizedKey(flow.slug, ctx.now)]), latestKey(flow.slug)];
+      for (const key of keys) {
+        await lake.write(key, bytes);
+        history.addWrittenKey(runId, key);
+        writtenKeys.push(key);
+      }
+      log.info(`wrote ${result.rows.length} rows x ${result.columns.length} columns (${(bytes.length / 1e6).toFixed(1)} MB): ${keys.join(", ")}`);
+    }
+    history.finish(runId, { status: "succeeded", attempts: 1 + retries, rows: result.rows.length, columns: result.columns.length }, clock());
+    return { runId, status: "succeeded", rows: result.rows.length, columns: result.columns.length, writtenKeys };
+  } catch (error) {
+    const message = errorMessage(error);
+    history.finish(runId, { status: "failed", attempts: 1 + retries, error: message }, clock());
+    log.error(`failed: ${message}`, error instanceof UserError ? undefined : { stack: (error as Error)?.stack });
+    return { runId, status: "failed", writtenKeys, error: message };
+  }
+}
+
+async function readUpstream(flow: DerivedFlow, lake: Lake, history: RunHistory, runId: number): Promise<Record<string, Table>> {
+  const inputs: Record<string, Table> = {};
+  for (const slug of flow.from) {
+    const key = latestKey(slug);
+    const bytes = await lake.read(key);
+    if (!bytes) throw new UserError(`upstream ${key} is missing in ${lake.label}: run scripts/${slug}.ts first`);
+    inputs[slug] = decodeArtifact(bytes, key);
+    history.addUpstreamKey(runId, key);
+  }
+  return inputs;
+}
+
+/** Compare with the previous `-latest`: throws a ValidationError saying what differs. */
+async function validate(slug: string, next: Table, lake: Lake, ctx: FlowContext): Promise<void> {
+  const key = latestKey(slug);
+  const bytes = await lake.read(key);
+  if (!bytes) {
+    ctx.note(`no previous ${key}: validation skipped`);
+    return;
+  }
+  let previous: Table;
+  try {
+    previous = decodeArtifact(bytes, key);
+  } catch (error) {
+    ctx.log.warn(`validation skipped: ${errorMessage(error)}`);
+    ctx.note(`previous ${key} unreadable: validation skipped`);
+    return;
+  }
+  const problems = compareTables(previous, next);
+  if (problems.length) throw new ValidationError(`validation against ${key} failed: ${problems.join("; ")}; nothing written`);
+}
+
+/** What makes `next` unacceptable as the successor of `previous`: row count under 99%, columns added, removed or retyped. */
+export function compareTables(previous: Table, next: Table): string[] {
+  const problems: string[] = [];
+  if (next.rows.length < 0.99 * previous.rows.length) {
+    problems.push(`${next.rows.length} rows, fewer than 99% of the previous ${previous.rows.length} rows`);
+  }
+  const before = new Map(previous.columns.map((c) => [c.name, c.type]));
+  const after = new Map(next.columns.map((c) => [c.name, c.type]));
+  const added = [...after.keys()].filter((name) => !before.has(name));
+  const removed = [...before.keys()].filter((name) => !after.has(name));
+  const retyped = [...after].filter(([name, type]) => before.has(name) && before.get(name) !== type)
+    .map(([name, type]) => `${name} (${before.get(name)} -> ${type})`);
+  if (added.length || removed.length) {
+    problems.push(`columns changed (${previous.columns.length} -> ${next.columns.length}): added [${added.join(", ")}], removed [${removed.join(", ")}]`);
+  }
+  if (retyped.length) problems.push(`column types changed: ${retyped.join(", ")}`);
+  return problems;
+}

@@ -1,0 +1,172 @@
+// Run history: one row per run of any script, in SQLite (WAL, busy timeout)
+// so that the daemon and scripts started by hand can write at the same time.
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { hostname } from "node:os";
+import path from "node:path";
+import { redact } from "./redact.ts";
+
+export type RunStatus = "running" | "succeeded" | "failed" | "crashed" | "skipped";
+export type Trigger = "manual" | "schedule" | "build_all";
+
+export interface RunRecord {
+  id: number;
+  flow: string;
+  parentId: number | null;
+  trigger: Trigger;
+  status: RunStatus;
+  startedAt: string;
+  endedAt: string | null;
+  attempts: number;
+  rows: number | null;
+  columns: number | null;
+  writtenKeys: string[];
+  upstreamKeys: string[];
+  error: string | null;
+  /** Free-form facts about the run: warnings, stale upstreams, dry run. */
+  notes: string[];
+  pid: number | null;
+  host: string | null;
+}
+
+export interface RunOutcome {
+  status: Exclude<RunStatus, "running">;
+  attempts?: number;
+  rows?: number | null;
+  columns?: number | null;
+  error?: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  flow TEXT NOT NULL,
+  parent_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+  trigger TEXT NOT NULL,
+  status TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  ended_at TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  rows INTEGER,
+  columns INTEGER,
+  written_keys TEXT NOT NULL DEFAULT '[]',
+  upstream_keys TEXT NOT NULL DEFAULT '[]',
+  error TEXT,
+  notes TEXT NOT NULL DEFAULT '[]',
+  pid INTEGER,
+  host TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_flow_started ON runs (flow, started_at);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+CREATE INDEX IF NOT EXISTS runs_parent ON runs (parent_id);
+`;
+
+interface RunRow {
+  id: number; flow: string; parent_id: number | null; trigger: Trigger; status: RunStatus;
+  started_at: string; ended_at: string | null; attempts: number; rows: number | null; columns: number | null;
+  written_keys: string; upstream_keys: string; error: string | null; notes: string; pid: number | null; host: string | null;
+}
+
+export class RunHistory {
+  private constructor(private readonly db: Database.Database, readonly file: string) {}
+
+  static open(file: string): RunHistory {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const db = new Database(file, { timeout: 15_000 });
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    db.pragma("foreign_keys = ON");
+    db.exec(SCHEMA);
+    return new RunHistory(db, file);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Runs left `running` by a process of this host that no longer exists become `crashed`. */
+  markCrashed(now = new Date()): RunRecord[] {
+    const host = hostname();
+    const running = this.db.prepare("SELECT * FROM runs WHERE status = 'running' AND host = ?").all(host) as RunRow[];
+    const dead = running.filter((r) => r.pid !== null && r.pid !== process.pid && !processExists(r.pid));
+    const mark = this.db.prepare(
+      "UPDATE runs SET status = 'crashed', ended_at = ?, error = COALESCE(error, ?) WHERE id = ? AND status = 'running'",
+    );
+    for (const run of dead) mark.run(now.toISOString(), `process ${run.pid} ended without recording the run's end`, run.id);
+    return dead.map((r) => this.get(r.id)!);
+  }
+
+  start(run: { flow: string; trigger: Trigger; parentId?: number | null; pid?: number; at?: Date }): number {
+    const result = this.db.prepare(
+      "INSERT INTO runs (flow, parent_id, trigger, status, started_at, pid, host) VALUES (?, ?, ?, 'running', ?, ?, ?)",
+    ).run(run.flow, run.parentId ?? null, run.trigger, (run.at ?? new Date()).toISOString(), run.pid ?? process.pid, hostname());
+    return Number(result.lastInsertRowid);
+  }
+
+  /** A trigger that did not run (already queued or running): recorded, with the reason. */
+  skipped(run: { flow: string; trigger: Trigger; reason: string; parentId?: number | null; at?: Date }): number {
+    const at = (run.at ?? new Date()).toISOString();
+    const result = this.db.prepare(
+      "INSERT INTO runs (flow, parent_id, trigger, status, started_at, ended_at, error, pid, host) VALUES (?, ?, ?, 'skipped', ?, ?, ?, ?, ?)",
+    ).run(run.flow, run.parentId ?? null, run.trigger, at, at, redact(run.reason), process.pid, hostname());
+    return Number(result.lastInsertRowid);
+  }
+
+  addWrittenKey(id: number, key: string): void {
+    this.appendJson(id, "written_keys", key);
+  }
+
+  addUpstreamKey(id: number, key: string): void {
+    this.appendJson(id, "upstream_keys", key);
+  }
+
+  addNote(id: number, note: string): void {
+    this.appendJson(id, "notes", redact(note));
+  }
+
+  finish(id: number, outcome: RunOutcome, at = new Date()): void {
+    this.db.prepare(
+      "UPDATE runs SET status = ?, ended_at = ?, attempts = COALESCE(?, attempts), rows = COALESCE(?, rows), columns = COALESCE(?, columns), error = ? WHERE id = ?",
+    ).run(
+      outcome.status, at.toISOString(), outcome.attempts ?? null, outcome.rows ?? null, outcome.columns ?? null,
+      outcome.error ? redact(outcome.error) : null, id,
+    );
+  }
+
+  get(id: number): RunRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM runs WHERE id = ?").get(id) as RunRow | undefined;
+    return row && toRecord(row);
+  }
+
+  list(filter: { flow?: string; statuses?: RunStatus[]; parentId?: number; limit?: number } = {}): RunRecord[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.flow) { where.push("flow = ?"); params.push(filter.flow); }
+    if (filter.statuses?.length) { where.push(`status IN (${filter.statuses.map(() => "?").join(", ")})`); params.push(...filter.statuses); }
+    if (filter.parentId !== undefined) { where.push("parent_id = ?"); params.push(filter.parentId); }
+    const sql = `SELECT * FROM runs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...params, filter.limit ?? 20) as RunRow[]).map(toRecord);
+  }
+
+  private appendJson(id: number, column: "written_keys" | "upstream_keys" | "notes", value: string): void {
+    this.db.prepare(`UPDATE runs SET ${column} = json_insert(${column}, '$[#]', ?) WHERE id = ?`).run(value, id);
+  }
+}
+
+function toRecord(row: RunRow): RunRecord {
+  return {
+    id: row.id, flow: row.flow, parentId: row.parent_id, trigger: row.trigger, status: row.status,
+    startedAt: row.started_at, endedAt: row.ended_at, attempts: row.attempts, rows: row.rows, columns: row.columns,
+    writtenKeys: JSON.parse(row.written_keys), upstreamKeys: JSON.parse(row.upstream_keys), error: row.error,
+    notes: JSON.parse(row.notes), pid: row.pid, host: row.host,
+  };
+}
+
+export function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,143 @@
+// The lake: where artifacts live. One interface, a local folder here, an
+// S3 bucket elsewhere. Keys are flat and checked before they touch a path.
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import type { Storage } from "./config.ts";
+import { ArtifactError } from "./errors.ts";
+
+export interface ArtifactInfo {
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+export interface Listing {
+  artifacts: ArtifactInfo[];
+  /** Names found in the lake that are not valid artifact keys: reported, never used. */
+  refused: string[];
+}
+
+export interface Lake {
+  /** What this lake is, for logs (no secrets). */
+  readonly label: string;
+  list(): Promise<Listing>;
+  /** The bytes of an artifact, or undefined when there is none. */
+  read(key: string): Promise<Buffer | undefined>;
+  /** Atomic: a reader sees the old bytes or the new ones, never a mix. */
+  write(key: string, bytes: Uint8Array): Promise<void>;
+  copy(fromKey: string, toKey: string): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+export const SLUG = /^[a-z0-9_]+$/;
+const KEY = /^([a-z0-9_]+)-(latest|\d{4}_\d{2}_\d{2}__\d{2}_\d{2}_\d{2})$/;
+
+export function latestKey(slug: string): string {
+  return `${checkSlug(slug)}-latest`;
+}
+
+/** `<slug>-YYYY_MM_DD__HH_MM_SS` in UTC. */
+export function historizedKey(slug: string, at: Date): string {
+  const p = (n: number) => String(n).padStart(2, "0");
+  const stamp = `${at.getUTCFullYear()}_${p(at.getUTCMonth() + 1)}_${p(at.getUTCDate())}__${p(at.getUTCHours())}_${p(at.getUTCMinutes())}_${p(at.getUTCSeconds())}`;
+  return `${checkSlug(slug)}-${stamp}`;
+}
+
+export function checkSlug(slug: string): string {
+  if (!SLUG.test(slug)) throw new ArtifactError(`"${slug}" is not a valid slug (lower-case letters, digits and _ only)`);
+  return slug;
+}
+
+export function isArtifactKey(key: string): boolean {
+  return KEY.test(key);
+}
+
+export function checkKey(key: string): string {
+  if (!KEY.test(key)) throw new ArtifactError(`refused key "${key}": not <slug>-latest or <slug>-<YYYY_MM_DD__HH_MM_SS>`);
+  return key;
+}
+
+/** The slug and suffix of a valid key. */
+export function parseKey(key: string): { slug: string; latest: boolean } {
+  const match = KEY.exec(checkKey(key))!;
+  return { slug: match[1]!, latest: match[2] === "latest" };
+}
+
+export async function openLake(storage: Storage): Promise<Lake> {
+  if (storage.kind === "local") return new LocalLake(storage.dir, storage.label);
+  throw new ArtifactError(`${storage.label}: the S3 lake is not available in this build`);
+}
+
+/** A flat folder of artifact files. Writes go to a temporary file in the same folder, then rename. */
+export class LocalLake implements Lake {
+  readonly label: string;
+  constructor(readonly dir: string, label = `file:${dir}`) {
+    this.label = label;
+  }
+
+  private file(key: string): string {
+    return path.join(this.dir, checkKey(key));
+  }
+
+  async list(): Promise<Listing> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return { artifacts: [], refused: [] };
+      throw error;
+    }
+    const artifacts: ArtifactInfo[] = [];
+    const refused: string[] = [];
+    for (const name of names.sort()) {
+      if (name.startsWith(".")) continue; // our temporary files and other hidden files
+      if (!isArtifactKey(name)) {
+        refused.push(name);
+        continue;
+      }
+      const info = await stat(path.join(this.dir, name)).catch(() => undefined);
+      if (info?.isFile()) artifacts.push({ key: name, size: info.size, lastModified: info.mtime });
+    }
+    return { artifacts, refused };
+  }
+
+  async read(key: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.file(key));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
+  }
+
+  async write(key: string, bytes: Uint8Array): Promise<void> {
+    const target = this.file(key);
+    await mkdir(this.dir, { recursive: true });
+    const temporary = path.join(this.dir, `.${key}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+    try {
+      const handle = await open(temporary, "w");
+      try {
+        await handle.writeFile(bytes);
+        await handle.sync(); // the rename must never expose bytes that are not on disk yet
+      } finally {
+        await handle.close();
+      }
+      await rename(temporary, target);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    }
+  }
+
+  async copy(fromKey: string, toKey: string): Promise<void> {
+    const bytes = await this.read(fromKey);
+    if (!bytes) throw new ArtifactError(`cannot copy ${fromKey}: no such artifact in ${this.label}`);
+    await this.write(toKey, bytes);
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.file(key), { force: true });
+  }
+}
+

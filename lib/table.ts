@@ -1,0 +1,49 @@
+// The in-memory table every flow produces and every artifact decodes to:
+import { UserError } from "./errors.ts";
+// an ordered list of typed columns and an array of plain row objects.
+
+/** Column types, as DATASETS.md names them; each maps to one Arrow type (lib/artifact.ts). */
+export type ColumnType = "string" | "int" | "float" | "bool" | "timestamp" | "date";
+
+/** A cell. Timestamps and dates are `Date` (UTC); ints and floats are numbers; nulls are `null`. */
+export type Value = string | number | boolean | Date | null;
+export type Row = Record<string, Value>;
+
+export interface Column {
+  name: string;
+  type: ColumnType;
+}
+
+export interface Table {
+  columns: Column[];
+  rows: Row[];
+}
+
+/** A schema written as `{ name: type }`, in column order. */
+export type Schema = Record<string, ColumnType>;
+
+export function columnsOf(schema: Schema): Column[] {
+  return Object.entries(schema).map(([name, type]) => ({ name, type }));
+}
+
+export function table(schema: Schema | Column[], rows: Row[]): Table {
+  return { columns: Array.isArray(schema) ? schema : columnsOf(schema), rows };
+}
+
+/** Keep the rows matching `keep`, same columns. */
+export function filterRows(input: Table, keep: (row: Row) => boolean): Table {
+  return { columns: input.columns, rows: input.rows.filter(keep) };
+}
+
+/** The values of one column, in row order. */
+export function columnValues(input: Table, name: string): Value[] {
+  if (!input.columns.some((c) => c.name === name)) throw new Error(`no column "${name}"`);
+  return input.rows.map((r) => r[name] ?? null);
+}
+
+/** Fail with a clear message when an input table lacks columns a flow needs. */
+export function requireColumns(input: Table, source: string, names: string[]): void {
+  const have = new Set(input.columns.map((c) => c.name));
+  const missing = names.filter((n) => !have.has(n));
+  if (missing.length) throw new UserError(`${source} has no column ${missing.map((n) => `"${n}"`).join(", ")}`);
+}

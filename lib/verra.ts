@@ -1,0 +1,211 @@
+// The Verra registry client: the complete VCS issuance dataset, fetched by
+// issuance-date windows (the API ignores $skip/$top and times out unfiltered).
+// Month windows from 2009, plus open-ended windows before and after so that an
+// unexpectedly early or late record is never lost; a window that comes back
+// with fewer rows than its totalCount is split in two, down to single days.
+import { mapPool } from "./concurrency.ts";
+import { SourceError } from "./errors.ts";
+import type { FlowContext } from "./flow.ts";
+import { postJson } from "./http.ts";
+import type { Column, ColumnType, Row, Table, Value } from "./table.ts";
+
+/** Verra key -> column name and type (DATASETS.md §4.1). Unknown keys pass through as they are. */
+export const VERRA_COLUMNS: Record<string, [string, ColumnType]> = {
+  issuanceDate: ["Issuance Date", "string"],
+  programObjectives: ["Sustainable Development Goals", "string"],
+  instrumentType: ["Credit Type", "string"],
+  vintageStart: ["Vintage Start", "string"],
+  vintageEnd: ["Vintage End", "string"],
+  reportingPeriodStart: ["Reporting Period Start", "string"],
+  reportingPeriodEnd: ["Reporting Period End", "string"],
+  resourceIdentifier: ["ID", "string"],
+  resourceName: ["Name", "string"],
+  region: ["Region", "string"],
+  country: ["Country", "string"],
+  protocolCategory: ["Project Type", "string"],
+  protocol: ["Methodology", "string"],
+  totalVintageQuantity: ["Total Vintage Quantity", "int"],
+  quantity: ["Quantity Issued", "int"],
+  serialNumbers: ["Serial Number", "string"],
+  additionalCertifications: ["Additional Certifications", "string"],
+  retiredCancelled: ["Is Cancelled", "bool"],
+  retireOrCancelDate: ["Retirement/Cancellation Date", "string"],
+  retirementBeneficiary: ["Retirement Beneficiary", "string"],
+  retirementReason: ["Retirement Reason", "string"],
+  retirementDetails: ["Retirement Details", "string"],
+  inputTypes: ["Input Type", "string"],
+  holdingIdentifier: ["Holding ID", "string"],
+};
+
+export type VerraRecord = Record<string, unknown>;
+
+/** An inclusive window of issuance days; a missing bound is open. Days are UTC-midnight ms. */
+export interface Window {
+  start?: number;
+  end?: number;
+}
+
+const DAY = 86_400_000;
+const YEAR_DAYS = 365;
+/** VCS issuances start in 2009; earlier records land in the open "before" window. */
+const FIRST_MONTH = Date.UTC(2009, 0, 1);
+
+export function dayText(day: number): string {
+  return new Date(day).toISOString().slice(0, 10);
+}
+
+export function describeWindow(w: Window): string {
+  return `${w.start === undefined ? "…" : dayText(w.start)} to ${w.end === undefined ? "…" : dayText(w.end)}`;
+}
+
+/** Before 2009, each month from January 2009 to the month of `now`, and after it. */
+export function monthWindows(now: Date): Window[] {
+  const windows: Window[] = [{ end: FIRST_MONTH - DAY }];
+  let year = 2009;
+  let month = 0;
+  const lastYear = now.getUTCFullYear();
+  const lastMonth = now.getUTCMonth();
+  while (year < lastYear || (year === lastYear && month <= lastMonth)) {
+    const start = Date.UTC(year, month, 1);
+    const next = Date.UTC(year, month + 1, 1);
+    windows.push({ start, end: next - DAY });
+    month++;
+    if (month === 12) { month = 0; year++; }
+  }
+  windows.push({ start: Date.UTC(lastYear, lastMonth + 1, 1) });
+  return windows;
+}
+
+/** Two windows covering `w` exactly; undefined for a single day, which cannot be split. */
+export function splitWindow(w: Window): [Window, Window] | undefined {
+  if (w.start !== undefined && w.end !== undefined) {
+    if (w.end <= w.start) return undefined;
+    const mid = w.start + Math.floor((w.end - w.start) / DAY / 2) * DAY;
+    return [{ start: w.start, end: mid }, { start: mid + DAY, end: w.end }];
+  }
+  // An open window gives up its nearest year, and stays open beyond it.
+  if (w.end !== undefined) return [{ end: w.end - YEAR_DAYS * DAY }, { start: w.end - (YEAR_DAYS - 1) * DAY, end: w.end }];
+  if (w.start !== undefined) return [{ start: w.start, end: w.start + (YEAR_DAYS - 1) * DAY }, { start: w.start + YEAR_DAYS * DAY }];
+  return undefined;
+}
+
+const MIN_OPEN = Date.UTC(1900, 0, 1);
+const MAX_OPEN = Date.UTC(2200, 0, 1);
+
+interface Answer {
+  totalCount: number;
+  value: VerraRecord[];
+}
+
+function checkAnswer(answer: unknown, where: string): Answer {
+  const a = answer as Partial<Answer> | null;
+  if (!a || typeof a !== "object" || !Array.isArray(a.value) || typeof a.totalCount !== "number") {
+    throw new SourceError(`${where}: answer has no totalCount and value array`, false);
+  }
+  if (a.value.some((r) => !r || typeof r !== "object" || Array.isArray(r))) {
+    throw new SourceError(`${where}: value holds something other than records`, false);
+  }
+  return a as Answer;
+}
+
+/** Fetch every VCS issuance record (or the first `verraMaxRecords`, oldest first). */
+export async function fetchVerraRecords(ctx: FlowContext): Promise<VerraRecord[]> {
+  const { config, log } = ctx;
+  const cap = config.verraMaxRecords;
+  const windows = monthWindows(ctx.now);
+  let rowsSoFar = 0;
+  let requests = 0;
+  let windowsDone = 0;
+
+  const fetchWindow = async (w: Window): Promise<VerraRecord[]> => {
+    const what = `Verra issuances ${describeWindow(w)}`;
+    const answer = await ctx.retry(what, async () => {
+      requests++;
+      const body: Record<string, unknown> = { program: "VCS", issuanceTypeCodes: ["ISSUE"] };
+      if (w.start !== undefined) body.issuanceStartInclusive = dayText(w.start);
+      if (w.end !== undefined) body.issuanceEndInclusive = dayText(w.end);
+      const query = { $maxResults: "20000", $count: "true", $skip: "0", format: "csv" }; // as the original sent them (Q24)
+      return checkAnswer(await postJson(config.urls.verraSearch, body, { timeoutMs: config.httpTimeoutMs, what, query }), what);
+    });
+    if (answer.value.length > answer.totalCount) {
+      throw new SourceError(`${what}: ${answer.value.length} rows, more than its totalCount ${answer.totalCount}`, false);
+    }
+    if (answer.value.length === answer.totalCount) return answer.value;
+    const halves = splitWindow(w);
+    const tooFar = (h: Window) => (h.start === undefined && h.end! < MIN_OPEN) || (h.end === undefined && h.start! > MAX_OPEN);
+    if (!halves || halves.some(tooFar)) {
+      throw new SourceError(
+        `${what}: the registry answered ${answer.value.length} of ${answer.totalCount} rows and the window cannot be split further`,
+        false,
+      );
+    }
+    log.info(`${what}: ${answer.value.length} of ${answer.totalCount} rows in one answer; splitting`);
+    const [first, second] = halves;
+    return [...(await fetchWindow(first)), ...(await fetchWindow(second))];
+  };
+
+  const parts = await mapPool(
+    windows,
+    config.verraConcurrency,
+    async (w) => {
+      const records = await fetchWindow(w);
+      rowsSoFar += records.length;
+      windowsDone++;
+      log.progress(`Verra: ${windowsDone}/${windows.length} windows, ${rowsSoFar.toLocaleString("en-US")} rows`);
+      return records;
+    },
+    () => cap !== undefined && rowsSoFar >= cap,
+  );
+  const records = parts.filter(Boolean).flat();
+  log.info(`Verra: ${records.length} records from ${requests} requests over ${windows.length} windows`);
+  return cap !== undefined ? records.slice(0, cap) : records;
+}
+
+/** Records to the raw_verra_data table: keys renamed, in order of first appearance. */
+export function verraTable(records: VerraRecord[]): Table {
+  const order = new Map<string, string>(); // verra key -> column name
+  for (const record of records) {
+    for (const key of Object.keys(record)) if (!order.has(key)) order.set(key, VERRA_COLUMNS[key]?.[0] ?? key);
+  }
+  const columns: Column[] = [...order].map(([key, name]) => ({ name, type: VERRA_COLUMNS[key]?.[1] ?? inferType(records, key) }));
+  const entries = [...order];
+  const rows: Row[] = records.map((record) => {
+    const row: Row = {};
+    for (let i = 0; i < entries.length; i++) row[entries[i]![1]] = coerce(record[entries[i]![0]], columns[i]!.type);
+    return row;
+  });
+  return { columns, rows };
+}
+
+/** A value as its column's type; what cannot be read as that type becomes null. */
+function coerce(value: unknown, type: ColumnType): Value {
+  if (value === undefined || value === null) return null;
+  switch (type) {
+    case "string":
+      return typeof value === "string" ? value : typeof value === "object" ? JSON.stringify(value) : String(value);
+    case "int": {
+      const n = typeof value === "string" && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+      return typeof n === "number" && Number.isSafeInteger(n) ? n : null;
+    }
+    case "float":
+      return typeof value === "number" ? value : null;
+    case "bool":
+      return typeof value === "boolean" ? value : value === "true" ? true : value === "false" ? false : null;
+    default:
+      return null;
+  }
+}
+
+/** The type of a key Verra added that we do not know: the narrowest that holds every value. */
+function inferType(records: VerraRecord[], key: string): ColumnType {
+  let type: ColumnType | undefined;
+  for (const record of records) {
+    const v = record[key];
+    if (v === null || v === undefined) continue;
+    const t: ColumnType = typeof v === "boolean" ? "bool" : typeof v === "number" ? (Number.isSafeInteger(v) ? "int" : "float") : "string";
+    if (type === undefined || type === t) type = t;
+    else if ((type === "int" && t === "float") || (type === "float" && t === "int")) type = "float";
+    else return "string";
+  }
+  return type ?? "string";
+}

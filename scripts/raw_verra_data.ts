@@ -1,0 +1,15 @@
+// raw_verra_data: every VCS issuance record on the Verra registry (DATASETS.md §4.1),
+// complete: fetched by issuance-date windows rather than one capped request.
+import { runWhenMain } from "../lib/cli.ts";
+import { sourceFlow } from "../lib/flow.ts";
+import { fetchVerraRecords, verraTable } from "../lib/verra.ts";
+
+const flow = sourceFlow({
+  slug: "raw_verra_data",
+  fetch: async (ctx) =>
+    // DRY_RUN: the original's one-row dummy instead of calling Verra.
+    verraTable(ctx.config.dryRun ? [{ issuanceDate: "something" }] : await fetchVerraRecords(ctx)),
+});
+
+export default flow;
+runWhenMain(import.meta, flow);

@@ -1,0 +1,81 @@
+// runs: read the run history: recent runs, one flow's, failures, one run in detail.
+import { command } from "../lib/cli.ts";
+import { UserError } from "../lib/errors.ts";
+import { formatDuration, renderTable } from "../lib/format.ts";
+import { RunHistory, type RunRecord, type RunStatus } from "../lib/history.ts";
+
+await command(
+  {
+    usage: "usage: npx tsx scripts/runs.ts [--flow <slug>] [--failed] [--run <id>] [--limit <n>] [--json]",
+    help: [
+      "",
+      "Shows the run history (DATA_PIPELINES_DB, default ./data/runs.sqlite), newest first.",
+      "  --flow <slug>   only the runs of one flow (or build_all, clean_up_old_artifacts, ...)",
+      "  --failed        only failed and crashed runs",
+      "  --run <id>      one run in full: keys written, upstream keys read, notes, child runs",
+      "  --limit <n>     how many runs (default 20)",
+      "  --json          JSON records on stdout instead of a table",
+    ],
+    options: {
+      flow: { type: "string" },
+      failed: { type: "boolean" },
+      run: { type: "string" },
+      limit: { type: "string" },
+    },
+  },
+  async ({ values, config }) => {
+    const limit = values.limit === undefined ? 20 : Number(values.limit);
+    if (!Number.isInteger(limit) || limit < 1) throw new UserError(`--limit: "${values.limit}" is not a positive whole number`);
+    const history = RunHistory.open(config.db);
+    try {
+      if (values.run !== undefined) {
+        const run = /^\d+$/.test(String(values.run)) ? history.get(Number(values.run)) : undefined;
+        if (!run) throw new UserError(`--run: no run ${values.run} in ${config.db}`);
+        const children = history.list({ parentId: run.id, limit: 1000 }).reverse();
+        if (values.json) process.stdout.write(`${JSON.stringify({ ...run, children }, null, 2)}\n`);
+        else process.stdout.write(`${describeRun(run, children)}\n`);
+        return 0;
+      }
+      const statuses: RunStatus[] | undefined = values.failed ? ["failed", "crashed"] : undefined;
+      const runs = history.list({ flow: values.flow as string | undefined, statuses, limit });
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
+      } else if (runs.length === 0) {
+        process.stdout.write(`no runs recorded in ${config.db}${values.flow ? ` for ${values.flow}` : ""}\n`);
+      } else {
+        process.stdout.write(`${renderTable(
+          ["id", "flow", "trigger", "status", "started (UTC)", "duration", "rows", "cols", "tries", "parent", "error"],
+          runs.map((r) => [
+            String(r.id), r.flow, r.trigger, r.status, r.startedAt.slice(0, 19).replace("T", " "), duration(r),
+            r.rows?.toString() ?? "", r.columns?.toString() ?? "", String(r.attempts || ""), r.parentId?.toString() ?? "", r.error ?? "",
+          ]),
+          60,
+        )}\n`);
+      }
+      return 0;
+    } finally {
+      history.close();
+    }
+  },
+);
+
+function duration(run: RunRecord): string {
+  return run.endedAt ? formatDuration(Date.parse(run.endedAt) - Date.parse(run.startedAt)) : "";
+}
+
+function describeRun(run: RunRecord, children: RunRecord[]): string {
+  const lines = [
+    `run ${run.id}: ${run.flow} (${run.trigger}) ${run.status}`,
+    `  started ${run.startedAt}${run.endedAt ? `, ended ${run.endedAt} (${duration(run)})` : ""}, pid ${run.pid} on ${run.host}`,
+    `  attempts ${run.attempts}, rows ${run.rows ?? "-"}, columns ${run.columns ?? "-"}${run.parentId ? `, parent run ${run.parentId}` : ""}`,
+    `  wrote: ${run.writtenKeys.join(", ") || "-"}`,
+    `  read: ${run.upstreamKeys.join(", ") || "-"}`,
+    ...run.notes.map((n) => `  note: ${n}`),
+    ...(run.error ? [`  error: ${run.error}`] : []),
+  ];
+  if (children.length) {
+    lines.push("", renderTable(["id", "flow", "status", "duration", "rows", "error"],
+      children.map((c) => [String(c.id), c.flow, c.status, duration(c), c.rows?.toString() ?? "", c.error ?? ""]), 60));
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,14 @@
+// verra_retirements: Verra credits retired off-chain, i.e. not through a bridge (DATASETS.md §5.4).
+import { runWhenMain } from "../lib/cli.ts";
+import { derivedFlow } from "../lib/flow.ts";
+import { filterRows } from "../lib/table.ts";
+
+const flow = derivedFlow({
+  slug: "verra_retirements",
+  from: ["verra_data_v2"],
+  build: ({ verra_data_v2 }) =>
+    filterRows(verra_data_v2, (r) => !r.toucan && !r.c3 && !r.moss && r.status === "Retired"),
+});
+
+export default flow;
+runWhenMain(import.meta, flow);
