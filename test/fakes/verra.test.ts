@@ -10,7 +10,7 @@ const KEYS = [
   "issuanceDate", "programObjectives", "instrumentType", "vintageStart", "vintageEnd", "reportingPeriodStart",
   "reportingPeriodEnd", "resourceIdentifier", "resourceName", "region", "country", "protocolCategory", "protocol",
   "totalVintageQuantity", "quantity", "serialNumbers", "additionalCertifications", "retiredCancelled",
-  "retireOrCancelDate", "retirementBeneficiary", "retirementReason", "retirementDetails", "inputTypes", "holdingIdentifier",
+  "retireOrCancelDate", "retirementBeneficiary", "retirementReason", "retirementDetails", "inputTypes", "holdingIdentifier", "externalSerialNumber",
 ];
 const QUERY = "?$maxResults=20000&$count=true&$skip=0&format=csv";
 
@@ -62,7 +62,7 @@ describe("generateVerraRecords", () => {
     assert.deepEqual(generateVerraRecords(0), []);
   });
 
-  test("has the real API's 24 keys in order, with the real types", () => {
+  test("has the real API's 25 keys in order, with the real types", () => {
     for (const r of records) {
       assert.deepEqual(Object.keys(r), KEYS);
       assert.match(String(r.issuanceDate), /^\d{4}-\d{2}-\d{2}$/);
