@@ -85,7 +85,7 @@ test("fetches every record exactly once, splitting windows the registry answers 
 });
 
 test("renames the known keys, keeps unknown keys in place, and types the columns", async (t) => {
-  const records = generateVerraRecords(50, 3).map((r) => ({ ...r, newField: 1 }));
+  const records: VerraRecord[] = generateVerraRecords(50, 3).map((r) => ({ ...r, newField: 1 }));
   const fake = await fakeVerra(t, records);
   const { run, lake } = await harness(t, fake);
   assert.equal((await run()).status, "succeeded");
