@@ -1,14 +1,14 @@
 // A dataset flow and its runner: fetch (source) or build from upstream
 // `-latest` artifacts (derived), validate against the previous `-latest`,
 // write the historized copy then `-latest`, and record the run (SPEC §6, §7).
-import { decodeArtifact, encodeArtifact } from "./artifact.ts";
+import { decodeArtifact, decodeArtifactSummary, encodeArtifact } from "./artifact.ts";
 import type { Config } from "./config.ts";
 import { errorMessage, UserError, ValidationError } from "./errors.ts";
 import type { RunHistory, Trigger } from "./history.ts";
 import { checkSlug, historizedKey, latestKey, type Lake } from "./lake.ts";
 import type { Logger } from "./log.ts";
 import { withRetries, type RetryPolicy } from "./retry.ts";
-import type { Table } from "./table.ts";
+import type { Column, Table } from "./table.ts";
 
 /** What a flow's code may use. */
 export interface FlowContext {
@@ -104,8 +104,13 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
   const writtenKeys: string[] = [];
   log.info(`started (${flow.kind === "source" ? "fetch" : `build from ${flow.from.join(", ")}`}) into ${lake.label}`);
   try {
+    // The previous shape is read first: its bytes are gone before the new table is in memory.
+    const previous = await previousShape(flow.slug, lake, ctx);
     const result = flow.kind === "source" ? await flow.fetch(ctx) : await flow.build(await readUpstream(flow, lake, history, runId), ctx);
-    await validate(flow.slug, result, lake, ctx);
+    if (previous) {
+      const problems = compareTables(previous, { columns: result.columns, rowCount: result.rows.length });
+      if (problems.length) throw new ValidationError(`validation against ${latestKey(flow.slug)} failed: ${problems.join("; ")}; nothing written`);
+    }
     if (config.dryRun) {
       ctx.note("dry run: nothing written");
       log.info(`dry run: would write ${result.rows.length} rows x ${result.columns.length} columns`);
@@ -141,31 +146,33 @@ async function readUpstream(flow: DerivedFlow, lake: Lake, history: RunHistory, 
   return inputs;
 }
 
-/** Compare with the previous `-latest`: throws a ValidationError saying what differs. */
-async function validate(slug: string, next: Table, lake: Lake, ctx: FlowContext): Promise<void> {
+/** The columns and row count of the previous `-latest`, if there is a readable one (otherwise validation is skipped). */
+async function previousShape(slug: string, lake: Lake, ctx: FlowContext): Promise<TableShape | undefined> {
   const key = latestKey(slug);
   const bytes = await lake.read(key);
   if (!bytes) {
     ctx.note(`no previous ${key}: validation skipped`);
-    return;
+    return undefined;
   }
-  let previous: Table;
   try {
-    previous = decodeArtifact(bytes, key);
+    return decodeArtifactSummary(bytes, key);
   } catch (error) {
     ctx.log.warn(`validation skipped: ${errorMessage(error)}`);
     ctx.note(`previous ${key} unreadable: validation skipped`);
-    return;
+    return undefined;
   }
-  const problems = compareTables(previous, next);
-  if (problems.length) throw new ValidationError(`validation against ${key} failed: ${problems.join("; ")}; nothing written`);
+}
+
+export interface TableShape {
+  columns: Column[];
+  rowCount: number;
 }
 
 /** What makes `next` unacceptable as the successor of `previous`: row count under 99%, columns added, removed or retyped. */
-export function compareTables(previous: Table, next: Table): string[] {
+export function compareTables(previous: TableShape, next: TableShape): string[] {
   const problems: string[] = [];
-  if (next.rows.length < 0.99 * previous.rows.length) {
-    problems.push(`${next.rows.length} rows, fewer than 99% of the previous ${previous.rows.length} rows`);
+  if (next.rowCount < 0.99 * previous.rowCount) {
+    problems.push(`${next.rowCount} rows, fewer than 99% of the previous ${previous.rowCount} rows`);
   }
   const before = new Map(previous.columns.map((c) => [c.name, c.type]));
   const after = new Map(next.columns.map((c) => [c.name, c.type]));

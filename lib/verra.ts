@@ -7,7 +7,7 @@ import { mapPool } from "./concurrency.ts";
 import { SourceError } from "./errors.ts";
 import type { FlowContext } from "./flow.ts";
 import { postJson } from "./http.ts";
-import type { Column, ColumnType, Row, Table, Value } from "./table.ts";
+import { rowMaker, type Column, type ColumnType, type Row, type Table, type Value } from "./table.ts";
 
 /** Verra key -> column name and type (DATASETS.md §4.1). Unknown keys pass through as they are. */
 export const VERRA_COLUMNS: Record<string, [string, ColumnType]> = {
@@ -108,8 +108,8 @@ function checkAnswer(answer: unknown, where: string): Answer {
   return a as Answer;
 }
 
-/** Fetch every VCS issuance record (or the first `verraMaxRecords`, oldest first). */
-export async function fetchVerraRecords(ctx: FlowContext): Promise<VerraRecord[]> {
+/** Fetch every VCS issuance record (or the first `verraMaxRecords`, oldest first) as the raw_verra_data table. */
+export async function fetchVerra(ctx: FlowContext): Promise<Table> {
   const { config, log } = ctx;
   const cap = config.verraMaxRecords;
   const windows = monthWindows(ctx.now);
@@ -148,32 +148,89 @@ export async function fetchVerraRecords(ctx: FlowContext): Promise<VerraRecord[]
     windows,
     config.verraConcurrency,
     async (w) => {
-      const records = await fetchWindow(w);
-      rowsSoFar += records.length;
+      // Rows are made as each window arrives, so the parsed answers do not pile up in memory.
+      const part = toRows(await fetchWindow(w));
+      rowsSoFar += part.rows.length;
       windowsDone++;
       log.progress(`Verra: ${windowsDone}/${windows.length} windows, ${rowsSoFar.toLocaleString("en-US")} rows`);
-      return records;
+      return part;
     },
     () => cap !== undefined && rowsSoFar >= cap,
   );
-  const records = parts.filter(Boolean).flat();
-  log.info(`Verra: ${records.length} records from ${requests} requests over ${windows.length} windows`);
-  return cap !== undefined ? records.slice(0, cap) : records;
+  const result = assemble(parts.filter(Boolean), cap);
+  log.info(`Verra: ${result.rows.length} records from ${requests} requests over ${windows.length} windows`);
+  return result;
 }
 
 /** Records to the raw_verra_data table: keys renamed, in order of first appearance. */
 export function verraTable(records: VerraRecord[]): Table {
-  const order = new Map<string, string>(); // verra key -> column name
-  for (const record of records) {
-    for (const key of Object.keys(record)) if (!order.has(key)) order.set(key, VERRA_COLUMNS[key]?.[0] ?? key);
-  }
-  const columns: Column[] = [...order].map(([key, name]) => ({ name, type: VERRA_COLUMNS[key]?.[1] ?? inferType(records, key) }));
-  const entries = [...order];
-  const rows: Row[] = records.map((record) => {
-    const row: Row = {};
-    for (let i = 0; i < entries.length; i++) row[entries[i]![1]] = coerce(record[entries[i]![0]], columns[i]!.type);
+  return assemble([toRows(records)]);
+}
+
+interface Part {
+  /** Verra keys in order of first appearance. */
+  keys: string[];
+  rows: Row[];
+}
+
+/** Keys whose values repeat across records (one project, country, date ... has many issuances). */
+const REPEATED = new Set([
+  "issuanceDate", "programObjectives", "instrumentType", "vintageStart", "vintageEnd", "reportingPeriodStart",
+  "reportingPeriodEnd", "resourceIdentifier", "resourceName", "region", "country", "protocolCategory", "protocol",
+  "additionalCertifications", "retireOrCancelDate", "retirementBeneficiary", "retirementReason", "inputTypes",
+]);
+// One copy of each repeated text: JSON.parse makes a new string per occurrence, and 500,000
+// records hold millions of copies of a few thousand names (this halves the table's memory).
+const interned = new Map<string, string>();
+function intern(value: Value): Value {
+  if (typeof value !== "string") return value;
+  const known = interned.get(value);
+  if (known !== undefined) return known;
+  interned.set(value, value);
+  return value;
+}
+
+/** Rows with the known keys renamed and typed; unknown keys keep their name and raw value until `assemble`. */
+const KNOWN = Object.entries(VERRA_COLUMNS).map(([key, [name, type]]) => ({ key, name, type, repeated: REPEATED.has(key) }));
+const makeKnownRow = rowMaker(KNOWN.map((k) => k.name));
+
+function toRows(records: VerraRecord[]): Part {
+  const keys = new Set<string>();
+  const values: Value[] = new Array(KNOWN.length);
+  const rows = records.map((record) => {
+    for (let k = 0; k < KNOWN.length; k++) {
+      const { key, type, repeated } = KNOWN[k]!;
+      const value = coerce(record[key], type);
+      values[k] = repeated ? intern(value) : value;
+    }
+    const row = makeKnownRow(values);
+    for (const key in record) {
+      keys.add(key);
+      if (!(key in VERRA_COLUMNS)) row[key] = record[key] as Value; // typed in `assemble`
+    }
     return row;
   });
+  return { keys: [...keys], rows };
+}
+
+/** Concatenate the parts in order (capped), type the unknown columns, fill missing keys with null. */
+function assemble(parts: Part[], cap?: number): Table {
+  const keys = new Set<string>();
+  for (const part of parts) for (const key of part.keys) keys.add(key);
+  let rows = parts.length === 1 ? parts[0]!.rows : parts.flatMap((p) => p.rows);
+  if (cap !== undefined && rows.length > cap) rows = rows.slice(0, cap);
+  const columns: Column[] = [...keys].map((key) => {
+    const known = VERRA_COLUMNS[key];
+    return known ? { name: known[0], type: known[1] } : { name: key, type: inferType(rows, key) };
+  });
+  for (const column of columns) {
+    const unknown = !Object.values(VERRA_COLUMNS).some(([name]) => name === column.name);
+    for (const row of rows) {
+      const value = row[column.name];
+      if (value === undefined) row[column.name] = null;
+      else if (unknown) row[column.name] = coerce(value, column.type);
+    }
+  }
   return { columns, rows };
 }
 
@@ -197,10 +254,10 @@ function coerce(value: unknown, type: ColumnType): Value {
 }
 
 /** The type of a key Verra added that we do not know: the narrowest that holds every value. */
-function inferType(records: VerraRecord[], key: string): ColumnType {
+function inferType(rows: Row[], key: string): ColumnType {
   let type: ColumnType | undefined;
-  for (const record of records) {
-    const v = record[key];
+  for (const row of rows) {
+    const v = row[key];
     if (v === null || v === undefined) continue;
     const t: ColumnType = typeof v === "boolean" ? "bool" : typeof v === "number" ? (Number.isSafeInteger(v) ? "int" : "float") : "string";
     if (type === undefined || type === t) type = t;

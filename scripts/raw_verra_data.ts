@@ -2,13 +2,13 @@
 // complete: fetched by issuance-date windows rather than one capped request.
 import { runWhenMain } from "../lib/cli.ts";
 import { sourceFlow } from "../lib/flow.ts";
-import { fetchVerraRecords, verraTable } from "../lib/verra.ts";
+import { fetchVerra, verraTable } from "../lib/verra.ts";
 
 const flow = sourceFlow({
   slug: "raw_verra_data",
   fetch: async (ctx) =>
     // DRY_RUN: the original's one-row dummy instead of calling Verra.
-    verraTable(ctx.config.dryRun ? [{ issuanceDate: "something" }] : await fetchVerraRecords(ctx)),
+    ctx.config.dryRun ? verraTable([{ issuanceDate: "something" }]) : fetchVerra(ctx),
 });
 
 export default flow;

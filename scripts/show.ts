@@ -30,6 +30,7 @@ await command(
     checkKey(key);
     const format = values.format as string | undefined;
     if (format !== undefined && format !== "csv" && format !== "json") throw new UserError(`--format: "${format}" is not csv or json`);
+    if (values.out !== undefined && !format) throw new UserError("--out needs --format csv|json");
     const count = values.rows === undefined ? 10 : Number(values.rows);
     if (!Number.isInteger(count) || count < 0) throw new UserError(`--rows: "${values.rows}" is not a whole number`);
 
@@ -39,7 +40,7 @@ await command(
     const data = decodeArtifact(bytes, key);
 
     if (format) {
-      const out = values.out ? createWriteStream(values.out as string) : process.stdout;
+      const out = values.out ? await openOutput(values.out as string) : process.stdout;
       for (const chunk of (format === "csv" ? csvLines : jsonLines)(data)) {
         if (!out.write(chunk)) await once(out, "drain");
       }
@@ -85,4 +86,15 @@ function* jsonLines(data: Table): Generator<string> {
     yield `${i ? "," : ""}\n${JSON.stringify(out)}`;
   }
   yield "\n]\n";
+}
+
+/** A file to export into; a path that cannot be written is the user's to fix, said in one line. */
+async function openOutput(file: string): Promise<ReturnType<typeof createWriteStream>> {
+  const stream = createWriteStream(file);
+  try {
+    await once(stream, "open");
+  } catch (error) {
+    throw new UserError(`--out: cannot write ${file}: ${(error as Error).message}`);
+  }
+  return stream;
 }

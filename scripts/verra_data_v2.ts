@@ -1,10 +1,11 @@
 // verra_data_v2: the Verra issuances with parsed dates, vintage year, status,
-// bridge flags (Toucan, C3, Moss), ISO country code and project id (DATASETS.md §5.3).
+// bridge flags (Toucan, C3, Moss), ISO country code and project id; column names
+// snake-cased as the original's auto-rename did (DATASETS.md §5.3).
 import { runWhenMain } from "../lib/cli.ts";
 import { countryCode } from "../lib/countries.ts";
 import { derivedFlow } from "../lib/flow.ts";
-import { requireColumns, type Column, type Row } from "../lib/table.ts";
-import { autoRename, parseUtc } from "../lib/transforms.ts";
+import { requireColumns, rowMaker, type Column, type Row, type Value } from "../lib/table.ts";
+import { parseUtc, snakeName } from "../lib/transforms.ts";
 
 const DAY = 86_400_000;
 
@@ -41,7 +42,10 @@ const flow = derivedFlow({
         return c;
       }),
       ...ADDED,
-    ];
+    ].map((c) => ({ ...c, name: snakeName(c.name) }));
+    const makeRow = rowMaker(columns.map((c) => c.name));
+    const source = verra.columns.map((c) => c.name);
+    const values: Value[] = new Array(columns.length);
 
     const rows = verra.rows.map((r): Row => {
       const issued = parseUtc(r["Issuance Date"] as string | null);
@@ -53,29 +57,26 @@ const flow = derivedFlow({
       const toucan = details.includes("TOUCAN");
       const c3 = details.includes("C3T");
       const isMoss = mossSerials.has(r["Serial Number"] ?? null);
-      // Flags are applied in this order, so a later match wins the Bridge column.
-      const bridge = isMoss ? "Moss" : c3 ? "C3" : toucan ? "Toucan" : null;
       const country = r.Country as string | null;
       const code = countryCode(country);
       if (country && code === null) unknownCountries.add(country);
 
-      const out: Row = {};
-      for (const c of verra.columns) {
-        if (c.name === "Issuance Date") out[c.name] = issued;
-        else if (c.name === "Retirement/Cancellation Date") out["Retirement Date"] = retired;
-        else out[c.name] = r[c.name] ?? null;
+      let k = 0;
+      for (const name of source) {
+        values[k++] = name === "Issuance Date" ? issued : name === "Retirement/Cancellation Date" ? retired : (r[name] ?? null);
       }
-      out.Vintage = vintage;
-      out["Days to Retirement"] = days;
-      out.Status = days !== null && days > 0 ? "Retired" : "Available";
-      out.Toucan = toucan;
-      out.Bridge = bridge;
-      out.C3 = c3;
-      out.Moss = isMoss;
-      out["Country code"] = code;
-      out.Quantity = r["Quantity Issued"] ?? null;
-      out["Project Id"] = r.ID === null || r.ID === undefined ? null : `VCS-${r.ID}`;
-      return out;
+      values[k++] = vintage;
+      values[k++] = days;
+      values[k++] = days !== null && days > 0 ? "Retired" : "Available";
+      values[k++] = toucan;
+      // Flags are applied in the order Toucan, C3, Moss: a later match wins the Bridge column.
+      values[k++] = isMoss ? "Moss" : c3 ? "C3" : toucan ? "Toucan" : null;
+      values[k++] = c3;
+      values[k++] = isMoss;
+      values[k++] = code;
+      values[k++] = r["Quantity Issued"] ?? null;
+      values[k++] = r.ID === null || r.ID === undefined ? null : `VCS-${r.ID}`;
+      return makeRow(values);
     });
 
     for (const name of unknownCountries) {
@@ -86,7 +87,7 @@ const flow = derivedFlow({
       ctx.log.warn(`${missingVintage} rows have no readable Vintage Start: vintage left null`);
       ctx.note(`${missingVintage} rows without vintage`);
     }
-    return autoRename({ columns, rows });
+    return { columns, rows };
   },
 });
 

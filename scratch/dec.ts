@@ -1,0 +1,10 @@
+import { encodeArtifact, decodeArtifact, decodeArtifactSummary } from "../lib/artifact.ts";
+import { verraTable } from "../lib/verra.ts";
+import { generateVerraRecords } from "../test/fakes/verra.ts";
+const e = encodeArtifact(verraTable(generateVerraRecords(200000)));
+let t = performance.now();
+const s = decodeArtifactSummary(e, "x-latest");
+console.log("summary", (performance.now()-t).toFixed(0), s.rowCount);
+t = performance.now();
+const d = decodeArtifact(e, "x-latest");
+console.log("decode", (performance.now()-t).toFixed(0), d.rows.length);

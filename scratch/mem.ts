@@ -1,0 +1,15 @@
+import { encodeFeather, envelope } from "../lib/artifact.ts";
+import { verraTable } from "../lib/verra.ts";
+import { generateVerraRecords } from "../test/fakes/verra.ts";
+const mb = () => `heap ${(process.memoryUsage().heapUsed/1e6).toFixed(0)} rss ${(process.memoryUsage().rss/1e6).toFixed(0)} ext ${(process.memoryUsage().arrayBuffers/1e6).toFixed(0)}`;
+let parts = [];
+for (let i = 0; i < 50; i++) parts.push(verraTable(generateVerraRecords(10000, i+1)).rows);
+const rows = parts.flat(); parts = [];
+(globalThis as any).gc?.();
+console.log("rows", rows.length, mb());
+const t = { columns: verraTable(generateVerraRecords(10)).columns, rows };
+const f = encodeFeather(t, { compress: process.argv[2] !== "raw" });
+console.log("feather", f.length/1e6, mb());
+const e = envelope(f);
+console.log("envelope", e.length/1e6, mb());
+console.log("maxrss", process.resourceUsage().maxRSS/1e3);

@@ -1,0 +1,11 @@
+import { fetchVerra } from "../lib/verra.ts";
+import { encodeArtifact } from "../lib/artifact.ts";
+import { loadConfig } from "../lib/config.ts";
+import { Logger } from "../lib/log.ts";
+const config = loadConfig();
+const mb = () => `heap ${(process.memoryUsage().heapUsed/1e6).toFixed(0)} rss ${(process.memoryUsage().rss/1e6).toFixed(0)} ext ${(process.memoryUsage().arrayBuffers/1e6).toFixed(0)}`;
+const ctx: any = { config, log: new Logger({ format: "human" }), now: new Date(), retry: (_w: string, f: () => any) => f(), note() {} };
+const t = await fetchVerra(ctx);
+console.log("fetched", mb()); (globalThis as any).gc?.(); console.log("after gc", mb());
+const b = encodeArtifact(t);
+console.log("encoded", b.length, mb(), "maxrss", process.resourceUsage().maxRSS/1e3);

@@ -1,0 +1,253 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { hostname } from "node:os";
+import path from "node:path";
+import { test } from "node:test";
+import { pathToFileURL } from "node:url";
+import Database from "better-sqlite3";
+import { RunHistory, type RunRecord } from "../lib/history.ts";
+import { registerSecret } from "../lib/redact.ts";
+import { ROOT, tempDir } from "./helpers.ts";
+
+function openHistory(t: { after(fn: () => void): void }): { history: RunHistory; file: string } {
+  const file = path.join(tempDir(t), "history", "runs.sqlite"); // the folder is created on open
+  const history = RunHistory.open(file);
+  t.after(() => history.close());
+  return { history, file };
+}
+
+const at = (iso: string) => new Date(iso);
+
+test("start, finish and get record every field", (t) => {
+  const { history } = openHistory(t);
+  const id = history.start({ flow: "verra_data_v2", trigger: "build_all", parentId: null, pid: 4242, at: at("2026-01-02T03:04:05.000Z") });
+  assert.equal(id, 1);
+  assert.deepEqual(history.get(id), {
+    id: 1, flow: "verra_data_v2", parentId: null, trigger: "build_all", status: "running",
+    startedAt: "2026-01-02T03:04:05.000Z", endedAt: null, attempts: 0, rows: null, columns: null,
+    writtenKeys: [], upstreamKeys: [], error: null, notes: [], pid: 4242, host: hostname(),
+  } satisfies RunRecord);
+
+  history.addUpstreamKey(id, "raw_verra_data-latest");
+  history.addUpstreamKey(id, "verra_projects-latest");
+  history.addWrittenKey(id, "verra_data_v2-2026_01_02__03_04_05");
+  history.addWrittenKey(id, "verra_data_v2-latest");
+  history.addNote(id, "upstream raw_verra_data-latest is from a previous build");
+  history.addNote(id, "12 rows without a country code");
+  history.finish(id, { status: "failed", attempts: 3, rows: 1234, columns: 17, error: "validation: 1000 rows, previous had 1234" }, at("2026-01-02T03:05:10.500Z"));
+
+  assert.deepEqual(history.get(id), {
+    id: 1, flow: "verra_data_v2", parentId: null, trigger: "build_all", status: "failed",
+    startedAt: "2026-01-02T03:04:05.000Z", endedAt: "2026-01-02T03:05:10.500Z", attempts: 3, rows: 1234, columns: 17,
+    writtenKeys: ["verra_data_v2-2026_01_02__03_04_05", "verra_data_v2-latest"],
+    upstreamKeys: ["raw_verra_data-latest", "verra_projects-latest"],
+    error: "validation: 1000 rows, previous had 1234",
+    notes: ["upstream raw_verra_data-latest is from a previous build", "12 rows without a country code"],
+    pid: 4242, host: hostname(),
+  } satisfies RunRecord);
+  assert.equal(history.get(999), undefined);
+});
+
+test("a run started without pid records this process; finish without figures keeps them", (t) => {
+  const { history } = openHistory(t);
+  const id = history.start({ flow: "build_all", trigger: "schedule" });
+  const started = history.get(id)!;
+  assert.equal(started.pid, process.pid);
+  assert.ok(!Number.isNaN(Date.parse(started.startedAt)));
+  history.finish(id, { status: "succeeded" }, at("2030-01-01T00:00:00.000Z"));
+  const done = history.get(id)!;
+  assert.equal(done.status, "succeeded");
+  assert.equal(done.endedAt, "2030-01-01T00:00:00.000Z");
+  assert.equal(done.attempts, 0);
+  assert.equal(done.rows, null);
+  assert.equal(done.columns, null);
+  assert.equal(done.error, null);
+});
+
+test("list filters by flow, statuses and parent, limits, newest first", (t) => {
+  const { history } = openHistory(t);
+  const parent = history.start({ flow: "build_all", trigger: "schedule", at: at("2026-01-01T13:15:00Z") }); // 1
+  const a1 = history.start({ flow: "raw_verra_data", trigger: "build_all", parentId: parent }); // 2
+  const b1 = history.start({ flow: "verra_data_v2", trigger: "build_all", parentId: parent }); // 3
+  const a2 = history.start({ flow: "raw_verra_data", trigger: "manual" }); // 4
+  const c1 = history.start({ flow: "clean_up_old_artifacts", trigger: "schedule" }); // 5
+  history.finish(a1, { status: "succeeded", attempts: 1 });
+  history.finish(b1, { status: "failed", error: "boom" });
+  history.finish(a2, { status: "crashed" });
+  history.finish(parent, { status: "failed" });
+  const ids = (runs: RunRecord[]) => runs.map((r) => r.id);
+
+  assert.deepEqual(ids(history.list()), [c1, a2, b1, a1, parent]);
+  assert.deepEqual(ids(history.list({ flow: "raw_verra_data" })), [a2, a1]);
+  assert.deepEqual(ids(history.list({ statuses: ["failed", "crashed"] })), [a2, b1, parent]);
+  assert.deepEqual(ids(history.list({ statuses: ["running"] })), [c1]);
+  assert.deepEqual(ids(history.list({ statuses: [] })), [c1, a2, b1, a1, parent], "no statuses: no filter");
+  assert.deepEqual(ids(history.list({ parentId: parent })), [b1, a1]);
+  assert.deepEqual(ids(history.list({ limit: 2 })), [c1, a2]);
+  assert.deepEqual(ids(history.list({ flow: "raw_verra_data", statuses: ["succeeded"] })), [a1]);
+  assert.deepEqual(ids(history.list({ flow: "raw_verra_data", limit: 1 })), [a2]);
+  assert.deepEqual(ids(history.list({ flow: "nope" })), []);
+  assert.deepEqual(history.list({ parentId: parent }).map((r) => [r.flow, r.status, r.parentId]), [
+    ["verra_data_v2", "failed", parent], ["raw_verra_data", "succeeded", parent],
+  ]);
+
+  // The default limit is 20.
+  for (let i = 0; i < 25; i++) history.start({ flow: "many", trigger: "manual" });
+  assert.equal(history.list().length, 20);
+  assert.equal(history.list({ flow: "many", limit: 100 }).length, 25);
+});
+
+test("skipped records a trigger that did not run, with its reason", (t) => {
+  const { history } = openHistory(t);
+  const parent = history.start({ flow: "build_all", trigger: "schedule" });
+  const id = history.skipped({ flow: "build_frequent", trigger: "schedule", reason: "already queued", parentId: parent, at: at("2026-03-04T05:45:00.000Z") });
+  const run = history.get(id)!;
+  assert.deepEqual(
+    [run.flow, run.trigger, run.status, run.parentId, run.startedAt, run.endedAt, run.error, run.pid, run.host, run.attempts],
+    ["build_frequent", "schedule", "skipped", parent, "2026-03-04T05:45:00.000Z", "2026-03-04T05:45:00.000Z", "already queued", process.pid, hostname(), 0],
+  );
+  assert.deepEqual(history.list({ statuses: ["skipped"] }).map((r) => r.id), [id]);
+});
+
+test("an error, a note or a skip reason holding a registered secret is stored redacted", (t) => {
+  const { history, file } = openHistory(t);
+  registerSecret("history-secret-98765");
+  const id = history.start({ flow: "raw_polygon_bridged_offsets", trigger: "manual" });
+  history.addNote(id, "used key history-secret-98765");
+  history.finish(id, {
+    status: "failed",
+    error: "POST https://gateway-arbitrum.network.thegraph.com/api/history-secret-98765/subgraphs/id/X: HTTP 500",
+  });
+  const skip = history.skipped({ flow: "x", trigger: "manual", reason: "token history-secret-98765 expired" });
+  assert.equal(history.get(id)!.error, "POST https://gateway-arbitrum.network.thegraph.com/api/***/subgraphs/id/X: HTTP 500");
+  assert.deepEqual(history.get(id)!.notes, ["used key ***"]);
+  assert.equal(history.get(skip)!.error, "token *** expired");
+  // What is on disk, read by another connection, holds no secret either.
+  const raw = new Database(file, { readonly: true });
+  try {
+    const dump = JSON.stringify(raw.prepare("SELECT * FROM runs").all());
+    assert.ok(!dump.includes("history-secret-98765"));
+    assert.ok(dump.includes("***"));
+  } finally {
+    raw.close();
+  }
+});
+
+test("markCrashed marks a running run of a dead process as crashed and leaves live ones alone", { timeout: 30_000 }, async (t) => {
+  const { history } = openHistory(t);
+  // A process that has certainly ended: started and waited for.
+  const dead = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
+  const [deadCode] = await once(dead, "exit");
+  assert.equal(deadCode, 0);
+  // A process that certainly runs: it waits on its stdin until we close it.
+  const live = spawn(process.execPath, ["-e", "process.stdin.resume()"], { stdio: ["pipe", "ignore", "ignore"] });
+  await once(live, "spawn");
+  t.after(async () => {
+    if (live.exitCode === null && live.signalCode === null) {
+      const exited = once(live, "exit");
+      live.stdin!.end();
+      await exited;
+    }
+  });
+
+  const deadRun = history.start({ flow: "raw_verra_data", trigger: "manual", pid: dead.pid! });
+  const liveRun = history.start({ flow: "verra_data_v2", trigger: "manual", pid: live.pid! });
+  const ownRun = history.start({ flow: "build_all", trigger: "manual" }); // this process
+  const finishedDead = history.start({ flow: "verra_retirements", trigger: "manual", pid: dead.pid! });
+  history.finish(finishedDead, { status: "succeeded" });
+
+  const now = at("2026-05-06T07:08:09.000Z");
+  const marked = history.markCrashed(now);
+  assert.deepEqual(marked.map((r) => r.id), [deadRun]);
+  const crashed = history.get(deadRun)!;
+  assert.equal(crashed.status, "crashed");
+  assert.equal(crashed.endedAt, "2026-05-06T07:08:09.000Z");
+  assert.equal(crashed.error, `process ${dead.pid} ended without recording the run's end`);
+  assert.deepEqual(marked[0], crashed);
+  assert.equal(history.get(liveRun)!.status, "running");
+  assert.equal(history.get(liveRun)!.endedAt, null);
+  assert.equal(history.get(ownRun)!.status, "running");
+  assert.equal(history.get(finishedDead)!.status, "succeeded");
+  assert.deepEqual(history.markCrashed(now), [], "a second pass finds nothing");
+});
+
+test("the history file is in WAL mode (seen by a second connection)", (t) => {
+  const { history, file } = openHistory(t);
+  history.start({ flow: "x", trigger: "manual" });
+  const other = new Database(file);
+  try {
+    assert.equal(other.pragma("journal_mode", { simple: true }), "wal");
+    assert.equal((other.prepare("SELECT count(*) AS n FROM runs").get() as { n: number }).n, 1);
+  } finally {
+    other.close();
+  }
+});
+
+test("two processes write 200 runs each at once while this one reads: no 'database is locked'", { timeout: 60_000 }, async (t) => {
+  const { history, file } = openHistory(t);
+  const historyUrl = pathToFileURL(path.join(ROOT, "lib", "history.ts")).href;
+  // Each writer opens the history, says "ready", and starts writing when the parent says "go"
+  // on its stdin, so that both write at the same time.
+  const script = `
+    const { RunHistory } = await import(${JSON.stringify(historyUrl)});
+    const history = RunHistory.open(process.env.RUNS_DB);
+    process.stdout.write("ready\\n");
+    await new Promise((resolve) => process.stdin.once("data", resolve));
+    process.stdin.pause();
+    for (let i = 0; i < 200; i++) {
+      const id = history.start({ flow: process.env.RUNS_FLOW, trigger: "manual" });
+      history.addWrittenKey(id, process.env.RUNS_FLOW + "-latest");
+      history.finish(id, { status: "succeeded", rows: i, attempts: 1 });
+    }
+    history.close();
+  `;
+  const run = (flow: string) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? "", RUNS_DB: file, RUNS_FLOW: flow },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill(); });
+    let stderr = "";
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => { stderr += chunk; });
+    const ready = new Promise<void>((resolve) => {
+      let said = "";
+      child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+        said += chunk;
+        if (said.includes("ready\n")) resolve();
+      });
+    });
+    const done = once(child, "close").then(([code]) => ({ code: code as number | null, stderr }));
+    return { child, ready: Promise.race([ready, done.then((r) => { throw new Error(`writer ${flow} exited ${r.code} before ready: ${r.stderr}`); })]), done };
+  };
+  const writers = [run("writer_a"), run("writer_b")];
+  await Promise.all(writers.map((w) => w.ready));
+  let exited = 0;
+  const all = Promise.all(writers.map((w) => w.done.finally(() => { exited++; })));
+  for (const w of writers) w.child.stdin!.end("go\n");
+
+  let reads = 0;
+  while (exited < writers.length) {
+    assert.ok(history.list({ limit: 5 }).length <= 5);
+    reads++;
+    await new Promise((resolve) => setImmediate(resolve)); // let the writers' exit events in
+  }
+  const results = await all;
+  for (const [i, result] of results.entries()) {
+    assert.equal(result.stderr, "", `writer ${i} wrote nothing on stderr`);
+    assert.equal(result.code, 0, `writer ${i} exit code`);
+  }
+  assert.ok(reads > 0);
+
+  const runs = history.list({ limit: 1000 });
+  assert.equal(runs.length, 400);
+  assert.deepEqual(runs.map((r) => r.id), Array.from({ length: 400 }, (_, i) => 400 - i), "ids 1..400, no gap");
+  assert.ok(runs.every((r) => r.status === "succeeded" && r.attempts === 1 && r.writtenKeys.length === 1));
+  for (const flow of ["writer_a", "writer_b"]) {
+    const mine = history.list({ flow, limit: 1000 });
+    assert.equal(mine.length, 200, flow);
+    assert.deepEqual(mine.map((r) => r.rows).reverse(), Array.from({ length: 200 }, (_, i) => i), `${flow}: rows in order`);
+    assert.ok(mine.every((r) => r.writtenKeys[0] === `${flow}-latest`));
+  }
+});

@@ -1,0 +1,151 @@
+import assert from "node:assert/strict";
+import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { test } from "node:test";
+import { ArtifactError } from "../lib/errors.ts";
+import { historizedKey, latestKey, LocalLake, openLake, parseKey } from "../lib/lake.ts";
+import { tempDir } from "./helpers.ts";
+
+/** Every file and folder under `dir`, relative, sorted. */
+function tree(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true }) as string[]).sort();
+}
+
+const BAD_KEYS = ["../x-latest", "a/b-latest", "UPPER-latest", "x-latest/..", "x", "", "x-latest ", "x-2026_1_2__3_4_5", "/etc/passwd-latest", "..\\x-latest", "x-latest\n"];
+
+test("write, read, list, copy and delete an artifact", async (t) => {
+  const dir = tempDir(t);
+  const lake = new LocalLake(path.join(dir, "lake"));
+  assert.equal(lake.label, `file:${path.join(dir, "lake")}`);
+
+  await lake.write("raw_verra_data-latest", Buffer.from("hello lake"));
+  await lake.write("raw_verra_data-2026_01_02__03_04_05", new Uint8Array([1, 2, 3, 4, 5]));
+  assert.deepEqual(await lake.read("raw_verra_data-latest"), Buffer.from("hello lake"));
+  assert.deepEqual(await lake.read("raw_verra_data-2026_01_02__03_04_05"), Buffer.from([1, 2, 3, 4, 5]));
+  assert.deepEqual(readFileSync(path.join(dir, "lake", "raw_verra_data-latest"), "utf8"), "hello lake");
+
+  const when = new Date("2025-06-01T12:34:56Z");
+  utimesSync(path.join(dir, "lake", "raw_verra_data-latest"), when, when);
+  const listing = await lake.list();
+  assert.deepEqual(listing.refused, []);
+  assert.deepEqual(listing.artifacts.map((a) => [a.key, a.size]), [
+    ["raw_verra_data-2026_01_02__03_04_05", 5],
+    ["raw_verra_data-latest", 10],
+  ]);
+  const latest = listing.artifacts.find((a) => a.key === "raw_verra_data-latest")!;
+  assert.ok(latest.lastModified instanceof Date);
+  assert.equal(latest.lastModified.toISOString(), "2025-06-01T12:34:56.000Z");
+
+  await lake.copy("raw_verra_data-latest", "verra_data_v2-latest");
+  assert.deepEqual(await lake.read("verra_data_v2-latest"), Buffer.from("hello lake"));
+  assert.deepEqual(await lake.read("raw_verra_data-latest"), Buffer.from("hello lake"), "the source stays");
+
+  await lake.delete("raw_verra_data-latest");
+  assert.equal(await lake.read("raw_verra_data-latest"), undefined);
+  await lake.delete("raw_verra_data-latest"); // deleting what is gone is not an error
+  assert.deepEqual((await lake.list()).artifacts.map((a) => a.key), ["raw_verra_data-2026_01_02__03_04_05", "verra_data_v2-latest"]);
+  assert.deepEqual(tree(path.join(dir, "lake")), ["raw_verra_data-2026_01_02__03_04_05", "verra_data_v2-latest"]);
+});
+
+test("openLake gives a LocalLake for local storage", async (t) => {
+  const dir = tempDir(t);
+  const lake = await openLake({ kind: "local", dir, label: "file:somewhere" });
+  assert.ok(lake instanceof LocalLake);
+  assert.equal(lake.label, "file:somewhere");
+  await lake.write("x-latest", Buffer.from("x"));
+  assert.deepEqual(tree(dir), ["x-latest"]);
+});
+
+test("reading a missing key gives undefined; listing a missing folder is empty", async (t) => {
+  const dir = tempDir(t);
+  const lake = new LocalLake(path.join(dir, "not-yet"));
+  assert.equal(await lake.read("nothing-latest"), undefined);
+  assert.deepEqual(await lake.list(), { artifacts: [], refused: [] });
+  mkdirSync(path.join(dir, "not-yet"));
+  assert.equal(await lake.read("nothing-latest"), undefined);
+  assert.deepEqual(await lake.list(), { artifacts: [], refused: [] });
+});
+
+test("copying a missing artifact fails naming it", async (t) => {
+  const lake = new LocalLake(tempDir(t));
+  await assert.rejects(lake.copy("gone-latest", "other-latest"), (error: unknown) => {
+    assert.ok(error instanceof ArtifactError);
+    assert.match(error.message, /^cannot copy gone-latest: no such artifact in file:/);
+    return true;
+  });
+});
+
+test("keys that are not <slug>-latest or <slug>-YYYY_MM_DD__HH_MM_SS are refused before touching the disk", async (t) => {
+  const dir = tempDir(t);
+  const lake = new LocalLake(path.join(dir, "lake"));
+  const isRefusal = (key: string) => (error: unknown) => {
+    assert.ok(error instanceof ArtifactError, `${JSON.stringify(key)}: ArtifactError, got ${String(error)}`);
+    assert.ok(error.message.startsWith(`refused key "${key}"`), error.message);
+    return true;
+  };
+  for (const key of BAD_KEYS) {
+    await assert.rejects(lake.write(key, Buffer.from("evil")), isRefusal(key), `write ${JSON.stringify(key)}`);
+    await assert.rejects(lake.read(key), isRefusal(key), `read ${JSON.stringify(key)}`);
+    await assert.rejects(lake.delete(key), isRefusal(key), `delete ${JSON.stringify(key)}`);
+    await assert.rejects(lake.copy(key, "fine-latest"), isRefusal(key), `copy from ${JSON.stringify(key)}`);
+  }
+  assert.deepEqual(tree(dir), [], "nothing was created anywhere in the temporary folder");
+
+  await lake.write("fine-latest", Buffer.from("ok"));
+  for (const key of BAD_KEYS) {
+    await assert.rejects(lake.copy("fine-latest", key), isRefusal(key), `copy to ${JSON.stringify(key)}`);
+  }
+  assert.deepEqual(tree(dir), ["lake", path.join("lake", "fine-latest")]);
+});
+
+test("list reports foreign files as refused and ignores hidden temporary files", async (t) => {
+  const dir = tempDir(t);
+  const lake = new LocalLake(dir);
+  await lake.write("good-latest", Buffer.from("abc"));
+  writeFileSync(path.join(dir, "README.txt"), "foreign");
+  writeFileSync(path.join(dir, "UPPER-latest"), "foreign");
+  writeFileSync(path.join(dir, "good-2026_01_02"), "foreign");
+  writeFileSync(path.join(dir, ".good-latest.1234.deadbeef.tmp"), "half-written");
+  writeFileSync(path.join(dir, ".DS_Store"), "hidden");
+  const listing = await lake.list();
+  assert.deepEqual(listing.artifacts.map((a) => [a.key, a.size]), [["good-latest", 3]]);
+  assert.deepEqual(listing.refused, ["README.txt", "UPPER-latest", "good-2026_01_02"]);
+});
+
+test("write leaves no temporary file behind, and an overwrite replaces the bytes completely", async (t) => {
+  const dir = tempDir(t);
+  const lake = new LocalLake(dir);
+  const big = Buffer.alloc(100_000, 0x61);
+  await lake.write("data-latest", big);
+  assert.deepEqual(readdirSync(dir), ["data-latest"]);
+  await lake.write("data-latest", Buffer.from("xyz"));
+  assert.deepEqual(readdirSync(dir), ["data-latest"]);
+  assert.deepEqual(await lake.read("data-latest"), Buffer.from("xyz"));
+  assert.equal(readFileSync(path.join(dir, "data-latest")).length, 3);
+  await lake.write("data-latest", new Uint8Array(0));
+  assert.deepEqual(await lake.read("data-latest"), Buffer.alloc(0));
+  assert.deepEqual(readdirSync(dir), ["data-latest"]);
+});
+
+test("concurrent writes of one key leave one complete version and no temporary file", async (t) => {
+  const dir = tempDir(t);
+  const lake = new LocalLake(dir);
+  const versions = Array.from({ length: 8 }, (_, i) => Buffer.alloc(20_000 + i, 0x30 + i));
+  await Promise.all(versions.map((bytes) => lake.write("race-latest", bytes)));
+  const got = (await lake.read("race-latest"))!;
+  assert.ok(versions.some((v) => v.equals(got)), "one of the written versions, whole");
+  assert.deepEqual(readdirSync(dir), ["race-latest"]);
+});
+
+test("historizedKey formats the time in UTC; latestKey and parseKey", () => {
+  assert.equal(historizedKey("raw_verra_data", new Date("2026-01-02T03:04:05Z")), "raw_verra_data-2026_01_02__03_04_05");
+  assert.equal(historizedKey("raw_verra_data", new Date("2026-01-02T03:04:05.999+05:00")), "raw_verra_data-2026_01_01__22_04_05");
+  assert.equal(historizedKey("a1_b2", new Date(Date.UTC(2025, 11, 31, 23, 59, 59))), "a1_b2-2025_12_31__23_59_59");
+  assert.equal(latestKey("verra_data_v2"), "verra_data_v2-latest");
+  assert.deepEqual(parseKey("verra_data_v2-latest"), { slug: "verra_data_v2", latest: true });
+  assert.deepEqual(parseKey("raw_verra_data-2026_01_02__03_04_05"), { slug: "raw_verra_data", latest: false });
+  for (const slug of ["Upper", "a-b", "../x", "", "a/b"]) {
+    assert.throws(() => latestKey(slug), ArtifactError, slug);
+    assert.throws(() => historizedKey(slug, new Date(0)), ArtifactError, slug);
+  }
+});
