@@ -12,7 +12,10 @@ import { ArtifactError, errorMessage } from "./errors.ts";
 import { columnsRowMaker, type Column, type ColumnType, type Row, type Table, type Value } from "./table.ts";
 
 // Artifacts written by the original are LZ4-compressed; others may be ZSTD.
-setCompressionCodec(CompressionType.LZ4_FRAME, { decode: (b) => lz4.decompress(b), encode: (b) => lz4.compress(b) });
+setCompressionCodec(CompressionType.LZ4_FRAME, {
+  decode: (b) => lz4.decompress(b),
+  encode: () => { throw new Error("writing LZ4 is not supported"); },
+});
 setCompressionCodec(CompressionType.ZSTD, {
   // fzstd may return a view at an odd offset; Arrow needs 8-byte-aligned buffers.
   decode: (b) => {
@@ -36,8 +39,24 @@ export function encodeArtifact(input: Table): Buffer {
   return envelope(encodeFeather(input));
 }
 
-/** The Feather v2 bytes (Arrow IPC file) of a table, with pandas metadata; buffers LZ4-compressed as pandas does. */
-export function encodeFeather(input: Table, options: { compress?: boolean } = {}): Uint8Array {
+/** Artifact bytes produced piece by piece, so a large artifact is never whole in memory twice. */
+export interface ArtifactBody {
+  length: number;
+  chunks(): Iterable<Uint8Array>;
+}
+
+/** Encode a table as an envelope written in pieces (the Feather bytes are kept, the base64 is made on demand). */
+export function encodeArtifactBody(input: Table): ArtifactBody {
+  const feather = encodeFeather(input);
+  return { length: envelopeLength(feather.length), chunks: () => envelopeChunks(feather) };
+}
+
+/**
+ * The Feather v2 bytes (Arrow IPC file) of a table, with pandas metadata. Uncompressed:
+ * the only LZ4 frame encoder in pure JS (lz4js) writes large buffers that pyarrow cannot
+ * decompress, and pyarrow reads uncompressed files as well (DATASETS.md §8.2).
+ */
+export function encodeFeather(input: Table): Uint8Array {
   if (input.columns.length === 0) throw new Error("a table without columns cannot be written as an artifact");
   const fields: ArrowField[] = [];
   const children: ArrowColumn<unknown>[] = [];
@@ -57,10 +76,7 @@ export function encodeFeather(input: Table, options: { compress?: boolean } = {}
     pandas_version: "1.5.3",
   };
   const schema = { version: Version.V5, endianness: Endianness.Little, fields, metadata: new Map([["pandas", JSON.stringify(pandas)]]) };
-  const bytes = tableToIPC(new ArrowTable(schema, children), {
-    format: "file",
-    codec: options.compress === false ? null : CompressionType.LZ4_FRAME,
-  });
+  const bytes = tableToIPC(new ArrowTable(schema, children), { format: "file" });
   if (!bytes) throw new Error("Arrow encoding produced no bytes");
   return bytes;
 }
@@ -189,21 +205,29 @@ function pandasType(type: ColumnType, hasNulls: boolean): { pandas_type: string;
 
 /** Wrap Feather bytes in the envelope: base64 in 76-character lines, each ending in an escaped newline. */
 export function envelope(feather: Uint8Array): Buffer {
-  const lines = Math.ceil(feather.length / LINE_BYTES);
-  const base64Length = Math.ceil(feather.length / 3) * 4;
-  const out = Buffer.allocUnsafe(ENVELOPE_HEAD.length + base64Length + lines * ESCAPED_NEWLINE.length + ENVELOPE_TAIL.length);
-  let pos = ENVELOPE_HEAD.copy(out, 0);
+  return Buffer.concat([...envelopeChunks(feather)], envelopeLength(feather.length));
+}
+
+function envelopeLength(featherLength: number): number {
+  const lines = Math.ceil(featherLength / LINE_BYTES);
+  return ENVELOPE_HEAD.length + Math.ceil(featherLength / 3) * 4 + lines * ESCAPED_NEWLINE.length + ENVELOPE_TAIL.length;
+}
+
+function* envelopeChunks(feather: Uint8Array): Generator<Uint8Array> {
+  yield ENVELOPE_HEAD;
   const chunkBytes = LINE_BYTES * LINES_PER_CHUNK;
   for (let start = 0; start < feather.length; start += chunkBytes) {
     const chunk = Buffer.from(feather.buffer, feather.byteOffset + start, Math.min(chunkBytes, feather.length - start));
     const text = Buffer.from(chunk.toString("base64"), "latin1");
+    const out = Buffer.allocUnsafe(text.length + Math.ceil(text.length / 76) * ESCAPED_NEWLINE.length);
+    let pos = 0;
     for (let line = 0; line < text.length; line += 76) {
       pos += text.copy(out, pos, line, Math.min(line + 76, text.length));
       pos += ESCAPED_NEWLINE.copy(out, pos);
     }
+    yield out;
   }
-  pos += ENVELOPE_TAIL.copy(out, pos);
-  return out.subarray(0, pos);
+  yield ENVELOPE_TAIL;
 }
 
 // ---------------------------------------------------------------- decoding

@@ -1,7 +1,7 @@
 // A dataset flow and its runner: fetch (source) or build from upstream
 // `-latest` artifacts (derived), validate against the previous `-latest`,
 // write the historized copy then `-latest`, and record the run (SPEC §6, §7).
-import { decodeArtifact, decodeArtifactSummary, encodeArtifact } from "./artifact.ts";
+import { decodeArtifact, decodeArtifactSummary, encodeArtifactBody } from "./artifact.ts";
 import type { Config } from "./config.ts";
 import { errorMessage, UserError, ValidationError } from "./errors.ts";
 import type { RunHistory, Trigger } from "./history.ts";
@@ -115,14 +115,15 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
       ctx.note("dry run: nothing written");
       log.info(`dry run: would write ${result.rows.length} rows x ${result.columns.length} columns`);
     } else {
-      const bytes = encodeArtifact(result); // encode fully before the first write
+      const body = encodeArtifactBody(result); // the table is encoded fully before the first write
       const keys = [...(flow.historized === false ? [] : [historizedKey(flow.slug, ctx.now)]), latestKey(flow.slug)];
-      for (const key of keys) {
-        await lake.write(key, bytes);
+      for (const [i, key] of keys.entries()) {
+        // The historized copy is written, and -latest copied from it: the same bytes, encoded once.
+        await (i === 0 ? lake.write(key, body) : lake.copy(keys[0]!, key));
         history.addWrittenKey(runId, key);
         writtenKeys.push(key);
       }
-      log.info(`wrote ${result.rows.length} rows x ${result.columns.length} columns (${(bytes.length / 1e6).toFixed(1)} MB): ${keys.join(", ")}`);
+      log.info(`wrote ${result.rows.length} rows x ${result.columns.length} columns (${(body.length / 1e6).toFixed(1)} MB): ${keys.join(", ")}`);
     }
     history.finish(runId, { status: "succeeded", attempts: 1 + retries, rows: result.rows.length, columns: result.columns.length }, clock());
     return { runId, status: "succeeded", rows: result.rows.length, columns: result.columns.length, writtenKeys };

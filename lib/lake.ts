@@ -1,8 +1,9 @@
 // The lake: where artifacts live. One interface, a local folder here, an
 // S3 bucket elsewhere. Keys are flat and checked before they touch a path.
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
+import type { ArtifactBody } from "./artifact.ts";
 import type { Storage } from "./config.ts";
 import { ArtifactError } from "./errors.ts";
 
@@ -25,7 +26,8 @@ export interface Lake {
   /** The bytes of an artifact, or undefined when there is none. */
   read(key: string): Promise<Buffer | undefined>;
   /** Atomic: a reader sees the old bytes or the new ones, never a mix. */
-  write(key: string, bytes: Uint8Array): Promise<void>;
+  write(key: string, bytes: Uint8Array | ArtifactBody): Promise<void>;
+  /** Atomic too; server-side where the lake allows it. */
   copy(fromKey: string, toKey: string): Promise<void>;
   delete(key: string): Promise<void>;
 }
@@ -111,29 +113,43 @@ export class LocalLake implements Lake {
     }
   }
 
-  async write(key: string, bytes: Uint8Array): Promise<void> {
-    const target = this.file(key);
-    await mkdir(this.dir, { recursive: true });
-    const temporary = path.join(this.dir, `.${key}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-    try {
+  async write(key: string, bytes: Uint8Array | ArtifactBody): Promise<void> {
+    await this.replace(key, async (temporary) => {
       const handle = await open(temporary, "w");
       try {
-        await handle.writeFile(bytes);
+        if (bytes instanceof Uint8Array) await handle.writeFile(bytes);
+        else for (const chunk of bytes.chunks()) await handle.writeFile(chunk);
         await handle.sync(); // the rename must never expose bytes that are not on disk yet
       } finally {
         await handle.close();
       }
+    });
+  }
+
+  async copy(fromKey: string, toKey: string): Promise<void> {
+    const source = this.file(fromKey);
+    await this.replace(toKey, async (temporary) => {
+      try {
+        await copyFile(source, temporary);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new ArtifactError(`cannot copy ${fromKey}: no such artifact in ${this.label}`);
+        throw error;
+      }
+    });
+  }
+
+  /** Fill a temporary file in the lake's folder, then rename it over `key`: atomic on one file system. */
+  private async replace(key: string, fill: (temporary: string) => Promise<void>): Promise<void> {
+    const target = this.file(key);
+    await mkdir(this.dir, { recursive: true });
+    const temporary = path.join(this.dir, `.${key}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+    try {
+      await fill(temporary);
       await rename(temporary, target);
     } catch (error) {
       await rm(temporary, { force: true });
       throw error;
     }
-  }
-
-  async copy(fromKey: string, toKey: string): Promise<void> {
-    const bytes = await this.read(fromKey);
-    if (!bytes) throw new ArtifactError(`cannot copy ${fromKey}: no such artifact in ${this.label}`);
-    await this.write(toKey, bytes);
   }
 
   async delete(key: string): Promise<void> {

@@ -3,16 +3,14 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { compressionRegistry, CompressionType, tableFromIPC } from "apache-arrow";
-import * as lz4 from "lz4js";
+import { tableFromIPC } from "apache-arrow";
 import { decodeArtifact, encodeArtifact, unwrapEnvelope } from "../lib/artifact.ts";
 import { ArtifactError } from "../lib/errors.ts";
 import { table, type Table } from "../lib/table.ts";
 import { ROOT, tempDir } from "./helpers.ts";
 
 const FIXTURES = path.join(ROOT, "test", "fixtures");
-// apache-arrow, a second and independent reader, decompresses LZ4 with a codec we hand it.
-compressionRegistry.set(CompressionType.LZ4_FRAME, { encode: (b) => lz4.compress(b), decode: (b) => lz4.decompress(b) });
+
 
 const sample: Table = table(
   { name: "string", count: "int", vintage: "int", price: "float", flag: "bool", when: "timestamp", day: "date" },
