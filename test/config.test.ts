@@ -268,3 +268,11 @@ test("redact masks secrets in URL shapes even when nobody registered them", () =
   assert.equal(redact(studio), studio);
   assert.equal(redact("http://127.0.0.1:8545/"), "http://127.0.0.1:8545/");
 });
+
+test(".env.dist documents every variable the configuration reads, and nothing else", async () => {
+  const { readFileSync } = await import("node:fs");
+  const { VARIABLES } = await import("../lib/config.ts");
+  const text = readFileSync(new URL("../.env.dist", import.meta.url), "utf8");
+  const listed = [...text.matchAll(/^([A-Z0-9_]+)=/gm)].map((m) => m[1]);
+  assert.deepEqual([...listed].sort(), Object.keys(VARIABLES).sort());
+});

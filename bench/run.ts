@@ -1,0 +1,144 @@
+// npm run bench [-- <case> ...] [--verra-rows N] [--runs N]
+// Reproducible figures against the local fakes: a table on stdout, the same as JSON in
+// bench/results.json. Benchmarks never fail on a timing; they exit non-zero only if a
+// measured command itself failed.
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { renderTable } from "../lib/format.ts";
+import { generateVerraRecords, startFakeVerra } from "../test/fakes/verra.ts";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const { values: flags, positionals } = parseArgs({
+  options: {
+    "verra-rows": { type: "string", default: "500000" },
+    runs: { type: "string", default: "5" },
+    help: { type: "boolean", short: "h" },
+  },
+  allowPositionals: true,
+});
+const CASES = ["verra_ingest", "startup"] as const;
+if (flags.help) {
+  process.stdout.write(`usage: npm run bench -- [${CASES.join(" | ")} ...] [--verra-rows N] [--runs N]\n`);
+  process.exit(0);
+}
+const selected = positionals.length ? positionals : [...CASES];
+for (const name of selected) {
+  if (!(CASES as readonly string[]).includes(name)) throw new Error(`unknown case "${name}" (cases: ${CASES.join(", ")})`);
+}
+
+interface Figure { case: string; measure: string; value: number; unit: string; note?: string }
+const figures: Figure[] = [];
+const record = (f: Figure) => {
+  figures.push(f);
+  process.stderr.write(`  ${f.case} ${f.measure}: ${f.value} ${f.unit}${f.note ? ` (${f.note})` : ""}\n`);
+};
+
+interface Measured { ms: number; maxRssBytes: number; cpuMs: number; code: number; stderr: string }
+
+/** Run a script as a user would (node + tsx), measuring wall time, peak RSS and CPU time. */
+function measure(script: string, args: string[], cwd: string, env: Record<string, string>): Promise<Measured> {
+  const usageFile = path.join(cwd, `.usage-${Date.now()}-${Math.random()}.json`);
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), "--import", path.join(ROOT, "bench", "report_usage.ts"), path.join(ROOT, script), ...args], {
+      cwd,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", BENCH_USAGE_FILE: usageFile, ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (c: Buffer) => { stderr += c.toString(); });
+    child.on("exit", (code) => {
+      const ms = performance.now() - started;
+      let usage = { maxRssBytes: 0, userMs: 0, systemMs: 0 };
+      try { usage = JSON.parse(readFileSync(usageFile, "utf8")); } catch { /* the process died before reporting */ }
+      resolve({ ms, maxRssBytes: usage.maxRssBytes, cpuMs: usage.userMs + usage.systemMs, code: code ?? 1, stderr });
+    });
+  });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const round = (x: number, digits = 1) => Number(x.toFixed(digits));
+const MiB = 1024 * 1024;
+let failed = false;
+const check = (what: string, m: Measured) => {
+  if (m.code !== 0) {
+    failed = true;
+    process.stderr.write(`${what} failed (exit ${m.code}):\n${m.stderr}\n`);
+  }
+};
+
+async function verraIngest(): Promise<void> {
+  const rows = Number(flags["verra-rows"]);
+  process.stderr.write(`verra_ingest: generating ${rows} Verra records...\n`);
+  const fake = await startFakeVerra({ records: generateVerraRecords(rows) });
+  const cwd = mkdtempSync(path.join(tmpdir(), "dp-bench-"));
+  try {
+    const env = { DATA_PIPELINES_VERRA_SEARCH_URL: fake.url };
+    const ingest = await measure("scripts/raw_verra_data.ts", [], cwd, env);
+    check("raw_verra_data", ingest);
+    record({ case: "verra_ingest", measure: "wall time", value: round(ingest.ms / 1000), unit: "s", note: `${rows} rows, ${fake.requests.length} requests` });
+    record({ case: "verra_ingest", measure: "rows/s", value: Math.round(rows / (ingest.ms / 1000)), unit: "rows/s" });
+    record({ case: "verra_ingest", measure: "peak RSS", value: round(ingest.maxRssBytes / MiB, 0), unit: "MiB", note: "target < 1536 MiB" });
+    const again = await measure("scripts/raw_verra_data.ts", [], cwd, env);
+    check("raw_verra_data (second run)", again);
+    record({ case: "verra_ingest", measure: "wall time, with validation against a previous artifact", value: round(again.ms / 1000), unit: "s" });
+    record({ case: "verra_ingest", measure: "peak RSS, with validation", value: round(again.maxRssBytes / MiB, 0), unit: "MiB" });
+
+    // verra_data_v2 on those rows (its other upstream, the Moss batches, is seeded empty).
+    const { LocalLake } = await import("../lib/lake.ts");
+    const { encodeArtifact } = await import("../lib/artifact.ts");
+    const { table } = await import("../lib/table.ts");
+    await new LocalLake(path.join(cwd, "data", "lake")).write("raw_eth_moss_bridged_offsets-latest", encodeArtifact(table({ "Serial Number": "string" }, [])));
+    const v2 = await measure("scripts/verra_data_v2.ts", [], cwd, {});
+    check("verra_data_v2", v2);
+    record({ case: "verra_data_v2", measure: "wall time", value: round(v2.ms / 1000), unit: "s", note: `${rows} rows` });
+    record({ case: "verra_data_v2", measure: "rows/s", value: Math.round(rows / (v2.ms / 1000)), unit: "rows/s" });
+    record({ case: "verra_data_v2", measure: "peak RSS", value: round(v2.maxRssBytes / MiB, 0), unit: "MiB" });
+  } finally {
+    await fake.stop();
+    rmSync(cwd, { recursive: true, force: true });
+  }
+}
+
+async function startup(): Promise<void> {
+  const cwd = mkdtempSync(path.join(tmpdir(), "dp-bench-"));
+  try {
+    const runs = Number(flags.runs);
+    // As a user types it (npx tsx ...), and without npx's and tsx's own launcher processes.
+    const launchers: Array<[string, string, string[]]> = [
+      ["npx tsx", "npx", ["tsx"]],
+      ["node --import tsx", process.execPath, ["--import", "tsx"]],
+    ];
+    for (const script of ["scripts/runs.ts", "scripts/raw_verra_data.ts"]) {
+      for (const [label, command, prefix] of launchers) {
+        const times: number[] = [];
+        for (let i = 0; i < runs; i++) {
+          const started = performance.now();
+          const code = await new Promise<number>((resolve) => {
+            spawn(command, [...prefix, path.join(ROOT, script), "--help"], { cwd: ROOT, stdio: "ignore" }).on("exit", (c) => resolve(c ?? 1));
+          });
+          times.push(performance.now() - started);
+          if (code !== 0) failed = true;
+        }
+        record({ case: "startup", measure: `${label} ${script} --help, median of ${runs}`, value: Math.round(median(times)), unit: "ms", note: label === "npx tsx" ? "target < 500 ms" : undefined });
+      }
+    }
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
+}
+
+const machine = `${process.platform} ${process.arch}, node ${process.version}`;
+process.stderr.write(`benchmarks on ${machine}\n`);
+for (const name of selected) {
+  if (name === "verra_ingest") await verraIngest();
+  if (name === "startup") await startup();
+}
+process.stdout.write(`${renderTable(["case", "measure", "value", "unit", "note"], figures.map((f) => [f.case, f.measure, String(f.value), f.unit, f.note ?? ""]), 70)}\n`);
+writeFileSync(path.join(ROOT, "bench", "results.json"), `${JSON.stringify({ at: new Date().toISOString(), machine, figures }, null, 2)}\n`);
+process.stderr.write("figures written to bench/results.json\n");
+if (failed) process.exitCode = 1;
