@@ -234,6 +234,19 @@ function* envelopeChunks(feather: Uint8Array): Generator<Uint8Array> {
 
 /** Decode artifact bytes; every failure names the key. */
 export function decodeArtifact(bytes: Uint8Array, key: string): Table {
+  return readArtifact(bytes, key, decodeFeather);
+}
+
+/** The columns and row count of an artifact, without reading its rows (for validation). */
+export function decodeArtifactSummary(bytes: Uint8Array, key: string): { columns: Column[]; rowCount: number } {
+  return readArtifact(bytes, key, (feather) => {
+    const { arrow, columns } = readFeather(feather);
+    return { columns: columns.map((c) => c.column), rowCount: arrow.numRows };
+  });
+}
+
+/** Unwrap the envelope and read the Feather bytes, turning any failure into one line naming the key. */
+function readArtifact<T>(bytes: Uint8Array, key: string, read: (feather: Uint8Array) => T): T {
   let feather: Uint8Array;
   try {
     feather = unwrapEnvelope(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
@@ -241,7 +254,7 @@ export function decodeArtifact(bytes: Uint8Array, key: string): Table {
     throw new ArtifactError(`artifact ${key} is not a readable result envelope: ${errorMessage(error)}`);
   }
   try {
-    return decodeFeather(feather);
+    return read(feather);
   } catch (error) {
     throw new ArtifactError(`artifact ${key} holds no readable Feather table (corrupted or truncated?): ${errorMessage(error)}`);
   }
@@ -310,21 +323,6 @@ export function decodeFeather(feather: Uint8Array): Table {
   return { columns: columns.map((c) => c.column), rows };
 }
 
-/** The columns and row count of an artifact, without reading its rows (for validation). */
-export function decodeArtifactSummary(bytes: Uint8Array, key: string): { columns: Column[]; rowCount: number } {
-  let feather: Uint8Array;
-  try {
-    feather = unwrapEnvelope(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  } catch (error) {
-    throw new ArtifactError(`artifact ${key} is not a readable result envelope: ${errorMessage(error)}`);
-  }
-  try {
-    const { arrow, columns } = readFeather(feather);
-    return { columns: columns.map((c) => c.column), rowCount: arrow.numRows };
-  } catch (error) {
-    throw new ArtifactError(`artifact ${key} holds no readable Feather table (corrupted or truncated?): ${errorMessage(error)}`);
-  }
-}
 
 const NS_PER_MS = [1e-3, 1, 1e3, 1e6]; // by Arrow TimeUnit: s, ms, us, ns
 

@@ -285,6 +285,15 @@ describe("show.ts", { concurrency: true, timeout: 60_000 }, () => {
     assert.equal(readFileSync(path.join(dir, "export.csv"), "utf8"), SAMPLE_CSV);
   });
 
+  test("--out without --format, or into a folder that does not exist, fails with one line", async (t) => {
+    const { dir, env } = await seededLake(t);
+    const noFormat = await runScript("scripts/show.ts", ["sample_data", "--out", "export.csv"], { cwd: dir, env });
+    assertOneLineFailure(noFormat, /^error: --out needs --format csv\|json$/);
+    const noFolder = await runScript("scripts/show.ts", ["sample_data", "--format", "csv", "--out", "missing/export.csv"], { cwd: dir, env });
+    assertOneLineFailure(noFolder, /^error: --out: cannot write missing\/export\.csv: ENOENT/);
+    assert.doesNotMatch(noFolder.stderr, /--verbose/);
+  });
+
   test("a missing artifact fails with one line naming the key", async (t) => {
     const { dir, lakeDir, env } = await seededLake(t);
     const r = await runScript("scripts/show.ts", ["nothing_here"], { cwd: dir, env });
