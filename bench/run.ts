@@ -15,14 +15,16 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: flags, positionals } = parseArgs({
   options: {
     "verra-rows": { type: "string", default: "500000" },
+    records: { type: "string", default: "50000" },
+    latency: { type: "string", default: "100" },
     runs: { type: "string", default: "5" },
     help: { type: "boolean", short: "h" },
   },
   allowPositionals: true,
 });
-const CASES = ["verra_ingest", "startup"] as const;
+const CASES = ["verra_ingest", "pagination", "startup"] as const;
 if (flags.help) {
-  process.stdout.write(`usage: npm run bench -- [${CASES.join(" | ")} ...] [--verra-rows N] [--runs N]\n`);
+  process.stdout.write(`usage: npm run bench -- [${CASES.join(" | ")} ...] [--verra-rows N] [--records N] [--latency MS] [--runs N]\n`);
   process.exit(0);
 }
 const selected = positionals.length ? positionals : [...CASES];
@@ -104,6 +106,34 @@ async function verraIngest(): Promise<void> {
   }
 }
 
+/** Fetching the largest subgraph collection through the fake graph-node with added latency per request. */
+async function pagination(): Promise<void> {
+  const records = Number(flags.records);
+  const latencyMs = Number(flags.latency);
+  const { startFakeSubgraphs } = await import("../test/fakes/subgraph.ts");
+  const { generateSubgraphData } = await import("../test/fakes/subgraph_data.ts");
+  process.stderr.write(`pagination: generating ${records} retirements...\n`);
+  const data = generateSubgraphData({ seed: 1, scale: records / 12_000 });
+  const fake = await startFakeSubgraphs({ stores: { "polygon-digital-carbon": data["polygon-digital-carbon"] } });
+  const cwd = mkdtempSync(path.join(tmpdir(), "dp-bench-"));
+  try {
+    const retires = data["polygon-digital-carbon"].Retire!.length;
+    fake.setLatency(latencyMs);
+    const before = fake.requests.length;
+    const run = await measure("scripts/raw_polygon_retired_offsets.ts", [], cwd, { DATA_PIPELINES_CARBON_SUBGRAPH_URL: fake.url("polygon-digital-carbon") });
+    check("raw_polygon_retired_offsets", run);
+    const requests = fake.requests.slice(before);
+    const retirePages = requests.filter((r) => /\bretires\(/.test(r.query)).length;
+    const bound = Math.ceil(retires / 1000) * latencyMs;
+    record({ case: "pagination", measure: `retires: ${retires} records at ${latencyMs} ms latency, pages`, value: retirePages, unit: "requests", note: `lower bound ${Math.ceil(retires / 1000)}` });
+    record({ case: "pagination", measure: "raw_polygon_retired_offsets wall time (all its queries)", value: round(run.ms / 1000), unit: "s", note: `${requests.length} requests; retires alone: sequential bound ${(bound / 1000).toFixed(1)} s` });
+    record({ case: "pagination", measure: "raw_polygon_retired_offsets peak RSS", value: round(run.maxRssBytes / MiB, 0), unit: "MiB" });
+  } finally {
+    await fake.stop();
+    rmSync(cwd, { recursive: true, force: true });
+  }
+}
+
 async function startup(): Promise<void> {
   const cwd = mkdtempSync(path.join(tmpdir(), "dp-bench-"));
   try {
@@ -136,6 +166,7 @@ const machine = `${process.platform} ${process.arch}, node ${process.version}`;
 process.stderr.write(`benchmarks on ${machine}\n`);
 for (const name of selected) {
   if (name === "verra_ingest") await verraIngest();
+  if (name === "pagination") await pagination();
   if (name === "startup") await startup();
 }
 process.stdout.write(`${renderTable(["case", "measure", "value", "unit", "note"], figures.map((f) => [f.case, f.measure, String(f.value), f.unit, f.note ?? ""]), 70)}\n`);

@@ -1,0 +1,49 @@
+// Pool balances of Polygon carbon credits, as `Credit <TOKEN> Quantity` columns
+// (DATASETS.md §3.2 "pool-balance flattening", done per credit, every credit kept).
+import { tonnes } from "./columns.ts";
+import { TOKEN_NAMES, TOKENS, type TokenName } from "./constants.ts";
+import type { FlowContext } from "./flow.ts";
+import { fetchCollection } from "./subgraph.ts";
+import type { Column, Row, Table } from "./table.ts";
+
+export type PoolQuantities = Record<TokenName, number>;
+
+export const POOL_COLUMNS: Column[] = TOKEN_NAMES.map((t) => ({ name: `Credit ${t} Quantity`, type: "float" }));
+
+/** Every credit's balance in each pool, in tonnes; a pool the credit is not in counts 0. */
+export async function fetchPoolBalances(ctx: FlowContext): Promise<Map<string, PoolQuantities>> {
+  const balances = await fetchCollection(ctx, "carbonPolygon", {
+    collection: "carbonPoolCreditBalances",
+    select: "balance pool { id } credit { id }",
+    capped: false, // a lookup: every credit's balances, whatever the cap on the main query
+  });
+  const byCredit = new Map<string, PoolQuantities>();
+  const seen = new Set<string>();
+  for (const b of balances) {
+    const credit = (b.credit as { id: string } | null)?.id;
+    const pool = (b.pool as { id: string } | null)?.id?.slice(0, 42);
+    if (!credit || !pool) continue;
+    const token = TOKEN_NAMES.find((t) => TOKENS[t].tokenAddress === pool);
+    if (!token || seen.has(`${credit} ${token}`)) continue; // the first balance of a credit in a pool counts
+    seen.add(`${credit} ${token}`);
+    const quantities = byCredit.get(credit) ?? zeroQuantities();
+    quantities[token] = tonnes(b.balance) ?? 0;
+    byCredit.set(credit, quantities);
+  }
+  return byCredit;
+}
+
+function zeroQuantities(): PoolQuantities {
+  return { BCT: 0, NCT: 0, MCO2: 0, UBO: 0, NBO: 0 };
+}
+
+/** The table with the five `Credit <TOKEN> Quantity` columns appended, looked up by the credit in `creditColumn`. */
+export function withPoolQuantities(table: Table, creditColumn: string, balances: Map<string, PoolQuantities>): Table {
+  const rows = table.rows.map((row): Row => {
+    const quantities = balances.get(row[creditColumn] as string) ?? zeroQuantities();
+    const out: Row = { ...row };
+    for (const t of TOKEN_NAMES) out[`Credit ${t} Quantity`] = quantities[t];
+    return out;
+  });
+  return { columns: [...table.columns, ...POOL_COLUMNS], rows };
+}

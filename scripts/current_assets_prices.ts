@@ -1,0 +1,37 @@
+// current_assets_prices: today's USD price of each carbon token, one row (DATASETS.md §4.17).
+// Asks for the five pairs by id (SPEC §12 Q14), not the first 100 pairs of the subgraph.
+import { runWhenMain } from "../lib/cli.ts";
+import { decimal } from "../lib/columns.ts";
+import { TOKEN_NAMES, TOKENS } from "../lib/constants.ts";
+import { SourceError } from "../lib/errors.ts";
+import { sourceFlow } from "../lib/flow.ts";
+import { fetchCollection } from "../lib/subgraph.ts";
+import type { Column, Row } from "../lib/table.ts";
+
+const DAY = 86_400_000;
+
+const flow = sourceFlow({
+  slug: "current_assets_prices",
+  historized: false,
+  fetch: async (ctx) => {
+    const pairs = await fetchCollection(ctx, "pairs", {
+      collection: "pairs",
+      select: "currentprice",
+      where: { id_in: TOKEN_NAMES.map((t) => TOKENS[t].pairAddress) },
+      capped: false,
+    });
+    const prices = new Map(pairs.map((p) => [String(p.id).toLowerCase(), decimal(p.currentprice)]));
+    const row: Row = { date: new Date(Math.floor(ctx.now.getTime() / DAY) * DAY) };
+    const columns: Column[] = [{ name: "date", type: "date" }];
+    for (const token of TOKEN_NAMES) {
+      const price = prices.get(TOKENS[token].pairAddress);
+      if (price === undefined) throw new SourceError(`pairs subgraph has no pair ${TOKENS[token].pairAddress} (${token})`, false);
+      row[`${token.toLowerCase()}_price`] = price;
+      columns.push({ name: `${token.toLowerCase()}_price`, type: "float" });
+    }
+    return { columns, rows: [row] };
+  },
+});
+
+export default flow;
+runWhenMain(import.meta, flow);

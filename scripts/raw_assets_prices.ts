@@ -1,0 +1,53 @@
+// raw_assets_prices: the daily closing USD price of each carbon token, newest day first
+// (DATASETS.md §4.16): the day's last hourly candle, zero closes and the known mispriced
+// NCT candle left out, the tokens joined on the day.
+import { runWhenMain } from "../lib/cli.ts";
+import { decimal } from "../lib/columns.ts";
+import { MISPRICED_NCT_SWAP, TOKEN_NAMES, TOKENS } from "../lib/constants.ts";
+import { sourceFlow } from "../lib/flow.ts";
+import { fetchCollection } from "../lib/subgraph.ts";
+import type { Column, Row } from "../lib/table.ts";
+
+const DAY = 86_400_000;
+
+const flow = sourceFlow({
+  slug: "raw_assets_prices",
+  fetch: async (ctx) => {
+    const days = new Map<number, Row>(); // day (ms) -> the row being joined
+    const columns: Column[] = [];
+    for (const token of TOKEN_NAMES) {
+      const address = TOKENS[token].pairAddress;
+      columns.push({ name: `${token}_Address`, type: "string" }, { name: `${token}_Price`, type: "float" });
+      if (token === TOKEN_NAMES[0]) columns.push({ name: "Date", type: "date" });
+      const swaps = await fetchCollection(ctx, "pairs", {
+        collection: "swaps",
+        select: "close timestamp pair { id }",
+        orderBy: "timestamp",
+        orderDirection: "desc",
+        where: { pair: address },
+      });
+      const closed = new Set<number>();
+      for (const swap of swaps) {
+        if (token === "NCT" && swap.id === MISPRICED_NCT_SWAP) continue;
+        const day = Math.floor(Number(swap.timestamp) * 1000 / DAY) * DAY;
+        // Newest first: the first candle of a day is its close. A zero close drops the day for this token.
+        if (closed.has(day)) continue;
+        closed.add(day);
+        const price = decimal(swap.close);
+        if (!price) continue;
+        const row = days.get(day) ?? { Date: new Date(day) };
+        row[`${token}_Address`] = (swap.pair as { id: string }).id;
+        row[`${token}_Price`] = price;
+        days.set(day, row);
+      }
+    }
+    const rows = [...days.keys()].sort((a, b) => b - a).map((day) => {
+      const row = days.get(day)!;
+      return Object.fromEntries(columns.map((c) => [c.name, row[c.name] ?? null])) as Row;
+    });
+    return { columns, rows };
+  },
+});
+
+export default flow;
+runWhenMain(import.meta, flow);

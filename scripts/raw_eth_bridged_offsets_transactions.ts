@@ -1,0 +1,18 @@
+// raw_eth_bridged_offsets_transactions: bridge transactions on Ethereum (DATASETS.md §4.12).
+import { runWhenMain } from "../lib/cli.ts";
+import { col } from "../lib/columns.ts";
+import { subgraphFlow } from "../lib/subgraph_flow.ts";
+
+const flow = subgraphFlow({
+  slug: "raw_eth_bridged_offsets_transactions",
+  source: "carbonEth",
+  query: { collection: "bridges", select: "value timestamp transaction { id }", orderBy: "timestamp", orderDirection: "desc" },
+  columns: {
+    Quantity: col.float("value"),
+    Date: col.int("timestamp"),
+    "Tx Address": col.string("transaction.id"),
+  },
+});
+
+export default flow;
+runWhenMain(import.meta, flow);

@@ -1,0 +1,12 @@
+// raw_eth_carbon_metrics: daily carbon metrics on Ethereum (DATASETS.md §4.13).
+import { runWhenMain } from "../lib/cli.ts";
+import { carbonMetricsFlow } from "../lib/subgraph_flow.ts";
+
+const flow = carbonMetricsFlow({
+  slug: "raw_eth_carbon_metrics",
+  source: "carbonEth",
+  metrics: ["mco2Supply", "totalCarbonSupply", "mco2Retired", "totalRetirements"],
+});
+
+export default flow;
+runWhenMain(import.meta, flow);

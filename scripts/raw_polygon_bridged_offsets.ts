@@ -1,0 +1,56 @@
+// raw_polygon_bridged_offsets: every carbon credit bridged to Polygon, with its project, its
+// current pool balances and its first bridge date (DATASETS.md §4.7, as fixed by SPEC §12:
+// every credit kept, also without pool balances or bridges; no technical columns).
+import { runWhenMain } from "../lib/cli.ts";
+import { col, decimal, tableOf } from "../lib/columns.ts";
+import { sourceFlow } from "../lib/flow.ts";
+import { fetchPoolBalances, withPoolQuantities } from "../lib/pools.ts";
+import { fetchCollection } from "../lib/subgraph.ts";
+
+const flow = sourceFlow({
+  slug: "raw_polygon_bridged_offsets",
+  fetch: async (ctx) => {
+    // The three collections do not depend on each other: asked for at the same time.
+    const balances = fetchPoolBalances(ctx);
+    const firstBridge = firstBridgeDates(ctx);
+    const credits = await fetchCollection(ctx, "carbonPolygon", {
+      collection: "carbonCredits",
+      select: "currentSupply bridged bridgeProtocol vintage project { id region methodologies country category name }",
+    });
+    const table = tableOf(credits, {
+      "Token Address": col.string("id"),
+      Quantity: col.tonnes("currentSupply"),
+      "Total Quantity": col.tonnes("bridged"),
+      Bridge: col.string("bridgeProtocol"),
+      Region: col.string("project.region"),
+      Vintage: col.int("vintage"),
+      "Project ID": col.string("project.id"),
+      // The name the original produced; verra-based v2 datasets take the methodology from Verra.
+      carbonCredits_project_methodologies: col.string("project.methodologies"),
+      Country: col.string("project.country"),
+      "Project Type": col.string("project.category"),
+      Name: col.string("project.name"),
+    });
+    const withPools = withPoolQuantities(table, "Token Address", await balances);
+    const bridged = await firstBridge;
+    return {
+      columns: [...withPools.columns, { name: "Date", type: "int" }],
+      rows: withPools.rows.map((r) => ({ ...r, Date: bridged.get(r["Token Address"] as string) ?? null })),
+    };
+  },
+});
+
+/** The earliest bridge timestamp of each credit (unix seconds). */
+async function firstBridgeDates(ctx: Parameters<typeof fetchCollection>[0]): Promise<Map<string, number>> {
+  const bridges = await fetchCollection(ctx, "carbonPolygon", { collection: "bridges", select: "timestamp credit { id }", capped: false });
+  const first = new Map<string, number>();
+  for (const b of bridges) {
+    const credit = (b.credit as { id: string } | null)?.id;
+    const at = decimal(b.timestamp);
+    if (credit && at !== null && at < (first.get(credit) ?? Infinity)) first.set(credit, at);
+  }
+  return first;
+}
+
+export default flow;
+runWhenMain(import.meta, flow);

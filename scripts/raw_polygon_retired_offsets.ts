@@ -1,0 +1,45 @@
+// raw_polygon_retired_offsets: every retirement of a Polygon carbon credit, one row each, with
+// the credit's project and its current pool balances (DATASETS.md §4.2, as fixed by SPEC §12 Q2:
+// one row per retirement, the excluded retiree left out first, pool columns attached by credit).
+import { runWhenMain } from "../lib/cli.ts";
+import { col, tableOf } from "../lib/columns.ts";
+import { EXCLUDED_RETIREE } from "../lib/constants.ts";
+import { sourceFlow } from "../lib/flow.ts";
+import { fetchPoolBalances, withPoolQuantities } from "../lib/pools.ts";
+import { fetchCollection } from "../lib/subgraph.ts";
+import { filterRows } from "../lib/table.ts";
+
+const flow = sourceFlow({
+  slug: "raw_polygon_retired_offsets",
+  fetch: async (ctx) => {
+    const balances = fetchPoolBalances(ctx); // asked for at the same time as the retirements
+    const retires = await fetchCollection(ctx, "carbonPolygon", {
+      collection: "retires",
+      select: "amount timestamp hash retiringAddress { id } credit { id bridgeProtocol vintage retired project { id region methodologies country category name } }",
+      orderBy: "timestamp",
+      orderDirection: "desc",
+    });
+    const table = tableOf(retires, {
+      ID: col.string("id"),
+      Quantity: col.tonnes("amount"),
+      Date: col.int("timestamp"),
+      Retiree: col.string("retiringAddress.id"),
+      "Token Address": col.string("credit.id"),
+      Bridge: col.string("credit.bridgeProtocol"),
+      Region: col.string("credit.project.region"),
+      Vintage: col.int("credit.vintage"),
+      "Project ID": col.string("credit.project.id"),
+      Methodology: col.string("credit.project.methodologies"),
+      Country: col.string("credit.project.country"),
+      "Project Type": col.string("credit.project.category"),
+      Name: col.string("credit.project.name"),
+      "Total Quantity": col.tonnes("credit.retired"),
+      "Tx ID": col.string("hash"),
+    });
+    const kept = filterRows(table, (r) => r.Retiree !== EXCLUDED_RETIREE);
+    return withPoolQuantities(kept, "Token Address", await balances);
+  },
+});
+
+export default flow;
+runWhenMain(import.meta, flow);
