@@ -119,6 +119,18 @@ async function pagination(): Promise<void> {
   try {
     const retires = data["polygon-digital-carbon"].Retire!.length;
     fake.setLatency(latencyMs);
+    // The client alone, in this process: one collection, every record, in order.
+    const { fetchCollection } = await import("../lib/subgraph.ts");
+    const { loadConfig } = await import("../lib/config.ts");
+    const { Logger } = await import("../lib/log.ts");
+    const config = loadConfig({ DATA_PIPELINES_CARBON_SUBGRAPH_URL: fake.url("polygon-digital-carbon") }, cwd);
+    const ctx = { config, log: new Logger({ format: "human", progress: false, stream: { write: () => true } as unknown as NodeJS.WritableStream }), now: new Date(), note: () => {}, retry: <T>(_w: string, r: () => Promise<T>) => r() };
+    const fetchStart = fake.requests.length;
+    const started = performance.now();
+    const got = await fetchCollection(ctx, "carbonPolygon", { collection: "retires", select: "amount timestamp hash", orderBy: "timestamp", orderDirection: "desc" });
+    const fetchMs = performance.now() - started;
+    const fetchRequests = fake.requests.length - fetchStart;
+    record({ case: "pagination", measure: `fetch ${got.length} retires (timestamp desc, tie-safe) at ${latencyMs} ms latency`, value: round(fetchMs / 1000, 2), unit: "s", note: `${fetchRequests} requests; bound ${Math.ceil(retires / 1000)} x ${latencyMs} ms = ${(Math.ceil(retires / 1000) * latencyMs / 1000).toFixed(1)} s` });
     const before = fake.requests.length;
     const run = await measure("scripts/raw_polygon_retired_offsets.ts", [], cwd, { DATA_PIPELINES_CARBON_SUBGRAPH_URL: fake.url("polygon-digital-carbon") });
     check("raw_polygon_retired_offsets", run);

@@ -2,20 +2,26 @@
 // tests use), runs the flows against them as a user would (one process each) into the
 // default lake ./data/lake and run history ./data/runs.sqlite, prints a summary, stops the fakes.
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { encodeArtifact } from "../lib/artifact.ts";
 import { command } from "../lib/cli.ts";
 import { UserError } from "../lib/errors.ts";
 import { formatDuration, renderTable } from "../lib/format.ts";
 import { RunHistory } from "../lib/history.ts";
-import { latestKey, openLake } from "../lib/lake.ts";
-import { table } from "../lib/table.ts";
+import { openLake } from "../lib/lake.ts";
+import { startFakeSubgraphs } from "../test/fakes/subgraph.ts";
+import { generateSubgraphData } from "../test/fakes/subgraph_data.ts";
 import { generateVerraRecords, startFakeVerra } from "../test/fakes/verra.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const FLOWS = ["raw_verra_data", "verra_data_v2", "verra_retirements"];
+// Sources first, then what is built from them (build_all will run these as a graph).
+const FLOWS = [
+  "raw_verra_data", "raw_polygon_retired_offsets", "raw_polygon_pools_retired_offsets", "raw_polygon_pools_redeemed_offsets",
+  "raw_polygon_pools_deposited_offsets", "raw_polygon_klima_retirements", "raw_polygon_bridged_offsets", "raw_offsets_holders_data",
+  "raw_eth_retired_offsets", "raw_eth_moss_retired_offsets", "raw_eth_moss_bridged_offsets", "raw_eth_bridged_offsets_transactions",
+  "raw_eth_carbon_metrics", "raw_celo_carbon_metrics", "raw_polygon_carbon_metrics", "raw_assets_prices", "current_assets_prices",
+  "verra_data_v2", "verra_retirements",
+];
 
 await command(
   {
@@ -25,8 +31,8 @@ await command(
       "Runs the pipeline offline against the bundled fake sources (loopback only) into the lake",
       "selected by DATA_PIPELINES_RESULT_STORAGE (default ./data/lake), recording runs in the run history.",
       `Flows: ${FLOWS.join(", ")}.`,
-      "The Moss batches that verra_data_v2 reads come from test/fixtures/mco2_verra_data.csv (real MCO2",
-      "serial numbers) until the Ethereum subgraph flow exists.",
+      "The fakes serve generated data shaped like the real sources (real MCO2 serial numbers and project names",
+      "from test/fixtures/mco2_verra_data.csv), never the network.",
       "  --verra-rows <n>   Verra records the fake registry serves (default 20000)",
     ],
     options: { "verra-rows": { type: "string" } },
@@ -35,21 +41,28 @@ await command(
     const rows = values["verra-rows"] === undefined ? 20_000 : Number(values["verra-rows"]);
     if (!Number.isInteger(rows) || rows < 1) throw new UserError(`--verra-rows: "${values["verra-rows"]}" is not a positive whole number`);
     const lake = await openLake(config.storage);
-    await lake.write(latestKey("raw_eth_moss_bridged_offsets"), encodeArtifact(mossBatchesFromSample()));
-
     const verra = await startFakeVerra({ records: generateVerraRecords(rows) });
-    log.info(`fake Verra registry on ${verra.url} serving ${rows} records`);
+    const subgraphs = await startFakeSubgraphs({ stores: generateSubgraphData() });
+    log.info(`fake Verra registry (${rows} records) and fake graph-node (5 subgraphs) on ${new URL(verra.url).host} and ${new URL(subgraphs.url("pairs")).host}`);
+    const sources = {
+      DATA_PIPELINES_VERRA_SEARCH_URL: verra.url,
+      DATA_PIPELINES_CARBON_SUBGRAPH_URL: subgraphs.url("polygon-digital-carbon"),
+      DATA_PIPELINES_CARBON_ETH_SUBGRAPH_URL: subgraphs.url("ethereum-bridged-carbon"),
+      DATA_PIPELINES_CARBON_CELO_SUBGRAPH_URL: subgraphs.url("celo-bridged-carbon"),
+      DATA_PIPELINES_CARBON_HOLDERS_SUBGRAPH_URL: subgraphs.url("user-carbon"),
+      DATA_PIPELINES_PAIRS_SUBGRAPH_URL: subgraphs.url("pairs"),
+    };
     const results: string[][] = [];
     let failed = 0;
     try {
       for (const flow of FLOWS) {
         const started = Date.now();
-        const code = await run(flow, { DATA_PIPELINES_VERRA_SEARCH_URL: verra.url });
+        const code = await run(flow, sources);
         if (code !== 0) failed++;
         results.push([flow, code === 0 ? "succeeded" : "failed", "", formatDuration(Date.now() - started)]);
       }
     } finally {
-      await verra.stop();
+      await Promise.all([verra.stop(), subgraphs.stop()]);
     }
     const history = RunHistory.open(config.db);
     try {
@@ -74,23 +87,4 @@ function run(flow: string, env: Record<string, string>): Promise<number> {
     });
     child.on("exit", (code) => resolve(code ?? 1));
   });
-}
-
-/** raw_eth_moss_bridged_offsets as the Ethereum subgraph would give it, from real MCO2 serial numbers. */
-function mossBatchesFromSample() {
-  const file = path.join(ROOT, "test", "fixtures", "mco2_verra_data.csv");
-  if (!existsSync(file)) throw new UserError(`${file} is missing`);
-  const lines = readFileSync(file, "utf8").replace(/^\uFEFF/, "").trim().split(/\r?\n/).slice(1);
-  return table(
-    { ID: "string", "Serial Number": "string", Date: "int", "Token Address": "string", Vintage: "string", "Project ID": "string", Quantity: "float", "Original Tx Address": "string" },
-    lines.map((line, i) => {
-      const cells = line.match(/("([^"]|"")*"|[^,]*)(,|$)/g)!.map((c) => c.replace(/,$/, "").replace(/^"|"$/g, "").replaceAll('""', '"'));
-      const [, vintage, projectId, , , quantity, serial] = cells;
-      return {
-        ID: `0x${i.toString(16).padStart(8, "0")}`, "Serial Number": serial!, Date: 1_640_000_000 + i * 3600,
-        "Token Address": "0xfc98e825a2264d890f9a1e68ed50e1526abccacd", Vintage: vintage!.slice(6, 10),
-        "Project ID": `VCS-${projectId}`, Quantity: Number(quantity!.replaceAll(",", "")), "Original Tx Address": `0x${"0".repeat(64)}`,
-      };
-    }),
-  );
 }

@@ -313,3 +313,25 @@ test("every query sent stays within The Graph's page limits and never pages with
     assert.doesNotMatch(request.query, /skip:/);
   }
 });
+
+test("the Graph key in a gateway-style URL never reaches a log line, an error or the run history", async (t) => {
+  const cwd = tempDir(t);
+  const key = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+  const origin = new URL(fake.url("user-carbon")).origin;
+  // A gateway-shaped URL the fake does not serve: the run fails, and its error quotes the URL and the answer.
+  const gatewayEnv = {
+    ...env, ENV: "production", GRAPH_API_KEY: key, DATA_PIPELINES_RETRIES: "false",
+    DATA_PIPELINES_CARBON_HOLDERS_SUBGRAPH_URL: `${origin}/api/${key}/subgraphs/id/BJFQSmoqffMD8e1pN9xdsuRDYQNgVs8z3DBiXa6AdkGY`,
+  };
+  const human = await runScript("scripts/raw_offsets_holders_data.ts", [], { cwd, env: gatewayEnv });
+  const json = await runScript("scripts/raw_offsets_holders_data.ts", ["--json"], { cwd, env: gatewayEnv });
+  const help = await runScript("scripts/raw_polygon_retired_offsets.ts", ["--help"], { cwd, env: { ENV: "production", GRAPH_API_KEY: key } });
+  const runs = await runScript("scripts/runs.ts", ["--json"], { cwd, env: gatewayEnv });
+  assert.equal(human.code, 1);
+  assert.match(human.stderr, /holders subgraph, holdings page 1 \(http:\/\/127\.0\.0\.1:\d+\/api\/\*\*\*\/subgraphs\/id\/BJFQ[^)]*\): HTTP 404/);
+  assert.match(help.stdout, /carbon polygon {2}https:\/\/gateway-arbitrum\.network\.thegraph\.com\/api\/\*\*\*\/subgraphs\/id\/ECLEwJKgujmiRCW1XbfbbUbpae2igeHa2KJ6BXNSWrZF/);
+  const history = JSON.parse(runs.stdout) as Array<{ error: string }>;
+  assert.equal(history.length, 2);
+  const everything = [human.stdout, human.stderr, json.stdout, json.stderr, help.stdout, runs.stdout, readFileSync(path.join(cwd, "data", "runs.sqlite")).toString("latin1")].join("\n");
+  assert.ok(!everything.includes(key), "the key leaked");
+});

@@ -106,7 +106,6 @@ function manySwaps(count: number): EntityRecord[] {
 
 // --- Plumbing ----------------------------------------------------------------------------------------
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Data = Record<string, any>;
 interface Answer { data?: Data | null; errors?: Array<{ message: string; locations?: unknown; path?: unknown }> }
 
