@@ -105,10 +105,12 @@ export function runWhenMain(meta: ImportMeta, flow: Flow): void {
           ? `Fetches ${flow.slug} from its source, validates it against the previous ${flow.slug}-latest and writes it to the lake.`
           : `Builds ${flow.slug} from ${flow.from.map((s) => `${s}-latest`).join(", ")}, validates it against the previous ${flow.slug}-latest and writes it to the lake.`,
         `Writes ${flow.historized === false ? `${flow.slug}-latest only` : `${flow.slug}-<YYYY_MM_DD__HH_MM_SS> then ${flow.slug}-latest`}; records the run in the run history.`,
+        "  --trigger manual|schedule|build_all, --parent-run <id>, --stale-upstream <slug,...>: set by build_all and the scheduler",
       ],
       options: {
         trigger: { type: "string" },
         "parent-run": { type: "string" },
+        "stale-upstream": { type: "string" },
       },
       showConfig: true,
     },
@@ -117,8 +119,11 @@ export function runWhenMain(meta: ImportMeta, flow: Flow): void {
       const history = RunHistory.open(config.db);
       try {
         const { trigger, parentId } = runOrigin(values);
+        // build_all says which upstreams failed in this build: the flow runs on their previous -latest.
+        const stale = typeof values["stale-upstream"] === "string" ? values["stale-upstream"].split(",").filter(Boolean) : [];
+        const notes = stale.map((slug) => `built on the previous ${slug}-latest: ${slug} failed in this build`);
         // A failure is logged by the runner as one line with the run id.
-        const result = await runFlow(flow, { config, lake, history, log, trigger, parentId });
+        const result = await runFlow(flow, { config, lake, history, log, trigger, parentId, notes });
         return result.status === "succeeded" ? 0 : 1;
       } finally {
         history.close();

@@ -64,6 +64,8 @@ export interface RunOptions {
   log: Logger;
   trigger?: Trigger;
   parentId?: number | null;
+  /** Facts to record about this run from the start (build_all: upstreams that failed in this build). */
+  notes?: string[];
   /** Injected for tests: retry sleeps and jitter. */
   retry?: Pick<RetryPolicy, "sleep" | "random">;
   now?: () => Date;
@@ -84,6 +86,10 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
   history.markCrashed();
   const runId = history.start({ flow: flow.slug, trigger: options.trigger ?? "manual", parentId: options.parentId });
   const log = options.log.child({ flow: flow.slug, run: runId });
+  for (const note of options.notes ?? []) {
+    history.addNote(runId, note);
+    log.warn(note);
+  }
   let retries = 0;
   const ctx: FlowContext = {
     config,

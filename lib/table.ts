@@ -74,3 +74,36 @@ export function columnsRowMaker(names: string[]): (columns: Value[][], i: number
 export function renamer(pairs: ReadonlyArray<readonly [string, string]>): (row: Row) => Row {
   return compileRow<[Row]>(pairs.map(([, to]) => to), (i) => `(v[${JSON.stringify(pairs[i]![0])}] ?? null)`);
 }
+
+/** A new table with these columns, each row's values in column order from `values`. */
+export function mapTable(input: Table, columns: Column[], values: (row: Row, index: number) => Value[]): Table {
+  const make = rowMaker(columns.map((c) => c.name));
+  return { columns, rows: input.rows.map((row, i) => make(values(row, i))) };
+}
+
+/** The same rows without these columns. */
+export function dropColumns(input: Table, names: string[]): Table {
+  const drop = new Set(names);
+  const columns = input.columns.filter((c) => !drop.has(c.name));
+  return mapTable(input, columns, (row) => columns.map((c) => row[c.name] ?? null));
+}
+
+/** Columns appended at the end (or replaced in place when a column of that name exists). */
+export function withColumns(input: Table, added: Column[], values: (row: Row, index: number) => Value[]): Table {
+  const existing = new Map(input.columns.map((c, i) => [c.name, i]));
+  const columns = [...input.columns];
+  for (const c of added) {
+    const at = existing.get(c.name);
+    if (at === undefined) columns.push(c);
+    else columns[at] = c;
+  }
+  const addedAt = new Map(added.map((c, i) => [c.name, i]));
+  return mapTable(input, columns, (row, i) => {
+    const extra = values(row, i);
+    return columns.map((c) => (addedAt.has(c.name) ? extra[addedAt.get(c.name)!]! : row[c.name] ?? null));
+  });
+}
+
+export function columnType(input: Table, name: string): ColumnType | undefined {
+  return input.columns.find((c) => c.name === name)?.type;
+}

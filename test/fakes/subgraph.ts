@@ -12,8 +12,8 @@
 // {"message":"Not found"}); parse and validation messages are graphql-js's; no interfaces,
 // fulltext search, aggregations or `_logs`; ILIKE folds ASCII only (as Postgres in the C locale).
 
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -37,6 +37,7 @@ import {
   type TypeNode,
   type ValueNode,
 } from "graphql";
+import { parseJson, readBody, sendFault, sendJson, sendNotFound, startFakeHttpServer, type Delay, type HttpFault } from "./http.ts";
 
 export type SubgraphName = "polygon-digital-carbon" | "ethereum-bridged-carbon" | "celo-bridged-carbon" | "user-carbon" | "pairs";
 
@@ -56,10 +57,7 @@ export type Store = Record<string, EntityRecord[]>;
 export type EntityRecord = Record<string, string | number | boolean | null | string[]>;
 
 export type SubgraphFault =
-  | { kind: "status"; status: number; retryAfterSeconds?: number; body?: string }
-  | { kind: "truncated" }
-  | { kind: "malformed" }
-  | { kind: "hang" }
+  | HttpFault // status, truncated, malformed, hang: see ./http.ts
   | { kind: "graphqlError"; message: string }; // HTTP 200 with {"errors":[{"message": message}]} and no data
 
 export interface FakeSubgraphsOptions {
@@ -85,7 +83,6 @@ export interface FakeSubgraphs {
 // ---------------------------------------------------------------------------------------------
 
 const PATH_PREFIX = "/subgraphs/name/";
-const MAX_REQUEST_BODY = 1 << 20;
 // graph-node's GRAPH_GRAPHQL_MAX_FIRST default, and the skip cap The Graph's hosted endpoints used.
 const MAX_FIRST = 1000;
 const MAX_SKIP = 5000;
@@ -102,17 +99,6 @@ export async function startFakeSubgraphs(options: FakeSubgraphsOptions = {}): Pr
 
   const faults: Array<{ target: SubgraphName | "any"; fault: SubgraphFault }> = [];
   const requests: FakeSubgraphs["requests"] = [];
-  const timers = new Set<NodeJS.Timeout>();
-
-  const delay = (ms: number) =>
-    new Promise<void>((resolve) => {
-      if (ms <= 0) return resolve();
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        resolve();
-      }, ms);
-      timers.add(timer);
-    });
 
   /** The first queued fault for this subgraph or for "any", in injection order. */
   function takeFault(name: SubgraphName): SubgraphFault | undefined {
@@ -120,12 +106,11 @@ export async function startFakeSubgraphs(options: FakeSubgraphsOptions = {}): Pr
     return index < 0 ? undefined : faults.splice(index, 1)[0]!.fault;
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, delay: Delay): Promise<void> {
     const url = new URL(req.url ?? "/", "http://fake-subgraphs");
     const name = subgraphOfPath(url.pathname);
     if (req.method !== "POST" || name === undefined) {
-      req.resume();
-      sendJson(res, 404, { error: `not found: ${req.method} ${url.pathname}` });
+      sendNotFound(req, res, url.pathname);
       return;
     }
     // Taken on arrival so that faults follow request order even when bodies arrive late.
@@ -151,7 +136,7 @@ export async function startFakeSubgraphs(options: FakeSubgraphsOptions = {}): Pr
     const answer = () => respond(data.get(name)!, request);
     if (fault) {
       record(fault.kind === "graphqlError" ? [fault.message] : undefined);
-      sendFault(req.socket, res, fault, () => JSON.stringify(answer().body));
+      sendSubgraphFault(req.socket, res, fault, () => JSON.stringify(answer().body));
       return;
     }
     const { status, body, errors } = answer();
@@ -159,30 +144,14 @@ export async function startFakeSubgraphs(options: FakeSubgraphsOptions = {}): Pr
     sendJson(res, status, body);
   }
 
-  const server = createServer((req, res) => {
-    res.on("error", () => {}); // a client that went away is not the fake's problem
-    handle(req, res).catch(() => res.destroy());
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-
-  let stopped: Promise<void> | undefined;
+  const { port, stop } = await startFakeHttpServer(handle);
   return {
     url: (name) => `http://127.0.0.1:${port}${PATH_PREFIX}${name}`,
     requests,
     injectFaults: (target, ...more) => void faults.push(...more.map((fault) => ({ target, fault }))),
     setLatency: (ms) => void (latencyMs = ms),
     setStore,
-    stop: () =>
-      (stopped ??= new Promise<void>((resolve) => {
-        for (const timer of timers) clearTimeout(timer);
-        timers.clear();
-        server.close(() => resolve());
-        server.closeAllConnections(); // hanging and keep-alive sockets would keep close() waiting
-      })),
+    stop,
   };
 }
 
@@ -227,57 +196,10 @@ function respond(data: EntityData, request: GraphQLRequest): { status: number; b
   return { status: 200, body: answer, ...(answer.errors ? { errors: answer.errors.map((e) => e.message) } : {}) };
 }
 
-function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
-  sendText(res, status, JSON.stringify(value), headers);
-}
-
-function sendText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
-  const bytes = Buffer.from(text);
-  res.writeHead(status, { "content-type": "application/json", "content-length": bytes.length, ...headers });
-  res.end(bytes);
-}
-
-function sendFault(socket: Socket, res: ServerResponse, fault: Exclude<SubgraphFault, { kind: "hang" }>, fullAnswer: () => string): void {
-  switch (fault.kind) {
-    case "status": {
-      const headers: Record<string, string> =
-        fault.retryAfterSeconds === undefined ? {} : { "retry-after": String(fault.retryAfterSeconds) };
-      sendText(res, fault.status, fault.body ?? JSON.stringify({ error: "fault" }), headers);
-      return;
-    }
-    case "malformed":
-      sendText(res, 200, "<html>oops</html>");
-      return;
-    case "graphqlError":
-      sendJson(res, 200, { errors: [{ message: fault.message }] });
-      return;
-    case "truncated": {
-      // Promise the whole answer, deliver half of it, then drop the connection.
-      const bytes = Buffer.from(fullAnswer());
-      res.writeHead(200, { "content-type": "application/json", "content-length": bytes.length });
-      res.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => socket.destroy());
-      return;
-    }
-  }
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_REQUEST_BODY) break;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}
-
-function parseJson(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch (error) {
-    return { ok: false, error: (error as Error).message };
-  }
+/** The fault kind of this fake's own, then the shared ones. */
+function sendSubgraphFault(socket: Socket, res: ServerResponse, fault: Exclude<SubgraphFault, { kind: "hang" }>, fullAnswer: () => string): void {
+  if (fault.kind === "graphqlError") sendJson(res, 200, { errors: [{ message: fault.message }] });
+  else sendFault(socket, res, fault, fullAnswer);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,8 +9,8 @@
 // excluded retiree, the mispriced NCT swap, the price pairs sitting beyond the first 100 pair ids
 // (Q14), zero-timestamp carbon metrics and zero closes on a day's last candle.
 
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { int, mulberry32, pick, weighted, type Rand } from "./random.ts";
+import { readSample } from "./sample.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Public API
@@ -130,20 +130,7 @@ export function weiToTonnes(wei: string | bigint): string {
 // Randomness and small value helpers
 // ---------------------------------------------------------------------------------------------
 
-type Rand = () => number;
 interface Ctx { rand: Rand; scale: number }
-
-/** mulberry32: tiny, fast, good enough for fixtures, and reproducible from a seed. */
-function mulberry32(seed: number): Rand {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function fnv1a(text: string): number {
   let h = 0x811c9dc5;
@@ -151,8 +138,6 @@ function fnv1a(text: string): number {
   return h >>> 0;
 }
 
-const int = (rand: Rand, min: number, max: number) => min + Math.floor(rand() * (max - min + 1));
-const pick = <T>(rand: Rand, items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
 /** Index in [0, n) skewed towards 0: a few accounts/credits get most of the activity. */
 const skewed = (rand: Rand, n: number, power = 3) => Math.min(n - 1, Math.floor(n * rand() ** power));
 /** Scaled count, never below `min`. */
@@ -311,46 +296,15 @@ const RETIREMENT_MESSAGES = [
 
 const HOLDING_TOKENS = ["BCT", "NCT", "MCO2", "UBO", "NBO", "KLIMA"] as const;
 
-// --- Real Verra rows of the MCO2 sample (the same file test/fakes/verra.ts reads) ---------------
-
-const SAMPLE_CSV = fileURLToPath(new URL("../fixtures/mco2_verra_data.csv", import.meta.url));
+// --- Real Verra rows of the MCO2 sample (./sample.ts; test/fakes/verra.ts extracts more of them) --
 
 interface SampleRow { projectId: string; name: string; quantity: number; serial: string }
-
-/** Minimal CSV reader: quoted fields with "" escapes and commas, CRLF or LF lines. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted && c === '"' && text[i + 1] === '"') {
-      field += '"';
-      i++;
-    } else if (c === '"') {
-      quoted = !quoted;
-    } else if (quoted || (c !== "," && c !== "\n" && c !== "\r")) {
-      field += c;
-    } else if (c === ",") {
-      row.push(field);
-      field = "";
-    } else if (c === "\n") {
-      rows.push([...row, field]);
-      row = [];
-      field = "";
-    }
-  }
-  if (field !== "" || row.length > 0) rows.push([...row, field]);
-  return rows;
-}
 
 let sampleRows: SampleRow[] | undefined;
 function loadSampleRows(): SampleRow[] {
   if (sampleRows) return sampleRows;
-  const [header, ...rows] = parseCsv(readFileSync(SAMPLE_CSV, "utf8").replace(/^\uFEFF/, ""));
-  const col = (name: string) => header!.indexOf(name);
-  const [id, name, quantity, serial] = ["Project ID", "Project Name", "Quantity of Credits", "Serial Number"].map(col) as number[];
+  const { rows, column } = readSample();
+  const [id, name, quantity, serial] = ["Project ID", "Project Name", "Quantity of Credits", "Serial Number"].map(column) as number[];
   sampleRows = rows
     .filter((r) => r.length > serial! && r[serial!]!.includes("-"))
     .map((r) => ({ projectId: r[id!]!, name: r[name!]!, quantity: Number(r[quantity!]!.replace(/,/g, "")), serial: r[serial!]! }));
@@ -444,24 +398,6 @@ function makeProjects(ctx: Ctx): Project[] {
     add(registry, String(int(rand, 1, 4000)), name, category.name, methodologies, country);
   }
   return projects;
-}
-
-/** Returns a sampler over `items` proportional to `weights`. */
-function weighted<T>(items: readonly T[], weights: readonly number[]): (rand: Rand) => T {
-  const cumulative: number[] = [];
-  let total = 0;
-  for (const w of weights) cumulative.push((total += w));
-  return (rand) => {
-    const target = rand() * total;
-    let lo = 0;
-    let hi = cumulative.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (cumulative[mid]! <= target) lo = mid + 1;
-      else hi = mid;
-    }
-    return items[lo]!;
-  };
 }
 
 function makeCredits(ctx: Ctx, projects: Project[]): Credit[] {

@@ -4,18 +4,14 @@
 // like the real server does, and can inject faults (error statuses, truncated or malformed
 // bodies, hangs) so that the client's splitting, retries and timeouts can be exercised offline.
 
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { parseJson, readBody, sendFault, sendJson, sendNotFound, startFakeHttpServer, type Delay, type HttpFault } from "./http.ts";
+import { int, mulberry32, pick, weighted, type Rand } from "./random.ts";
+import { readSample } from "./sample.ts";
 
 export interface VerraRecord { [key: string]: string | number | boolean | null }
 
-export type VerraFault =
-  | { kind: "status"; status: number; retryAfterSeconds?: number; body?: string }
-  | { kind: "truncated" }
-  | { kind: "malformed" }
-  | { kind: "hang" };
+export type VerraFault = HttpFault;
 
 export interface FakeVerraOptions {
   records?: VerraRecord[];
@@ -39,7 +35,6 @@ export interface FakeVerra {
 const SEARCH_PATH = "/uiapi/asset/asset/search";
 // Records serialized per write: keeps memory bounded for 500k-record datasets.
 const STREAM_CHUNK = 1000;
-const MAX_REQUEST_BODY = 1 << 20;
 
 /**
  * Starts the fake on 127.0.0.1 (random port). The date index is built once from `records`
@@ -52,23 +47,11 @@ export async function startFakeVerra(options: FakeVerraOptions = {}): Promise<Fa
   const index = buildDateIndex(records);
   const faults: VerraFault[] = [];
   const requests: FakeVerra["requests"] = [];
-  const timers = new Set<NodeJS.Timeout>();
 
-  const delay = (ms: number) =>
-    new Promise<void>((resolve) => {
-      if (ms <= 0) return resolve();
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        resolve();
-      }, ms);
-      timers.add(timer);
-    });
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, delay: Delay): Promise<void> {
     const url = new URL(req.url ?? "/", "http://fake-verra");
     if (req.method !== "POST" || url.pathname !== SEARCH_PATH) {
-      req.resume();
-      sendJson(res, 404, { error: `not found: ${req.method} ${url.pathname}` });
+      sendNotFound(req, res, url.pathname);
       return;
     }
     // Taken on arrival so that faults follow request order even when bodies arrive late.
@@ -109,62 +92,15 @@ export async function startFakeVerra(options: FakeVerraOptions = {}): Promise<Fa
     return JSON.stringify({ totalCount, value: Array.from(positions, (p) => records[p]) });
   }
 
-  const server = createServer((req, res) => {
-    res.on("error", () => {}); // a client that went away is not the fake's problem
-    handle(req, res).catch(() => res.destroy());
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-
-  let stopped: Promise<void> | undefined;
+  const { port, stop } = await startFakeHttpServer(handle);
   return {
     url: `http://127.0.0.1:${port}${SEARCH_PATH}`,
     records,
     requests,
     injectFaults: (...more) => void faults.push(...more),
     setLatency: (ms) => void (latencyMs = ms),
-    stop: () =>
-      (stopped ??= new Promise<void>((resolve) => {
-        for (const timer of timers) clearTimeout(timer);
-        timers.clear();
-        server.close(() => resolve());
-        server.closeAllConnections(); // hanging and keep-alive sockets would keep close() waiting
-      })),
+    stop,
   };
-}
-
-function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
-  sendText(res, status, JSON.stringify(value), headers);
-}
-
-function sendText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
-  const bytes = Buffer.from(text);
-  res.writeHead(status, { "content-type": "application/json", "content-length": bytes.length, ...headers });
-  res.end(bytes);
-}
-
-function sendFault(socket: Socket, res: ServerResponse, fault: Exclude<VerraFault, { kind: "hang" }>, fullAnswer: () => string): void {
-  switch (fault.kind) {
-    case "status": {
-      const headers: Record<string, string> =
-        fault.retryAfterSeconds === undefined ? {} : { "retry-after": String(fault.retryAfterSeconds) };
-      sendText(res, fault.status, fault.body ?? JSON.stringify({ error: "fault" }), headers);
-      return;
-    }
-    case "malformed":
-      sendText(res, 200, "<html>oops</html>");
-      return;
-    case "truncated": {
-      // Promise the whole answer, deliver half of it, then drop the connection.
-      const bytes = Buffer.from(fullAnswer());
-      res.writeHead(200, { "content-type": "application/json", "content-length": bytes.length });
-      res.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => socket.destroy());
-      return;
-    }
-  }
 }
 
 /** Writes `{"totalCount":N,"value":[...]}` in pieces, honouring backpressure. */
@@ -193,25 +129,6 @@ function drained(res: ServerResponse): Promise<boolean> {
     res.on("drain", onDrain);
     res.on("close", onClose);
   });
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_REQUEST_BODY) break;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}
-
-function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch {
-    return { ok: false };
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -299,41 +216,8 @@ function upperBound(keys: string[], target: string): number {
 // Record generator
 // ---------------------------------------------------------------------------------------------
 
-type Rand = () => number;
-
-/** mulberry32: tiny, fast, good enough for fixtures, and reproducible from a seed. */
-function mulberry32(seed: number): Rand {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const int = (rand: Rand, min: number, max: number) => min + Math.floor(rand() * (max - min + 1));
-const pick = <T>(rand: Rand, items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
+/** `length` hex digits, one draw each (not ./subgraph_data.ts's 32-bit draws: other output). */
 const hex = (rand: Rand, length: number) => Array.from({ length }, () => Math.floor(rand() * 16).toString(16)).join("");
-
-/** Returns a sampler over `items` proportional to `weights` (binary search on the cumulative sum). */
-function weighted<T>(items: readonly T[], weights: readonly number[]): (rand: Rand) => T {
-  const cumulative: number[] = [];
-  let total = 0;
-  for (const w of weights) cumulative.push((total += w));
-  return (rand) => {
-    const target = rand() * total;
-    let lo = 0;
-    let hi = cumulative.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (cumulative[mid]! <= target) lo = mid + 1;
-      else hi = mid;
-    }
-    return items[lo]!;
-  };
-}
 
 // --- Days as integers (days since 1970-01-01), formatted through a lookup table ----------------
 
@@ -502,9 +386,6 @@ const UNICODE_DETAILS = ["Reducción de emisiones — São Paulo", "Compensaçã
 
 // --- Projects: the real ones from the MCO2 sample plus generated ones ---------------------------
 
-// A copy of ../shared/samples/mco2_verra_data.csv (real registry rows), so every clone generates the same data.
-const SAMPLE_CSV = fileURLToPath(new URL("../fixtures/mco2_verra_data.csv", import.meta.url));
-
 interface SampleRow { projectId: string; name: string; type: string; quantity: number; serial: string; vintageStart: number; vintageEnd: number }
 
 interface Project {
@@ -521,46 +402,17 @@ interface Project {
   samples: SampleRow[]; // real MCO2 serials, reused verbatim so Moss matching has something to find
 }
 
-/** Minimal CSV reader: quoted fields with "" escapes and commas, CRLF or LF lines. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted && c === '"' && text[i + 1] === '"') {
-      field += '"';
-      i++;
-    } else if (c === '"') {
-      quoted = !quoted;
-    } else if (quoted || (c !== "," && c !== "\n" && c !== "\r")) {
-      field += c;
-    } else if (c === ",") {
-      row.push(field);
-      field = "";
-    } else if (c === "\n") {
-      rows.push([...row, field]);
-      row = [];
-      field = "";
-    }
-  }
-  if (field !== "" || row.length > 0) rows.push([...row, field]);
-  return rows;
-}
-
 /** "01/07/2014" → day number. */
 const parseDmy = (text: string) => {
   const [d, m, y] = text.split("/").map(Number) as [number, number, number];
   return dayNumber(y, m, d);
 };
 
+/** The MCO2 sample's rows (./sample.ts), with their vintages. */
 function loadSampleRows(): SampleRow[] {
-  const text = readFileSync(SAMPLE_CSV, "utf8");
-  const [header, ...rows] = parseCsv(text.replace(/^\uFEFF/, ""));
-  const col = (name: string) => header!.indexOf(name);
+  const { rows, column } = readSample();
   const [vintage, id, name, type, quantity, serial] =
-    ["Vintage", "Project ID", "Project Name", "Project Type", "Quantity of Credits", "Serial Number"].map(col) as number[];
+    ["Vintage", "Project ID", "Project Name", "Project Type", "Quantity of Credits", "Serial Number"].map(column) as number[];
   return rows
     .filter((r) => r.length > serial!)
     .map((r) => {

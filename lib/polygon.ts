@@ -1,0 +1,155 @@
+// Polygon contract calls of tokens_data_v2 (DATASETS.md §5.13, §6.3): the redeem fee of
+// each pool token, read with viem over JSON-RPC. The connection is asserted first
+// (eth_chainId must be Polygon mainnet); then every view call goes, at the latest block,
+// in one JSON-RPC batch (one HTTP round trip). Failures become one-line SourceErrors that
+// name the RPC by its origin only: the Infura project id sits in the URL path.
+import {
+  BaseError,
+  createPublicClient,
+  getAddress,
+  http,
+  HttpRequestError,
+  parseAbi,
+  RpcRequestError,
+  TimeoutError,
+  type Address,
+} from "viem";
+import { TOKEN_NAMES, TOKENS, type TokenName } from "./constants.ts";
+import { errorMessage, SourceError, UserError } from "./errors.ts";
+import type { FlowContext } from "./flow.ts";
+import { parseRetryAfter } from "./http.ts";
+import { redact } from "./redact.ts";
+
+export const POLYGON_CHAIN_ID = 137;
+
+/** The three view functions we call (Toucan pool: the first two; C3 pool: the third). */
+export const POOL_FEE_ABI = parseAbi([
+  "function feeRedeemPercentageInBase() view returns (uint256)",
+  "function feeRedeemDivider() view returns (uint256)",
+  "function feeRedeem() view returns (uint256)",
+]);
+
+export type FeeFunction = "feeRedeemPercentageInBase" | "feeRedeemDivider" | "feeRedeem";
+
+/** C3's `feeRedeem()` is in basis points. */
+const C3_FEE_BASE = 10_000;
+
+interface FeeCall {
+  token: TokenName;
+  address: Address;
+  functionName: FeeFunction;
+}
+
+/** The calls each token needs, by bridge: Toucan pools two, C3 pools one, Moss none. */
+export function feeCalls(): FeeCall[] {
+  return TOKEN_NAMES.flatMap((token): FeeCall[] => {
+    const { bridge, tokenAddress } = TOKENS[token];
+    const address = getAddress(tokenAddress); // checksummed, as the original did
+    if (bridge === "Toucan") {
+      return [
+        { token, address, functionName: "feeRedeemPercentageInBase" },
+        { token, address, functionName: "feeRedeemDivider" },
+      ];
+    }
+    if (bridge === "C3") return [{ token, address, functionName: "feeRedeem" }];
+    return [];
+  });
+}
+
+/**
+ * The redeem fee factor of every token: BCT, NCT = feeRedeemPercentageInBase() / feeRedeemDivider();
+ * UBO, NBO = feeRedeem() / 10000; MCO2 = 0. Transient failures are retried with ctx.retry.
+ */
+export async function feeRedeemFactors(ctx: FlowContext): Promise<Record<TokenName, number>> {
+  const url = ctx.config.urls.polygonRpc;
+  if (!url) {
+    throw new UserError("no Polygon RPC configured: set WEB3_INFURA_PROJECT_ID (Infura) or DATA_PIPELINES_POLYGON_RPC_URL");
+  }
+  const where = `Polygon RPC (${new URL(url).origin})`;
+  const timeoutMs = ctx.config.httpTimeoutMs;
+  const client = createPublicClient({
+    // batch: calls made in the same tick go in one JSON-RPC batch; retries are ours (ctx.retry), not viem's.
+    transport: http(url, { batch: true, retryCount: 0, timeout: timeoutMs }),
+  });
+  const call = <T>(what: string, request: () => Promise<T>) =>
+    ctx.retry(`${where} ${what}`, async () => {
+      try {
+        return await request();
+      } catch (error) {
+        throw rpcError(`${where}, ${what}`, error, timeoutMs);
+      }
+    });
+
+  const chainId = await call("eth_chainId", () => client.getChainId());
+  if (!Number.isSafeInteger(chainId)) throw new SourceError(`${where}: eth_chainId answered a malformed chain id`, false);
+  if (chainId !== POLYGON_CHAIN_ID) {
+    throw new SourceError(`${where} is chain ${chainId}, not Polygon mainnet (${POLYGON_CHAIN_ID}): check DATA_PIPELINES_POLYGON_RPC_URL`, false);
+  }
+
+  const calls = feeCalls();
+  const values = await call(`${calls.length} fee calls`, () =>
+    Promise.all(calls.map((c) => client.readContract({ address: c.address, abi: POOL_FEE_ABI, functionName: c.functionName }))),
+  );
+  const value = (token: TokenName, functionName: FeeFunction): bigint => values[calls.findIndex((c) => c.token === token && c.functionName === functionName)]!;
+
+  const factors = {} as Record<TokenName, number>;
+  for (const token of TOKEN_NAMES) {
+    const { bridge } = TOKENS[token];
+    if (bridge === "Toucan") {
+      const divider = value(token, "feeRedeemDivider");
+      if (divider === 0n) throw new SourceError(`${where}: ${token} feeRedeemDivider() is 0`, false);
+      factors[token] = Number(value(token, "feeRedeemPercentageInBase")) / Number(divider);
+    } else if (bridge === "C3") {
+      factors[token] = Number(value(token, "feeRedeem")) / C3_FEE_BASE;
+    } else {
+      factors[token] = 0;
+    }
+  }
+  ctx.log.info(`${where}: chain ${chainId}; fee redeem factors ${TOKEN_NAMES.map((t) => `${t} ${factors[t]}`).join(", ")}`);
+  return factors;
+}
+
+// JSON-RPC error codes worth another try: internal error, resource unavailable, limit exceeded.
+const TRANSIENT_RPC_CODES = new Set([-32603, -32002, -32005]);
+
+/**
+ * A viem failure as a one-line SourceError. Transient: HTTP 408/429/5xx, timeouts, network
+ * errors, a body that is cut short or not JSON, rate-limit and internal JSON-RPC errors.
+ * Permanent: a revert, other HTTP 4xx and JSON-RPC errors, an answer that does not decode.
+ * Never quotes the URL (viem's own messages do).
+ */
+export function rpcError(where: string, error: unknown, timeoutMs: number): SourceError {
+  if (error instanceof SourceError) return error;
+  const fail = (text: string, transient: boolean, retryAfterMs?: number) => new SourceError(`${where}: ${text}`, transient, retryAfterMs);
+  if (!(error instanceof BaseError)) return fail(short(errorMessage(error)), false);
+
+  if (error.walk((e) => e instanceof TimeoutError)) return fail(`no answer within ${timeoutMs / 1000} s`, true);
+  const rpc = error.walk((e) => e instanceof RpcRequestError) as RpcRequestError | null;
+  const httpError = error.walk((e) => e instanceof HttpRequestError) as HttpRequestError | null;
+  const nodeMessage = rpc ? short(rpc.details) : "";
+  if (rpc && (rpc.code === 3 || /revert/i.test(nodeMessage))) return fail(`call reverted (${nodeMessage})`, false);
+
+  const status = rpc?.status ?? httpError?.status;
+  if (status !== undefined) {
+    const transient = status === 408 || status === 429 || status >= 500;
+    const retryAfter = parseRetryAfter((rpc?.headers ?? httpError?.headers)?.get("retry-after") ?? undefined);
+    return fail(`HTTP ${status}${rpc ? ` (JSON-RPC error ${rpc.code}: ${nodeMessage})` : ""}`, transient, retryAfter);
+  }
+  if (rpc) return fail(`JSON-RPC error ${rpc.code}: ${nodeMessage}`, TRANSIENT_RPC_CODES.has(rpc.code));
+  if (httpError) {
+    const cause = httpError.cause as (Error & { cause?: { code?: string } }) | undefined;
+    if (cause instanceof SyntaxError) return fail("answer is not valid JSON", true);
+    if (cause && /^Expected \d+ responses/.test(cause.message)) return fail(`malformed batch answer (${short(cause.message)})`, false);
+    const code = cause?.cause?.code;
+    if (code === "ECONNREFUSED") return fail("connection refused (is the RPC up?)", true);
+    if (cause?.message === "terminated") return fail("answer cut short", true);
+    return fail(`network error (${short(code ? `${code}: ${cause?.message}` : cause?.message ?? httpError.shortMessage)})`, true);
+  }
+  // The answer arrived but does not decode (no data, wrong size, not hex): the contract or node is not what we expect.
+  return fail(`malformed answer (${short(error.shortMessage)})`, false);
+}
+
+function short(text: string | undefined): string {
+  const flat = (text ?? "").replace(/\s+/g, " ").trim();
+  return redact(flat.length > 160 ? `${flat.slice(0, 160)}…` : flat);
+}

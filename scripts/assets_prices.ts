@@ -1,0 +1,28 @@
+// assets_prices: today's live prices on top of the daily closes, newest first (DATASETS.md §5.1).
+import { runWhenMain } from "../lib/cli.ts";
+import { TOKEN_NAMES } from "../lib/constants.ts";
+import { derivedFlow } from "../lib/flow.ts";
+import { mapTable, requireColumns, type Column } from "../lib/table.ts";
+import { autoRename } from "../lib/transforms.ts";
+
+const COLUMNS: Column[] = [
+  { name: "date", type: "date" },
+  ...TOKEN_NAMES.map((t): Column => ({ name: `${t.toLowerCase()}_price`, type: "float" })),
+  ...TOKEN_NAMES.map((t): Column => ({ name: `${t.toLowerCase()}_address`, type: "string" })),
+];
+
+const flow = derivedFlow({
+  slug: "assets_prices",
+  from: ["raw_assets_prices", "current_assets_prices"],
+  build: ({ raw_assets_prices: raw, current_assets_prices: current }) => {
+    const daily = autoRename(raw);
+    requireColumns(current, "current_assets_prices-latest", ["date"]);
+    const today = current.rows[0]?.date instanceof Date ? (current.rows[0].date as Date).getTime() : undefined;
+    // The live row replaces the day's close of the same date.
+    const rows = [...current.rows, ...daily.rows.filter((r) => !(r.date instanceof Date && r.date.getTime() === today))];
+    return mapTable({ columns: COLUMNS, rows }, COLUMNS, (row) => COLUMNS.map((c) => row[c.name] ?? null));
+  },
+});
+
+export default flow;
+runWhenMain(import.meta, flow);

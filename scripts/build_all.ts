@@ -1,0 +1,45 @@
+// build_all: every dataset flow, as a dependency graph (upstreams first, independent flows in
+// parallel), each flow in its own process. Prints a summary; exits non-zero if any flow failed.
+import { runBuild, summaryTable } from "../lib/build.ts";
+import { command } from "../lib/cli.ts";
+import { UserError } from "../lib/errors.ts";
+import type { Trigger } from "../lib/history.ts";
+import { ALL_FLOWS } from "./flows.ts";
+
+export const DEFAULT_CONCURRENCY = 4;
+
+await command(
+  {
+    usage: "usage: npx tsx scripts/build_all.ts [--only <slug,...>] [--from <slug,...>] [--concurrency <n>]",
+    help: [
+      "",
+      `Runs the ${ALL_FLOWS.length} dataset flows into the lake, each as soon as its upstream flows have finished,`,
+      `at most DATA_PIPELINES_CONCURRENCY (default ${DEFAULT_CONCURRENCY}) at once. A failed flow does not stop the others; a flow`,
+      "whose upstream failed runs on that upstream's previous -latest and is flagged. Exits 1 if any flow failed.",
+      "  --only <slugs>        run only these flows",
+      "  --from <slugs>        run these flows and everything downstream of them",
+      "  --concurrency <n>     flows at once (overrides DATA_PIPELINES_CONCURRENCY)",
+    ],
+    options: {
+      only: { type: "string" },
+      from: { type: "string" },
+      concurrency: { type: "string" },
+      trigger: { type: "string" },
+      "parent-run": { type: "string" },
+    },
+    showConfig: true,
+  },
+  async ({ values, config, log }) => {
+    const list = (v: unknown) => (typeof v === "string" ? v.split(",").map((s) => s.trim()).filter(Boolean) : undefined);
+    const concurrency = values.concurrency === undefined ? config.concurrency ?? DEFAULT_CONCURRENCY : Number(values.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new UserError(`--concurrency: "${values.concurrency}" is not a positive whole number`);
+    const trigger = (values.trigger as Trigger | undefined) ?? "manual";
+    const { outcomes } = await runBuild({
+      name: "build_all", flows: ALL_FLOWS, config, log, trigger, concurrency,
+      only: list(values.only), from: list(values.from),
+      parentId: values["parent-run"] === undefined ? null : Number(values["parent-run"]),
+    });
+    process.stdout.write(`\n${summaryTable(outcomes)}\n`);
+    return outcomes.some((o) => o.status === "failed") ? 1 : 0;
+  },
+);

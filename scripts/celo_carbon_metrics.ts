@@ -1,0 +1,14 @@
+// celo_carbon_metrics: the daily carbon metrics of Celo with readable column names and a date
+// (DATASETS.md §5.12). Rows stay newest first: the dashboard samples the last row of each month.
+import { runWhenMain } from "../lib/cli.ts";
+import { derivedFlow } from "../lib/flow.ts";
+import { carbonMetricsByDay } from "../lib/transforms.ts";
+
+const flow = derivedFlow({
+  slug: "celo_carbon_metrics",
+  from: ["raw_celo_carbon_metrics"],
+  build: ({ raw_celo_carbon_metrics: raw }) => carbonMetricsByDay(raw),
+});
+
+export default flow;
+runWhenMain(import.meta, flow);

@@ -1,0 +1,57 @@
+// eth_moss_bridged_offsets_v2: Moss batches bridged to Ethereum with Verra's project data, the
+// vintage from the serial number, and the date of the bridge transaction that carried them
+// (DATASETS.md §5.7; SPEC §12 Q20: a malformed serial or a null quantity gives nulls, not a failure).
+import { runWhenMain } from "../lib/cli.ts";
+import { ZERO_TX_HASH } from "../lib/constants.ts";
+import { derivedFlow } from "../lib/flow.ts";
+import { dropColumns, mapTable, type Column, type Row, type Value } from "../lib/table.ts";
+import { autoRename, fromUnix, mergeWithVerra } from "../lib/transforms.ts";
+
+const flow = derivedFlow({
+  slug: "eth_moss_bridged_offsets_v2",
+  from: ["raw_eth_moss_bridged_offsets", "raw_eth_bridged_offsets_transactions", "verra_data_v2"],
+  build: ({ raw_eth_moss_bridged_offsets: batches, raw_eth_bridged_offsets_transactions: transactions, verra_data_v2: verra }) => {
+    const merged = dropColumns(mergeWithVerra(autoRename(batches), verra, { merge: ["vintage_start"], drop: ["vintage"] }), ["vintage_start"]);
+    // Bridge dates by transaction, in their order: a batch row repeats once per bridge event of its transaction.
+    const datesByTx = new Map<string, Value[]>();
+    for (const t of autoRename(transactions).rows) {
+      const tx = t.tx_address as string | null;
+      if (tx !== null) datesByTx.set(tx, [...(datesByTx.get(tx) ?? []), t.date ?? null]);
+    }
+    const joined: Row[] = [];
+    for (const row of merged.rows) {
+      const tx = row.original_tx_address as string | null;
+      const dates = tx === null ? undefined : datesByTx.get(tx);
+      // A batch whose original transaction is known takes that bridge's date (null when none matched).
+      const own = tx === ZERO_TX_HASH;
+      for (const date of dates ?? [null]) joined.push({ ...row, date: own ? row.date ?? null : date });
+    }
+    const columns: Column[] = [
+      ...merged.columns.map((c): Column => (c.name === "date" ? { name: "bridged_date", type: "timestamp" } : c.name === "quantity" ? { name: "quantity", type: "int" } : c)),
+      { name: "bridge", type: "string" },
+      { name: "vintage", type: "int" },
+      { name: "mco2_quantity", type: "int" },
+      { name: "total_quantity", type: "int" },
+    ];
+    return mapTable({ columns: merged.columns, rows: joined }, columns, (row) => {
+      const quantity = typeof row.quantity === "number" ? Math.trunc(row.quantity) : null;
+      return [
+        ...merged.columns.map((c) => (c.name === "date" ? fromUnix(row.date) : c.name === "quantity" ? quantity : row[c.name] ?? null)),
+        "Moss",
+        vintageFromSerial(row.serial_number),
+        quantity,
+        quantity,
+      ];
+    });
+  },
+});
+
+/** The year in characters -15 to -11 of a Verra serial number (the vintage start's year); null when malformed. */
+function vintageFromSerial(serial: Value | undefined): number | null {
+  if (typeof serial !== "string" || serial.length < 15) return null;
+  const year = serial.slice(-15, -11);
+  return /^\d{4}$/.test(year) ? Number(year) : null;
+}
+
+export default flow;
+runWhenMain(import.meta, flow);

@@ -1,0 +1,17 @@
+// polygon_bridged_offsets_v2: credits bridged to Polygon with Verra's project data (methodology
+// included), fixed regions, a bridged_date timestamp (null when never bridged) and per-pool
+// quantities (DATASETS.md §5.6, SPEC §12 Q5, Q6).
+import { runWhenMain } from "../lib/cli.ts";
+import { derivedFlow } from "../lib/flow.ts";
+import { dropColumns } from "../lib/table.ts";
+import { autoRename, fixRegions, mergeWithVerra, poolQuantities, unixToTimestamp } from "../lib/transforms.ts";
+
+const flow = derivedFlow({
+  slug: "polygon_bridged_offsets_v2",
+  from: ["raw_polygon_bridged_offsets", "verra_data_v2"],
+  build: ({ raw_polygon_bridged_offsets: raw, verra_data_v2: verra }) =>
+    dropColumns(poolQuantities(unixToTimestamp(fixRegions(mergeWithVerra(autoRename(raw), verra)), "bridged_date")), ["id"]),
+});
+
+export default flow;
+runWhenMain(import.meta, flow);

@@ -1,0 +1,23 @@
+// polygon_klima_retirements: KlimaDAO retirements with a timestamp, an origin and the pool's token
+// symbol (DATASETS.md §5.10).
+import { runWhenMain } from "../lib/cli.ts";
+import { TOKEN_NAMES, TOKENS } from "../lib/constants.ts";
+import { derivedFlow } from "../lib/flow.ts";
+import { withColumns } from "../lib/table.ts";
+import { autoRename, parseUtc } from "../lib/transforms.ts";
+
+const SYMBOL_BY_ADDRESS = new Map(TOKEN_NAMES.map((t) => [TOKENS[t].tokenAddress, t]));
+
+const flow = derivedFlow({
+  slug: "polygon_klima_retirements",
+  from: ["raw_polygon_klima_retirements"],
+  build: ({ raw_polygon_klima_retirements: raw }) =>
+    autoRename(withColumns(
+      raw,
+      [{ name: "Retirement Date", type: "timestamp" }, { name: "Token", type: "string" }, { name: "Origin", type: "string" }],
+      (row) => [parseUtc(row["Retirement Date"] as string | null), SYMBOL_BY_ADDRESS.get(row.Token as string) ?? null, "Klima"],
+    )),
+});
+
+export default flow;
+runWhenMain(import.meta, flow);

@@ -1,0 +1,14 @@
+// polygon_pools_retired_offsets: raw_polygon_pools_retired_offsets with a retirement_date timestamp,
+// lower-case pool addresses and snake_case columns (DATASETS.md §5.2).
+import { runWhenMain } from "../lib/cli.ts";
+import { derivedFlow } from "../lib/flow.ts";
+import { autoRename, lowerCasePools, unixToTimestamp } from "../lib/transforms.ts";
+
+const flow = derivedFlow({
+  slug: "polygon_pools_retired_offsets",
+  from: ["raw_polygon_pools_retired_offsets"],
+  build: ({ raw_polygon_pools_retired_offsets: raw }) => autoRename(lowerCasePools(unixToTimestamp(raw, "retirement_date"))),
+});
+
+export default flow;
+runWhenMain(import.meta, flow);

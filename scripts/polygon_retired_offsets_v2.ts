@@ -1,0 +1,15 @@
+// polygon_retired_offsets_v2: Polygon retirements with Verra's project data, fixed regions, a
+// retirement_date timestamp and per-pool quantities (DATASETS.md §5.5, SPEC §12 Q5: no technical columns).
+import { runWhenMain } from "../lib/cli.ts";
+import { derivedFlow } from "../lib/flow.ts";
+import { autoRename, fixRegions, mergeWithVerra, poolQuantities, unixToTimestamp } from "../lib/transforms.ts";
+
+const flow = derivedFlow({
+  slug: "polygon_retired_offsets_v2",
+  from: ["raw_polygon_retired_offsets", "verra_data_v2"],
+  build: ({ raw_polygon_retired_offsets: raw, verra_data_v2: verra }) =>
+    poolQuantities(unixToTimestamp(fixRegions(mergeWithVerra(autoRename(raw), verra)), "retirement_date")),
+});
+
+export default flow;
+runWhenMain(import.meta, flow);

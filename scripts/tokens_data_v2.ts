@@ -1,0 +1,89 @@
+// tokens_data_v2: one row per carbon token (BCT, NCT, MCO2, UBO, NBO) with its current supply,
+// its redeem fee read from the Polygon contracts, today's price and the cost of a selective
+// redeem (DATASETS.md §5.13). Not historized: only tokens_data_v2-latest is written.
+import { runWhenMain } from "../lib/cli.ts";
+import { TOKEN_NAMES, TOKENS } from "../lib/constants.ts";
+import { UserError } from "../lib/errors.ts";
+import { derivedFlow } from "../lib/flow.ts";
+import { feeRedeemFactors } from "../lib/polygon.ts";
+import { requireColumns, table, type Row, type Table } from "../lib/table.ts";
+
+const flow = derivedFlow({
+  slug: "tokens_data_v2",
+  historized: false,
+  from: [
+    "polygon_pools_deposited_offsets",
+    "polygon_pools_redeemed_offsets",
+    "eth_moss_bridged_offsets_v2",
+    "eth_retired_offsets_v2",
+    "current_assets_prices",
+  ],
+  build: async (inputs, ctx) => {
+    const deposited = input(inputs, "polygon_pools_deposited_offsets", ["quantity", "pool"]);
+    const redeemed = input(inputs, "polygon_pools_redeemed_offsets", ["quantity", "pool"]);
+    const mossBridged = input(inputs, "eth_moss_bridged_offsets_v2", ["quantity"]);
+    const ethRetired = input(inputs, "eth_retired_offsets_v2", ["quantity"]);
+    const priceColumns = TOKEN_NAMES.map((t) => `${t.toLowerCase()}_price`);
+    const prices = input(inputs, "current_assets_prices", priceColumns).rows[0];
+    if (!prices) throw new UserError("current_assets_prices-latest has no row");
+
+    const fees = await feeRedeemFactors(ctx);
+
+    const rows: Row[] = TOKEN_NAMES.map((token) => {
+      const info = TOKENS[token];
+      const supply = token === "MCO2"
+        ? total(mossBridged) - total(ethRetired)
+        : poolTotal(deposited, info.tokenAddress) - poolTotal(redeemed, info.tokenAddress);
+      const price = number(prices[`${token.toLowerCase()}_price`]);
+      const fee = fees[token];
+      return {
+        name: token,
+        pair_address: info.pairAddress,
+        token_address: info.tokenAddress,
+        full_name: info.fullName,
+        bridge: info.bridge,
+        decimals: info.decimals,
+        current_supply: supply,
+        fee_redeem_factor: fee,
+        price,
+        selective_cost_value: price === null ? null : price * (1 + fee),
+      };
+    });
+    return table({
+      name: "string",
+      pair_address: "string",
+      token_address: "string",
+      full_name: "string",
+      bridge: "string",
+      decimals: "int",
+      current_supply: "float",
+      fee_redeem_factor: "float",
+      price: "float",
+      selective_cost_value: "float",
+    }, rows);
+  },
+});
+
+/** An upstream table, checked to have the columns used here. */
+function input(inputs: Record<string, Table>, slug: string, columns: string[]): Table {
+  const upstream = inputs[slug]!;
+  requireColumns(upstream, `${slug}-latest`, columns);
+  return upstream;
+}
+
+const number = (value: unknown): number | null => (typeof value === "number" && !Number.isNaN(value) ? value : null);
+
+/** Σ quantity, a null quantity counting 0. */
+function total(rows: Table, keep: (row: Row) => boolean = () => true): number {
+  let sum = 0;
+  for (const row of rows.rows) if (keep(row)) sum += number(row.quantity) ?? 0;
+  return sum;
+}
+
+/** Σ quantity of the rows whose lower-cased pool is `address`. */
+function poolTotal(rows: Table, address: string): number {
+  return total(rows, (row) => typeof row.pool === "string" && row.pool.toLowerCase() === address);
+}
+
+export default flow;
+runWhenMain(import.meta, flow);
