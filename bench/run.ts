@@ -14,7 +14,9 @@ import { generateVerraRecords, startFakeVerra } from "../test/fakes/verra.ts";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: flags, positionals } = parseArgs({
   options: {
-    "verra-rows": { type: "string", default: "500000" },
+    "verra-rows": { type: "string" },
+    "build-verra-rows": { type: "string", default: "200000" },
+    "build-records": { type: "string", default: "50000" },
     records: { type: "string", default: "50000" },
     latency: { type: "string", default: "100" },
     runs: { type: "string", default: "5" },
@@ -22,7 +24,7 @@ const { values: flags, positionals } = parseArgs({
   },
   allowPositionals: true,
 });
-const CASES = ["verra_ingest", "pagination", "startup"] as const;
+const CASES = ["build_all", "verra_ingest", "pagination", "startup"] as const;
 if (flags.help) {
   process.stdout.write(`usage: npm run bench -- [${CASES.join(" | ")} ...] [--verra-rows N] [--records N] [--latency MS] [--runs N]\n`);
   process.exit(0);
@@ -46,7 +48,7 @@ function measure(script: string, args: string[], cwd: string, env: Record<string
   const usageFile = path.join(cwd, `.usage-${Date.now()}-${Math.random()}.json`);
   return new Promise((resolve) => {
     const started = performance.now();
-    const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), "--import", path.join(ROOT, "bench", "report_usage.ts"), path.join(ROOT, script), ...args], {
+    const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), "--import", path.join(ROOT, "bench", "report_usage.mjs"), path.join(ROOT, script), ...args], {
       cwd,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", BENCH_USAGE_FILE: usageFile, ...env },
       stdio: ["ignore", "ignore", "pipe"],
@@ -74,7 +76,7 @@ const check = (what: string, m: Measured) => {
 };
 
 async function verraIngest(): Promise<void> {
-  const rows = Number(flags["verra-rows"]);
+  const rows = Number(flags["verra-rows"] ?? 500_000);
   process.stderr.write(`verra_ingest: generating ${rows} Verra records...\n`);
   const fake = await startFakeVerra({ records: generateVerraRecords(rows) });
   const cwd = mkdtempSync(path.join(tmpdir(), "dp-bench-"));
@@ -146,6 +148,75 @@ async function pagination(): Promise<void> {
   }
 }
 
+/**
+ * build_all over every fake at realistic scale with latency per request: concurrency 1 against the
+ * default; the critical path (the longest dependency chain of flow durations measured at concurrency
+ * 1, the least any schedule can take); peak RSS of the flow processes.
+ */
+async function buildAll(): Promise<void> {
+  const { startFakeSources } = await import("../test/fakes/all.ts");
+  const { flowGraph } = await import("../lib/graph.ts");
+  const { ALL_FLOWS } = await import("../scripts/flows.ts");
+  const { RunHistory } = await import("../lib/history.ts");
+  const { DEFAULT_CONCURRENCY } = { DEFAULT_CONCURRENCY: 4 };
+  const verraRows = Number(flags["build-verra-rows"]);
+  const records = Number(flags["build-records"]);
+  const latencyMs = Number(flags.latency);
+  process.stderr.write(`build_all: generating ${verraRows} Verra records and subgraph data with ${records} retirements...\n`);
+  const sources = await startFakeSources({ verraRows, subgraphs: { seed: 1, scale: records / 12_000 }, latencyMs });
+  const graph = flowGraph(ALL_FLOWS);
+  try {
+    const durations = new Map<string, number>();
+    for (const concurrency of [1, DEFAULT_CONCURRENCY]) {
+      const cwd = mkdtempSync(path.join(tmpdir(), "dp-bench-"));
+      const usageDir = path.join(cwd, "usage");
+      (await import("node:fs")).mkdirSync(usageDir);
+      try {
+        const run = await measure("scripts/build_all.ts", ["--concurrency", String(concurrency)], cwd, {
+          ...sources.env, BENCH_USAGE_FILE: "", BENCH_USAGE_DIR: usageDir, NODE_OPTIONS: `--import ${path.join(ROOT, "bench", "report_usage.mjs")}`,
+        });
+        check(`build_all --concurrency ${concurrency}`, run);
+        const usages = (await import("node:fs")).readdirSync(usageDir).map((f) => JSON.parse(readFileSync(path.join(usageDir, f), "utf8")) as { script: string; maxRssBytes: number; userMs: number; systemMs: number });
+        const flowsOnly = usages.filter((u) => !u.script.endsWith("build_all.ts"));
+        const peak = Math.max(...flowsOnly.map((u) => u.maxRssBytes));
+        const heaviest = flowsOnly.find((u) => u.maxRssBytes === peak)?.script.split("/").pop();
+        const cpu = usages.reduce((s, u) => s + u.userMs + u.systemMs, 0);
+        record({ case: "build_all", measure: `wall time, concurrency ${concurrency}`, value: round(run.ms / 1000), unit: "s", note: `${latencyMs} ms latency, Verra ${verraRows}, ${records} retirements` });
+        record({ case: "build_all", measure: `peak RSS of one flow process, concurrency ${concurrency}`, value: round(peak / MiB, 0), unit: "MiB", note: heaviest });
+        record({ case: "build_all", measure: `CPU time of all processes, concurrency ${concurrency}`, value: round(cpu / 1000), unit: "s" });
+        if (concurrency === 1) {
+          const history = RunHistory.open(path.join(cwd, "data", "runs.sqlite"));
+          for (const r of history.list({ limit: 100 })) if (r.endedAt && r.flow !== "build_all") durations.set(r.flow, Date.parse(r.endedAt) - Date.parse(r.startedAt));
+          history.close();
+          // The longest chain of flow durations through the graph.
+          const finish = new Map<string, number>();
+          const chainEnd = (slug: string): number => {
+            if (!finish.has(slug)) {
+              const flow = graph.flows.get(slug)!;
+              const ups = flow.kind === "derived" ? flow.from : [];
+              finish.set(slug, Math.max(0, ...ups.map(chainEnd)) + (durations.get(slug) ?? 0));
+            }
+            return finish.get(slug)!;
+          };
+          const bound = Math.max(...[...graph.flows.keys()].map(chainEnd));
+          const last = [...finish].find(([, v]) => v === bound)![0];
+          record({ case: "build_all", measure: "critical path (longest chain of flow durations)", value: round(bound / 1000), unit: "s", note: `ends at ${last}` });
+          figures.push({ case: "build_all", measure: "_bound_ms", value: bound, unit: "ms" });
+        }
+      } finally {
+        rmSync(cwd, { recursive: true, force: true });
+      }
+    }
+    const wall = (c: number) => figures.find((f) => f.measure === `wall time, concurrency ${c}`)!.value;
+    const bound = figures.find((f) => f.measure === "_bound_ms")!.value / 1000;
+    figures.splice(figures.findIndex((f) => f.measure === "_bound_ms"), 1);
+    record({ case: "build_all", measure: "default / critical path", value: round(wall(DEFAULT_CONCURRENCY) / bound, 2), unit: "x", note: "target <= 1.25" });
+    record({ case: "build_all", measure: "concurrency 1 / default", value: round(wall(1) / wall(DEFAULT_CONCURRENCY), 2), unit: "x", note: "target >= 3" });
+  } finally {
+    await sources.stop();
+  }
+}
+
 async function startup(): Promise<void> {
   const cwd = mkdtempSync(path.join(tmpdir(), "dp-bench-"));
   try {
@@ -177,6 +248,7 @@ async function startup(): Promise<void> {
 const machine = `${process.platform} ${process.arch}, node ${process.version}`;
 process.stderr.write(`benchmarks on ${machine}\n`);
 for (const name of selected) {
+  if (name === "build_all") await buildAll();
   if (name === "verra_ingest") await verraIngest();
   if (name === "pagination") await pagination();
   if (name === "startup") await startup();

@@ -5,6 +5,7 @@
 // name the RPC by its origin only: the Infura project id sits in the URL path.
 import {
   BaseError,
+  ContractFunctionExecutionError,
   createPublicClient,
   getAddress,
   http,
@@ -67,16 +68,26 @@ export async function feeRedeemFactors(ctx: FlowContext): Promise<Record<TokenNa
   }
   const where = `Polygon RPC (${new URL(url).origin})`;
   const timeoutMs = ctx.config.httpTimeoutMs;
+  // viem loses the HTTP status when an error answer is labelled JSON but is not: keep it here.
+  let failedStatus: HttpStatus | undefined;
   const client = createPublicClient({
     // batch: calls made in the same tick go in one JSON-RPC batch; retries are ours (ctx.retry), not viem's.
-    transport: http(url, { batch: true, retryCount: 0, timeout: timeoutMs }),
+    transport: http(url, {
+      batch: true,
+      retryCount: 0,
+      timeout: timeoutMs,
+      onFetchResponse: (response) => {
+        if (!response.ok) failedStatus = { status: response.status, retryAfterMs: parseRetryAfter(response.headers.get("retry-after") ?? undefined) };
+      },
+    }),
   });
   const call = <T>(what: string, request: () => Promise<T>) =>
     ctx.retry(`${where} ${what}`, async () => {
+      failedStatus = undefined; // one HTTP request in flight at a time: the chain id, then the batch
       try {
         return await request();
       } catch (error) {
-        throw rpcError(`${where}, ${what}`, error, timeoutMs);
+        throw rpcError(`${where}, ${what}`, error, timeoutMs, failedStatus);
       }
     });
 
@@ -109,6 +120,11 @@ export async function feeRedeemFactors(ctx: FlowContext): Promise<Record<TokenNa
   return factors;
 }
 
+export interface HttpStatus {
+  status: number;
+  retryAfterMs?: number;
+}
+
 // JSON-RPC error codes worth another try: internal error, resource unavailable, limit exceeded.
 const TRANSIENT_RPC_CODES = new Set([-32603, -32002, -32005]);
 
@@ -118,7 +134,7 @@ const TRANSIENT_RPC_CODES = new Set([-32603, -32002, -32005]);
  * Permanent: a revert, other HTTP 4xx and JSON-RPC errors, an answer that does not decode.
  * Never quotes the URL (viem's own messages do).
  */
-export function rpcError(where: string, error: unknown, timeoutMs: number): SourceError {
+export function rpcError(where: string, error: unknown, timeoutMs: number, failedStatus?: HttpStatus): SourceError {
   if (error instanceof SourceError) return error;
   const fail = (text: string, transient: boolean, retryAfterMs?: number) => new SourceError(`${where}: ${text}`, transient, retryAfterMs);
   if (!(error instanceof BaseError)) return fail(short(errorMessage(error)), false);
@@ -127,12 +143,13 @@ export function rpcError(where: string, error: unknown, timeoutMs: number): Sour
   const rpc = error.walk((e) => e instanceof RpcRequestError) as RpcRequestError | null;
   const httpError = error.walk((e) => e instanceof HttpRequestError) as HttpRequestError | null;
   const nodeMessage = rpc ? short(rpc.details) : "";
-  if (rpc && (rpc.code === 3 || /revert/i.test(nodeMessage))) return fail(`call reverted (${nodeMessage})`, false);
+  if (rpc && (rpc.code === 3 || /revert/i.test(nodeMessage))) return fail(`${callOf(error) || "a call"} reverted (${nodeMessage})`, false);
 
-  const status = rpc?.status ?? httpError?.status;
+  const status = rpc?.status ?? httpError?.status ?? failedStatus?.status;
   if (status !== undefined) {
     const transient = status === 408 || status === 429 || status >= 500;
-    const retryAfter = parseRetryAfter((rpc?.headers ?? httpError?.headers)?.get("retry-after") ?? undefined);
+    const headers = rpc?.headers ?? httpError?.headers;
+    const retryAfter = headers ? parseRetryAfter(headers.get("retry-after") ?? undefined) : failedStatus?.retryAfterMs;
     return fail(`HTTP ${status}${rpc ? ` (JSON-RPC error ${rpc.code}: ${nodeMessage})` : ""}`, transient, retryAfter);
   }
   if (rpc) return fail(`JSON-RPC error ${rpc.code}: ${nodeMessage}`, TRANSIENT_RPC_CODES.has(rpc.code));
@@ -140,13 +157,22 @@ export function rpcError(where: string, error: unknown, timeoutMs: number): Sour
     const cause = httpError.cause as (Error & { cause?: { code?: string } }) | undefined;
     if (cause instanceof SyntaxError) return fail("answer is not valid JSON", true);
     if (cause && /^Expected \d+ responses/.test(cause.message)) return fail(`malformed batch answer (${short(cause.message)})`, false);
-    const code = cause?.cause?.code;
-    if (code === "ECONNREFUSED") return fail("connection refused (is the RPC up?)", true);
+    const root = cause?.cause as (Error & { code?: string }) | undefined; // undici's system error under "fetch failed"
+    if (root?.code === "ECONNREFUSED") return fail("connection refused (is the RPC up?)", true);
     if (cause?.message === "terminated") return fail("answer cut short", true);
-    return fail(`network error (${short(code ? `${code}: ${cause?.message}` : cause?.message ?? httpError.shortMessage)})`, true);
+    return fail(`network error (${short(root instanceof Error ? root.message : cause?.message ?? httpError.shortMessage)})`, true);
   }
   // The answer arrived but does not decode (no data, wrong size, not hex): the contract or node is not what we expect.
-  return fail(`malformed answer (${short(error.shortMessage)})`, false);
+  const call = callOf(error);
+  return fail(`malformed answer${call ? ` to ${call}` : ""} (${short(error.shortMessage)})`, false);
+}
+
+/** "NBO feeRedeem()" when the error belongs to one contract call, else "". */
+function callOf(error: BaseError): string {
+  const failed = error.walk((e) => e instanceof ContractFunctionExecutionError) as ContractFunctionExecutionError | null;
+  if (!failed?.contractAddress) return "";
+  const token = TOKEN_NAMES.find((t) => TOKENS[t].tokenAddress === failed.contractAddress!.toLowerCase());
+  return `${token ?? failed.contractAddress} ${failed.functionName}()`;
 }
 
 function short(text: string | undefined): string {

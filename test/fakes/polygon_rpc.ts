@@ -6,11 +6,11 @@
 // can be injected per HTTP request, and every request is recorded so that a test can see how
 // many round trips the client made and what each carried.
 
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { decodeFunctionData, encodeFunctionResult, numberToHex, type Hex } from "viem";
 import { TOKENS } from "../../lib/constants.ts";
 import { POOL_FEE_ABI, type FeeFunction } from "../../lib/polygon.ts";
+import { parseJson, readBody, sendFault, sendText, startFakeHttpServer, type HttpFault } from "./http.ts";
 
 /** A value a fee function returns: a uint256, or raw return data (e.g. "0x" for a malformed answer). */
 export type FeeValue = bigint | { raw: Hex };
@@ -28,12 +28,8 @@ export function defaultFeeContracts(): FeeContracts {
   };
 }
 
-export type RpcFault =
-  | { kind: "none" } // answer this request normally (to aim a later fault at a later request)
-  | { kind: "status"; status: number; retryAfterSeconds?: number; body?: string }
-  | { kind: "truncated" }
-  | { kind: "malformed" }
-  | { kind: "hang" };
+/** The shared HTTP faults, plus "none": answer this request normally (to aim a later fault at a later request). */
+export type RpcFault = HttpFault | { kind: "none" };
 
 export interface RpcCall {
   method: string;
@@ -77,8 +73,6 @@ interface JsonRpcRequest {
 type JsonRpcResponse =
   | { jsonrpc: "2.0"; id: unknown; result: unknown }
   | { jsonrpc: "2.0"; id: unknown; error: { code: number; message: string; data?: unknown } };
-
-const MAX_REQUEST_BODY = 1 << 20;
 
 export async function startFakePolygonRpc(options: FakePolygonRpcOptions = {}): Promise<FakePolygonRpc> {
   let chainId = options.chainId ?? 137;
@@ -126,15 +120,11 @@ export async function startFakePolygonRpc(options: FakePolygonRpcOptions = {}): 
       sendText(res, 405, JSON.stringify({ error: "POST only" }));
       return;
     }
+    // Taken on arrival so that faults follow request order.
     const fault = faults.shift();
-    const raw = await readBody(req);
-    let parsed: unknown;
-    let valid = true;
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      valid = false;
-    }
+    const body = parseJson(await readBody(req));
+    const valid = body.ok;
+    const parsed = body.ok ? body.value : undefined;
     const batch = Array.isArray(parsed);
     const list: unknown[] = batch ? (parsed as unknown[]) : valid ? [parsed] : [];
     const calls = list.map((r) => {
@@ -159,18 +149,9 @@ export async function startFakePolygonRpc(options: FakePolygonRpcOptions = {}): 
     sendText(res, 200, full());
   }
 
-  const server = createServer((req, res) => {
-    res.on("error", () => {});
-    handle(req, res).catch(() => res.destroy());
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
+  const server = await startFakeHttpServer(handle);
+  const origin = `http://127.0.0.1:${server.port}`;
 
-  let stopped: Promise<void> | undefined;
   return {
     url: `${origin}/`,
     origin,
@@ -178,49 +159,6 @@ export async function startFakePolygonRpc(options: FakePolygonRpcOptions = {}): 
     contracts,
     setChainId: (id) => void (chainId = id),
     injectFaults: (...more) => void faults.push(...more),
-    stop: () =>
-      (stopped ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      })),
+    stop: () => server.stop(),
   };
-}
-
-function sendText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
-  const bytes = Buffer.from(text);
-  res.writeHead(status, { "content-type": "application/json", "content-length": bytes.length, ...headers });
-  res.end(bytes);
-}
-
-function sendFault(socket: Socket, res: ServerResponse, fault: Exclude<RpcFault, { kind: "hang" | "none" }>, fullAnswer: () => string): void {
-  switch (fault.kind) {
-    case "status": {
-      const headers: Record<string, string> = fault.retryAfterSeconds === undefined ? {} : { "retry-after": String(fault.retryAfterSeconds) };
-      sendText(res, fault.status, fault.body ?? JSON.stringify({ error: "fault" }), headers);
-      return;
-    }
-    case "malformed":
-      // What a proxy in front of the node sends when it has a bad moment.
-      res.writeHead(200, { "content-type": "text/html" });
-      res.end("<html>oops</html>");
-      return;
-    case "truncated": {
-      // Promise the whole answer, deliver half of it, then drop the connection.
-      const bytes = Buffer.from(fullAnswer());
-      res.writeHead(200, { "content-type": "application/json", "content-length": bytes.length });
-      res.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => socket.destroy());
-      return;
-    }
-  }
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_REQUEST_BODY) break;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }

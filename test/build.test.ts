@@ -1,0 +1,124 @@
+// build_all as a graph: selection, refusal of cycles and unknown upstreams, fault isolation.
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { decodeArtifact } from "../lib/artifact.ts";
+import { derivedFlow, sourceFlow, type Flow } from "../lib/flow.ts";
+import { flowGraph, selectFlows, topologicalOrder } from "../lib/graph.ts";
+import { RunHistory } from "../lib/history.ts";
+import { table } from "../lib/table.ts";
+import { ALL_FLOWS } from "../scripts/flows.ts";
+import { startFakeSources, type FakeSources } from "./fakes/all.ts";
+import { runScript } from "./helpers.ts";
+
+const source = (slug: string) => sourceFlow({ slug, fetch: async () => table({ a: "int" }, []) });
+const derived = (slug: string, from: string[]) => derivedFlow({ slug, from, build: () => table({ a: "int" }, []) });
+
+test("the 34 flows form a graph: every upstream known, no cycle, sources before what reads them", () => {
+  const graph = flowGraph(ALL_FLOWS);
+  assert.equal(graph.flows.size, 34);
+  const order = topologicalOrder(graph, new Set(graph.flows.keys()));
+  for (const flow of ALL_FLOWS) {
+    if (flow.kind === "derived") for (const up of flow.from) assert.ok(order.indexOf(up) < order.indexOf(flow.slug), `${up} before ${flow.slug}`);
+  }
+  assert.deepEqual(graph.downstream.get("verra_data_v2")!.sort(), [
+    "eth_moss_bridged_offsets_v2", "eth_retired_offsets_v2", "polygon_bridged_offsets_v2", "polygon_retired_offsets_v2", "verra_retirements",
+  ]);
+});
+
+test("--from selects a flow and everything downstream of it; --only exactly the flows named", () => {
+  const graph = flowGraph(ALL_FLOWS);
+  assert.deepEqual([...selectFlows(graph, { from: ["verra_retirements"] })].sort(), ["all_retirements", "verra_retirements"]);
+  assert.deepEqual([...selectFlows(graph, { from: ["raw_eth_moss_bridged_offsets"] })].sort(), [
+    "all_retirements", "eth_moss_bridged_offsets_v2", "eth_retired_offsets_v2", "polygon_bridged_offsets_v2",
+    "polygon_retired_offsets_v2", "raw_eth_moss_bridged_offsets", "tokens_data_v2", "verra_data_v2", "verra_retirements",
+  ]);
+  assert.deepEqual([...selectFlows(graph, { only: ["assets_prices", "raw_verra_data"] })], ["assets_prices", "raw_verra_data"]);
+  assert.throws(() => selectFlows(graph, { only: ["nope"] }), /no flow nope/);
+});
+
+test("a cycle or an unknown upstream is refused at start, naming it", () => {
+  const cycle: Flow[] = [source("a"), derived("b", ["a", "d"]), derived("c", ["b"]), derived("d", ["c"])];
+  assert.throws(() => flowGraph(cycle), /the flows form a cycle: b -> d -> c -> b/);
+  assert.throws(() => flowGraph([source("a"), derived("b", ["missing"])]), /flow b reads missing, which is not a flow of this build/);
+});
+
+// One lake for the build tests below, in order: a full build, then builds that need a previous one.
+let sources: FakeSources;
+let cwd: string;
+before(async () => {
+  sources = await startFakeSources({ verraRows: 1_500, subgraphs: { scale: 0.2 } });
+  cwd = mkdtempSync(path.join(tmpdir(), "dp-build-"));
+});
+after(async () => {
+  await sources.stop();
+  rmSync(cwd, { recursive: true, force: true });
+});
+
+test("build_all writes the 34 -latest artifacts, each flow's run pointing to the build", async (t) => {
+  const result = await runScript("scripts/build_all.ts", [], { cwd, env: sources.env });
+  assert.equal(result.code, 0, result.stderr);
+  const latest = readdirSync(path.join(cwd, "data", "lake")).filter((k) => k.endsWith("-latest")).sort();
+  assert.deepEqual(latest, ALL_FLOWS.map((f) => `${f.slug}-latest`).sort());
+  for (const key of latest) decodeArtifact(readFileSync(path.join(cwd, "data", "lake", key)), key);
+  const history = RunHistory.open(path.join(cwd, "data", "runs.sqlite"));
+  t.after(() => history.close());
+  const build = history.list({ flow: "build_all" })[0]!;
+  assert.equal(build.status, "succeeded");
+  const children = history.list({ parentId: build.id, limit: 100 });
+  assert.equal(children.length, 34);
+  assert.ok(children.every((c) => c.trigger === "build_all" && c.status === "succeeded"));
+  for (const slug of ["flow", "status", "rows", "duration"]) assert.match(result.stdout, new RegExp(`\\b${slug}\\b`));
+  assert.match(result.stdout, /all_retirements\s+succeeded/);
+});
+
+test("a failing source: flows not downstream of it succeed, those downstream run on its previous -latest and are flagged, exit 1", async (t) => {
+  // The Verra registry answers 400 to everything now: raw_verra_data fails at once.
+  const env = { ...sources.env, DATA_PIPELINES_VERRA_SEARCH_URL: `${new URL(sources.verra.url).origin}/nowhere` };
+  // Part of the graph (to keep the suite quick): the Verra chain and the prices, which do not read Verra.
+  const part = "raw_verra_data,raw_eth_moss_bridged_offsets,verra_data_v2,verra_retirements,raw_assets_prices,current_assets_prices,assets_prices";
+  const result = await runScript("scripts/build_all.ts", ["--only", part], { cwd, env });
+  assert.equal(result.code, 1);
+  const history = RunHistory.open(path.join(cwd, "data", "runs.sqlite"));
+  t.after(() => history.close());
+  const build = history.list({ flow: "build_all", limit: 1 })[0]!;
+  assert.equal(build.status, "failed");
+  assert.match(build.error!, /1 of 7 flows failed: raw_verra_data/);
+  const children = history.list({ parentId: build.id, limit: 100 });
+  const bySlug = new Map(children.map((c) => [c.flow, c]));
+  assert.equal(bySlug.get("raw_verra_data")!.status, "failed");
+  for (const c of children) if (c.flow !== "raw_verra_data") assert.equal(c.status, "succeeded", `${c.flow}: ${c.error}`);
+  assert.ok(bySlug.get("verra_data_v2")!.notes.includes("built on the previous raw_verra_data-latest: raw_verra_data failed in this build"));
+  assert.ok(!bySlug.get("verra_retirements")!.notes.some((n) => n.includes("raw_verra_data")), "only direct upstreams are flagged");
+  assert.deepEqual(bySlug.get("verra_data_v2")!.upstreamKeys, ["raw_verra_data-latest", "raw_eth_moss_bridged_offsets-latest"]);
+  assert.match(result.stdout, /verra_data_v2\s+succeeded\s+[\d,]+\s+\S+ \S+\s+\d+\s+built on the previous -latest of raw_verra_data/);
+  assert.ok(build.notes.includes("verra_data_v2 ran on the previous -latest of raw_verra_data"));
+});
+
+test("--only and --from run just that part of the graph", async (t) => {
+  const only = await runScript("scripts/build_all.ts", ["--only", "raw_assets_prices,current_assets_prices,assets_prices"], { cwd, env: sources.env });
+  assert.equal(only.code, 0, only.stderr);
+  const from = await runScript("scripts/build_all.ts", ["--from", "verra_retirements"], { cwd, env: sources.env });
+  assert.equal(from.code, 0, from.stderr);
+  const history = RunHistory.open(path.join(cwd, "data", "runs.sqlite"));
+  t.after(() => history.close());
+  const [fromBuild, onlyBuild] = history.list({ flow: "build_all", limit: 2 });
+  assert.deepEqual(history.list({ parentId: onlyBuild!.id }).map((r) => r.flow).sort(), ["assets_prices", "current_assets_prices", "raw_assets_prices"]);
+  assert.deepEqual(history.list({ parentId: fromBuild!.id }).map((r) => r.flow).sort(), ["all_retirements", "verra_retirements"]);
+  const refused = await runScript("scripts/build_all.ts", ["--only", "nope"], { cwd, env: sources.env });
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /^error: no flow nope/m);
+});
+
+test("build_frequent runs current_assets_prices then tokens_data_v2", async (t) => {
+  const result = await runScript("scripts/build_frequent.ts", [], { cwd, env: sources.env });
+  assert.equal(result.code, 0, result.stderr);
+  const history = RunHistory.open(path.join(cwd, "data", "runs.sqlite"));
+  t.after(() => history.close());
+  const build = history.list({ flow: "build_frequent", limit: 1 })[0]!;
+  const runs = history.list({ parentId: build.id }).reverse();
+  assert.deepEqual(runs.map((r) => [r.flow, r.status]), [["current_assets_prices", "succeeded"], ["tokens_data_v2", "succeeded"]]);
+  assert.ok(Date.parse(runs[1]!.startedAt) >= Date.parse(runs[0]!.endedAt!), "one after the other");
+});
