@@ -232,9 +232,9 @@ function* envelopeChunks(feather: Uint8Array): Generator<Uint8Array> {
 
 // ---------------------------------------------------------------- decoding
 
-/** Decode artifact bytes; every failure names the key. */
-export function decodeArtifact(bytes: Uint8Array, key: string): Table {
-  return readArtifact(bytes, key, decodeFeather);
+/** Decode artifact bytes; every failure names the key. With `columns`, only those are read (faster, leaner). */
+export function decodeArtifact(bytes: Uint8Array, key: string, columns?: readonly string[]): Table {
+  return readArtifact(bytes, key, (feather) => decodeFeather(feather, columns));
 }
 
 /** The columns and row count of an artifact, without reading its rows (for validation). */
@@ -314,8 +314,10 @@ function readFeather(feather: Uint8Array): { arrow: ArrowTable; columns: Array<{
 }
 
 /** Arrow IPC file bytes to a table. pandas index columns are dropped. */
-export function decodeFeather(feather: Uint8Array): Table {
-  const { arrow, columns } = readFeather(feather);
+export function decodeFeather(feather: Uint8Array, only?: readonly string[]): Table {
+  const read = readFeather(feather);
+  const { arrow } = read;
+  const columns = only ? read.columns.filter((c) => only.includes(c.column.name)) : read.columns;
   const values = columns.map(({ column, index }) => readColumn(arrow.getChildAt(index), column.type));
   const makeRow = columnsRowMaker(columns.map((c) => c.column.name));
   const rows: Row[] = new Array(arrow.numRows);

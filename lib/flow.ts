@@ -8,7 +8,7 @@ import type { RunHistory, Trigger } from "./history.ts";
 import { checkSlug, historizedKey, latestKey, type Lake } from "./lake.ts";
 import type { Logger } from "./log.ts";
 import { withRetries, type RetryPolicy } from "./retry.ts";
-import type { Column, Table } from "./table.ts";
+import { requireColumns, type Column, type Table } from "./table.ts";
 
 /** What a flow's code may use. */
 export interface FlowContext {
@@ -37,6 +37,8 @@ export interface DerivedFlow extends FlowBase {
   kind: "derived";
   /** Upstream slugs whose `-latest` artifacts `build` receives, by slug. */
   from: string[];
+  /** Read only these columns of an upstream (a large one, such as verra_data_v2 for a join): less time and memory. */
+  columns?: Record<string, readonly string[]>;
   build(inputs: Record<string, Table>, ctx: FlowContext): Table | Promise<Table>;
 }
 
@@ -64,6 +66,11 @@ export interface RunOptions {
   log: Logger;
   trigger?: Trigger;
   parentId?: number | null;
+  /**
+   * Upstream tables already in memory (build_all, in one process: what a flow of this build just wrote).
+   * Their `-latest` key is still recorded as read; a missing one is read from the lake.
+   */
+  upstream?: (slug: string) => Table | undefined;
   /** Facts to record about this run from the start (build_all: upstreams that failed in this build). */
   notes?: string[];
   /** Injected for tests: retry sleeps and jitter. */
@@ -74,6 +81,8 @@ export interface RunOptions {
 export interface FlowResult {
   runId: number;
   status: "succeeded" | "failed";
+  /** The table written (or that would have been, in a dry run). */
+  table?: Table;
   rows?: number;
   columns?: number;
   writtenKeys: string[];
@@ -112,7 +121,7 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
   try {
     // The previous shape is read first: its bytes are gone before the new table is in memory.
     const previous = await previousShape(flow.slug, lake, ctx);
-    const result = flow.kind === "source" ? await flow.fetch(ctx) : await flow.build(await readUpstream(flow, lake, history, runId), ctx);
+    const result = flow.kind === "source" ? await flow.fetch(ctx) : await flow.build(await readUpstream(flow, lake, history, runId, options.upstream), ctx);
     if (previous) {
       const problems = compareTables(previous, { columns: result.columns, rowCount: result.rows.length });
       if (problems.length) throw new ValidationError(`validation against ${latestKey(flow.slug)} failed: ${problems.join("; ")}; nothing written`);
@@ -132,7 +141,7 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
       log.info(`wrote ${result.rows.length} rows x ${result.columns.length} columns (${(body.length / 1e6).toFixed(1)} MB): ${keys.join(", ")}`);
     }
     history.finish(runId, { status: "succeeded", attempts: 1 + retries, rows: result.rows.length, columns: result.columns.length }, clock());
-    return { runId, status: "succeeded", rows: result.rows.length, columns: result.columns.length, writtenKeys };
+    return { runId, status: "succeeded", rows: result.rows.length, columns: result.columns.length, writtenKeys, table: result };
   } catch (error) {
     const message = errorMessage(error);
     history.finish(runId, { status: "failed", attempts: 1 + retries, error: message }, clock());
@@ -141,13 +150,23 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
   }
 }
 
-async function readUpstream(flow: DerivedFlow, lake: Lake, history: RunHistory, runId: number): Promise<Record<string, Table>> {
+async function readUpstream(
+  flow: DerivedFlow, lake: Lake, history: RunHistory, runId: number, inMemory?: (slug: string) => Table | undefined,
+): Promise<Record<string, Table>> {
   const inputs: Record<string, Table> = {};
   for (const slug of flow.from) {
     const key = latestKey(slug);
+    const held = inMemory?.(slug);
+    if (held) {
+      inputs[slug] = held; // the same table this build just wrote to `key`
+      history.addUpstreamKey(runId, key);
+      continue;
+    }
     const bytes = await lake.read(key);
     if (!bytes) throw new UserError(`upstream ${key} is missing in ${lake.label}: run scripts/${slug}.ts first`);
-    inputs[slug] = decodeArtifact(bytes, key);
+    const columns = flow.columns?.[slug];
+    inputs[slug] = decodeArtifact(bytes, key, columns);
+    if (columns) requireColumns(inputs[slug]!, key, [...columns]);
     history.addUpstreamKey(runId, key);
   }
   return inputs;

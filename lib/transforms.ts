@@ -109,6 +109,9 @@ export function poolQuantities(input: Table): Table {
 
 const VERRA_MERGE = ["id", "name", "region", "country", "country_code", "project_type", "methodology"];
 
+/** The columns of verra_data_v2 that a merge reads (plus any extra merge columns). */
+export const VERRA_MERGE_COLUMNS: readonly string[] = VERRA_MERGE;
+
 /**
  * merge with Verra v2 (DATASETS.md §3.2): `project_id_key` (project_id without `VCS-`), left join on
  * it with verra_data_v2's first row per id. name, country, project_type and country_code always come

@@ -19,11 +19,13 @@ await command(
       "  --only <slugs>        run only these flows",
       "  --from <slugs>        run these flows and everything downstream of them",
       "  --concurrency <n>     flows at once (overrides DATA_PIPELINES_CONCURRENCY)",
+      "  --isolate             run each flow in its own process (memory and crash isolation; about 0.5 s of start-up each)",
     ],
     options: {
       only: { type: "string" },
       from: { type: "string" },
       concurrency: { type: "string" },
+      isolate: { type: "boolean" },
       trigger: { type: "string" },
       "parent-run": { type: "string" },
     },
@@ -36,7 +38,7 @@ await command(
     const trigger = (values.trigger as Trigger | undefined) ?? "manual";
     const { outcomes } = await runBuild({
       name: "build_all", flows: ALL_FLOWS, config, log, trigger, concurrency,
-      only: list(values.only), from: list(values.from),
+      only: list(values.only), from: list(values.from), inProcess: !values.isolate,
       parentId: values["parent-run"] === undefined ? null : Number(values["parent-run"]),
     });
     process.stdout.write(`\n${summaryTable(outcomes)}\n`);

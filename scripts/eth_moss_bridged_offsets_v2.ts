@@ -5,11 +5,12 @@ import { runWhenMain } from "../lib/cli.ts";
 import { ZERO_TX_HASH } from "../lib/constants.ts";
 import { derivedFlow } from "../lib/flow.ts";
 import { dropColumns, mapTable, type Column, type Row, type Value } from "../lib/table.ts";
-import { autoRename, fromUnix, mergeWithVerra } from "../lib/transforms.ts";
+import { autoRename, fromUnix, mergeWithVerra, VERRA_MERGE_COLUMNS } from "../lib/transforms.ts";
 
 const flow = derivedFlow({
   slug: "eth_moss_bridged_offsets_v2",
   from: ["raw_eth_moss_bridged_offsets", "raw_eth_bridged_offsets_transactions", "verra_data_v2"],
+  columns: { verra_data_v2: [...VERRA_MERGE_COLUMNS, "vintage_start"] },
   build: ({ raw_eth_moss_bridged_offsets: batches, raw_eth_bridged_offsets_transactions: transactions, verra_data_v2: verra }) => {
     const merged = dropColumns(mergeWithVerra(autoRename(batches), verra, { merge: ["vintage_start"], drop: ["vintage"] }), ["vintage_start"]);
     // Bridge dates by transaction, in their order: a batch row repeats once per bridge event of its transaction.

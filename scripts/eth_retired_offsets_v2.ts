@@ -3,11 +3,12 @@
 import { runWhenMain } from "../lib/cli.ts";
 import { derivedFlow } from "../lib/flow.ts";
 import { mapTable, type Column, type Row } from "../lib/table.ts";
-import { autoRename, fromUnix, mergeWithVerra, vintageYear } from "../lib/transforms.ts";
+import { autoRename, fromUnix, mergeWithVerra, VERRA_MERGE_COLUMNS, vintageYear } from "../lib/transforms.ts";
 
 const flow = derivedFlow({
   slug: "eth_retired_offsets_v2",
   from: ["raw_eth_retired_offsets", "raw_eth_moss_retired_offsets", "verra_data_v2"],
+  columns: { verra_data_v2: [...VERRA_MERGE_COLUMNS] },
   build: ({ raw_eth_retired_offsets: retires, raw_eth_moss_retired_offsets: moss, verra_data_v2: verra }) => {
     const merged = mergeWithVerra(autoRename(retires), verra);
     // The first Moss retirement of each transaction gives its retiree and beneficiary.

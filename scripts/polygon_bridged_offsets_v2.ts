@@ -4,11 +4,12 @@
 import { runWhenMain } from "../lib/cli.ts";
 import { derivedFlow } from "../lib/flow.ts";
 import { dropColumns } from "../lib/table.ts";
-import { autoRename, fixRegions, mergeWithVerra, poolQuantities, unixToTimestamp } from "../lib/transforms.ts";
+import { autoRename, fixRegions, mergeWithVerra, VERRA_MERGE_COLUMNS, poolQuantities, unixToTimestamp } from "../lib/transforms.ts";
 
 const flow = derivedFlow({
   slug: "polygon_bridged_offsets_v2",
   from: ["raw_polygon_bridged_offsets", "verra_data_v2"],
+  columns: { verra_data_v2: [...VERRA_MERGE_COLUMNS] },
   build: ({ raw_polygon_bridged_offsets: raw, verra_data_v2: verra }) =>
     dropColumns(poolQuantities(unixToTimestamp(fixRegions(mergeWithVerra(autoRename(raw), verra)), "bridged_date")), ["id"]),
 });

@@ -2,11 +2,12 @@
 // retirement_date timestamp and per-pool quantities (DATASETS.md §5.5, SPEC §12 Q5: no technical columns).
 import { runWhenMain } from "../lib/cli.ts";
 import { derivedFlow } from "../lib/flow.ts";
-import { autoRename, fixRegions, mergeWithVerra, poolQuantities, unixToTimestamp } from "../lib/transforms.ts";
+import { autoRename, fixRegions, mergeWithVerra, VERRA_MERGE_COLUMNS, poolQuantities, unixToTimestamp } from "../lib/transforms.ts";
 
 const flow = derivedFlow({
   slug: "polygon_retired_offsets_v2",
   from: ["raw_polygon_retired_offsets", "verra_data_v2"],
+  columns: { verra_data_v2: [...VERRA_MERGE_COLUMNS] },
   build: ({ raw_polygon_retired_offsets: raw, verra_data_v2: verra }) =>
     poolQuantities(unixToTimestamp(fixRegions(mergeWithVerra(autoRename(raw), verra)), "retirement_date")),
 });

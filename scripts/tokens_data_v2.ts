@@ -18,6 +18,12 @@ const flow = derivedFlow({
     "eth_retired_offsets_v2",
     "current_assets_prices",
   ],
+  columns: {
+    polygon_pools_deposited_offsets: ["quantity", "pool"],
+    polygon_pools_redeemed_offsets: ["quantity", "pool"],
+    eth_moss_bridged_offsets_v2: ["quantity"],
+    eth_retired_offsets_v2: ["quantity"],
+  },
   build: async (inputs, ctx) => {
     const deposited = input(inputs, "polygon_pools_deposited_offsets", ["quantity", "pool"]);
     const redeemed = input(inputs, "polygon_pools_redeemed_offsets", ["quantity", "pool"]);

@@ -25,6 +25,7 @@ const ADDED: Column[] = [
 const flow = derivedFlow({
   slug: "verra_data_v2",
   from: ["raw_verra_data", "raw_eth_moss_bridged_offsets"],
+  columns: { raw_eth_moss_bridged_offsets: ["Serial Number"] },
   build: ({ raw_verra_data: verra, raw_eth_moss_bridged_offsets: moss }, ctx) => {
     requireColumns(verra, "raw_verra_data-latest", [
       "Issuance Date", "Vintage Start", "Retirement/Cancellation Date", "Retirement Details",
