@@ -1293,14 +1293,17 @@ function unsupportedFilter(op: FilterOp, value: unknown): QueryExecutionError {
   return new QueryExecutionError(`Store error: unsupported filter \`${COMPARISON_SQL[op] ?? op}\` for value \`${String(value)}\``);
 }
 
+/** `field: null` means "is null" and `field_not: null` "is not null"; no other operator takes null. */
+function nullFilter(name: string, op: FilterOp): Predicate {
+  if (op === "eq") return (r) => r[name] === null || r[name] === undefined;
+  if (op === "not") return (r) => r[name] !== null && r[name] !== undefined;
+  throw unsupportedFilter(op, null);
+}
+
 function scalarFilter(spec: FilterSpec, value: unknown): Predicate {
   const { field, op } = spec;
   const { name, kind } = field;
-  if (value === null || value === undefined) {
-    if (op === "eq") return (r) => r[name] === null || r[name] === undefined;
-    if (op === "not") return (r) => r[name] !== null && r[name] !== undefined;
-    throw unsupportedFilter(op, null);
-  }
+  if (value === null || value === undefined) return nullFilter(name, op);
   const key = (r: EntityRecord) => storedKey(kind, r[name]);
   switch (op) {
     case "eq": case "not": case "gt": case "lt": case "gte": case "lte": {
@@ -1366,11 +1369,7 @@ function patternFilter(field: FieldModel, op: FilterOp, value: unknown): Predica
 function listFilter(spec: FilterSpec, value: unknown): Predicate {
   const { field, op } = spec;
   const { name, kind } = field;
-  if (value === null || value === undefined) {
-    if (op === "eq") return (r) => r[name] === null || r[name] === undefined;
-    if (op === "not") return (r) => r[name] !== null && r[name] !== undefined;
-    throw unsupportedFilter(op, null);
-  }
+  if (value === null || value === undefined) return nullFilter(name, op);
   const wanted = (value as unknown[]).map((v) => filterKey(kind, v));
   const stored = (r: EntityRecord) => (Array.isArray(r[name]) ? (r[name] as string[]).map((v) => storedKey(kind, v)) : null);
   const same = (a: unknown, b: unknown) => compareKeys(kind, a, b) === 0;
