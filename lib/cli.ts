@@ -7,9 +7,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { describeConfig, loadConfig, type Config } from "./config.ts";
 import { errorMessage, UserError } from "./errors.ts";
 import type { Flow } from "./flow.ts";
-import { runFlow } from "./flow.ts";
-import { RunHistory, type Trigger } from "./history.ts";
-import { openLake } from "./lake.ts";
+import type { Trigger } from "./history.ts";
 import { Logger } from "./log.ts";
 import { redact } from "./redact.ts";
 
@@ -115,6 +113,8 @@ export function runWhenMain(meta: ImportMeta, flow: Flow): void {
       showConfig: true,
     },
     async ({ values, config, log }) => {
+      // Loaded here, not at the top: every command imports this module, and --help should start fast.
+      const [{ runFlow }, { RunHistory }, { openLake }] = await Promise.all([import("./flow.ts"), import("./history.ts"), import("./lake.ts")]);
       const lake = await openLake(config.storage);
       const history = RunHistory.open(config.db);
       try {
