@@ -14,6 +14,9 @@ import { openLake } from "./lake.ts";
 import type { Logger } from "./log.ts";
 import type { Table } from "./table.ts";
 
+/** Flows at once unless DATA_PIPELINES_CONCURRENCY says otherwise: the best of 1, 4, 8 and 17 measured by `npm run bench -- build_all`. */
+export const DEFAULT_CONCURRENCY = 8;
+
 const SCRIPTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "scripts");
 
 export interface BuildOptions {

@@ -1,12 +1,10 @@
 // build_all: every dataset flow, as a dependency graph (upstreams first, independent flows in
 // parallel), each flow in its own process. Prints a summary; exits non-zero if any flow failed.
-import { runBuild, summaryTable } from "../lib/build.ts";
+import { DEFAULT_CONCURRENCY, runBuild, summaryTable } from "../lib/build.ts";
 import { command } from "../lib/cli.ts";
 import { UserError } from "../lib/errors.ts";
 import type { Trigger } from "../lib/history.ts";
 import { ALL_FLOWS } from "./flows.ts";
-
-export const DEFAULT_CONCURRENCY = 4;
 
 await command(
   {
