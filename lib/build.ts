@@ -1,7 +1,8 @@
-// Running many flows as one build: each flow in its own process (a crash or a leak in one cannot
-// take the others down), started as soon as its upstream flows of this build have finished, at most
-// `concurrency` at once, longest dependency chains first. A failed flow does not stop the others;
-// a flow whose upstream failed still runs, on that upstream's previous `-latest`, and says so.
+// Running many flows as one build: each flow started as soon as its upstream flows of this build
+// have finished, at most `concurrency` at once, longest dependency chains first; all in this
+// process, or each in its own (a crash or a leak in one cannot take the others down). A failed flow
+// does not stop the others; a flow whose upstream failed still runs, on that upstream's previous
+// `-latest`, and says so.
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -71,10 +72,9 @@ export async function runBuild(options: BuildOptions): Promise<{ runId: number; 
   const run = async (slug: string, stale: string[]): Promise<FlowOutcome> => {
     if (!lake) return runChild(slug, runId, stale);
     const began = Date.now();
-    const notes = stale.map((up) => `built on the previous ${up}-latest: ${up} failed in this build`);
     const flow = graph.flows.get(slug)!;
     const r = await runFlow(flow, {
-      config: options.config, lake, history, log: options.log, trigger: "build_all", parentId: runId, notes,
+      config: options.config, lake, history, log: options.log, trigger: "build_all", parentId: runId, staleUpstreams: stale,
       upstream: (up) => written.get(up),
     });
     if (r.status === "succeeded" && r.table && !options.config.dryRun && readersLeft.get(slug)! > 0) written.set(slug, r.table);

@@ -120,10 +120,9 @@ export function runWhenMain(meta: ImportMeta, flow: Flow): void {
       try {
         const { trigger, parentId } = runOrigin(values);
         // build_all says which upstreams failed in this build: the flow runs on their previous -latest.
-        const stale = typeof values["stale-upstream"] === "string" ? values["stale-upstream"].split(",").filter(Boolean) : [];
-        const notes = stale.map((slug) => `built on the previous ${slug}-latest: ${slug} failed in this build`);
+        const staleUpstreams = typeof values["stale-upstream"] === "string" ? values["stale-upstream"].split(",").filter(Boolean) : [];
         // A failure is logged by the runner as one line with the run id.
-        const result = await runFlow(flow, { config, lake, history, log, trigger, parentId, notes });
+        const result = await runFlow(flow, { config, lake, history, log, trigger, parentId, staleUpstreams });
         return result.status === "succeeded" ? 0 : 1;
       } finally {
         history.close();

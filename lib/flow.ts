@@ -71,8 +71,8 @@ export interface RunOptions {
    * Their `-latest` key is still recorded as read; a missing one is read from the lake.
    */
   upstream?: (slug: string) => Table | undefined;
-  /** Facts to record about this run from the start (build_all: upstreams that failed in this build). */
-  notes?: string[];
+  /** Upstreams that failed in the same build (build_all): this run reads their previous `-latest`, and says so. */
+  staleUpstreams?: string[];
   /** Injected for tests: retry sleeps and jitter. */
   retry?: Pick<RetryPolicy, "sleep" | "random">;
   now?: () => Date;
@@ -95,7 +95,8 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
   history.markCrashed();
   const runId = history.start({ flow: flow.slug, trigger: options.trigger ?? "manual", parentId: options.parentId });
   const log = options.log.child({ flow: flow.slug, run: runId });
-  for (const note of options.notes ?? []) {
+  for (const slug of options.staleUpstreams ?? []) {
+    const note = `built on the previous ${slug}-latest: ${slug} failed in this build`;
     history.addNote(runId, note);
     log.warn(note);
   }

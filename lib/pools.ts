@@ -4,7 +4,7 @@ import { tonnes } from "./columns.ts";
 import { TOKEN_NAMES, TOKENS, type TokenName } from "./constants.ts";
 import type { FlowContext } from "./flow.ts";
 import { fetchCollection } from "./subgraph.ts";
-import type { Column, Row, Table } from "./table.ts";
+import { withColumns, type Column, type Table } from "./table.ts";
 
 export type PoolQuantities = Record<TokenName, number>;
 
@@ -39,11 +39,8 @@ function zeroQuantities(): PoolQuantities {
 
 /** The table with the five `Credit <TOKEN> Quantity` columns appended, looked up by the credit in `creditColumn`. */
 export function withPoolQuantities(table: Table, creditColumn: string, balances: Map<string, PoolQuantities>): Table {
-  const rows = table.rows.map((row): Row => {
+  return withColumns(table, POOL_COLUMNS, (row) => {
     const quantities = balances.get(row[creditColumn] as string) ?? zeroQuantities();
-    const out: Row = { ...row };
-    for (const t of TOKEN_NAMES) out[`Credit ${t} Quantity`] = quantities[t];
-    return out;
+    return TOKEN_NAMES.map((t) => quantities[t]);
   });
-  return { columns: [...table.columns, ...POOL_COLUMNS], rows };
 }

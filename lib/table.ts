@@ -35,11 +35,6 @@ export function filterRows(input: Table, keep: (row: Row) => boolean): Table {
   return { columns: input.columns, rows: input.rows.filter(keep) };
 }
 
-/** The values of one column, in row order. */
-export function columnValues(input: Table, name: string): Value[] {
-  if (!input.columns.some((c) => c.name === name)) throw new Error(`no column "${name}"`);
-  return input.rows.map((r) => r[name] ?? null);
-}
 
 /** Fail with a clear message when an input table lacks columns a flow needs. */
 export function requireColumns(input: Table, source: string, names: string[]): void {
@@ -104,6 +99,3 @@ export function withColumns(input: Table, added: Column[], values: (row: Row, in
   });
 }
 
-export function columnType(input: Table, name: string): ColumnType | undefined {
-  return input.columns.find((c) => c.name === name)?.type;
-}

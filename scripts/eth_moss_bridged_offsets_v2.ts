@@ -4,8 +4,8 @@
 import { runWhenMain } from "../lib/cli.ts";
 import { ZERO_TX_HASH } from "../lib/constants.ts";
 import { derivedFlow } from "../lib/flow.ts";
-import { dropColumns, mapTable, type Column, type Row, type Value } from "../lib/table.ts";
-import { autoRename, fromUnix, mergeWithVerra, VERRA_MERGE_COLUMNS } from "../lib/transforms.ts";
+import { dropColumns, withColumns, type Column, type Row, type Value } from "../lib/table.ts";
+import { autoRename, mergeWithVerra, unixToTimestamp, VERRA_MERGE_COLUMNS } from "../lib/transforms.ts";
 
 const flow = derivedFlow({
   slug: "eth_moss_bridged_offsets_v2",
@@ -27,22 +27,17 @@ const flow = derivedFlow({
       const own = tx === ZERO_TX_HASH;
       for (const date of dates ?? [null]) joined.push({ ...row, date: own ? row.date ?? null : date });
     }
-    const columns: Column[] = [
-      ...merged.columns.map((c): Column => (c.name === "date" ? { name: "bridged_date", type: "timestamp" } : c.name === "quantity" ? { name: "quantity", type: "int" } : c)),
+    const dated = unixToTimestamp({ columns: merged.columns, rows: joined }, "bridged_date");
+    const replaced: Column[] = [
+      { name: "quantity", type: "int" },
       { name: "bridge", type: "string" },
       { name: "vintage", type: "int" },
       { name: "mco2_quantity", type: "int" },
       { name: "total_quantity", type: "int" },
     ];
-    return mapTable({ columns: merged.columns, rows: joined }, columns, (row) => {
+    return withColumns(dated, replaced, (row) => {
       const quantity = typeof row.quantity === "number" ? Math.trunc(row.quantity) : null;
-      return [
-        ...merged.columns.map((c) => (c.name === "date" ? fromUnix(row.date) : c.name === "quantity" ? quantity : row[c.name] ?? null)),
-        "Moss",
-        vintageFromSerial(row.serial_number),
-        quantity,
-        quantity,
-      ];
+      return [quantity, "Moss", vintageFromSerial(row.serial_number), quantity, quantity];
     });
   },
 });

@@ -6,6 +6,7 @@ import { col, decimal, tableOf } from "../lib/columns.ts";
 import { sourceFlow } from "../lib/flow.ts";
 import { fetchPoolBalances, withPoolQuantities } from "../lib/pools.ts";
 import { fetchCollection } from "../lib/subgraph.ts";
+import { withColumns } from "../lib/table.ts";
 
 const flow = sourceFlow({
   slug: "raw_polygon_bridged_offsets",
@@ -33,10 +34,7 @@ const flow = sourceFlow({
     });
     const withPools = withPoolQuantities(table, "Token Address", await balances);
     const bridged = await firstBridge;
-    return {
-      columns: [...withPools.columns, { name: "Date", type: "int" }],
-      rows: withPools.rows.map((r) => ({ ...r, Date: bridged.get(r["Token Address"] as string) ?? null })),
-    };
+    return withColumns(withPools, [{ name: "Date", type: "int" }], (r) => [bridged.get(r["Token Address"] as string) ?? null]);
   },
 });
 
