@@ -22,6 +22,8 @@ export interface RunRecord {
   columns: number | null;
   writtenKeys: string[];
   upstreamKeys: string[];
+  /** Artifacts the run deleted (the clean-up scripts). */
+  deletedKeys: string[];
   error: string | null;
   /** Free-form facts about the run: warnings, stale upstreams, dry run. */
   notes: string[];
@@ -51,6 +53,7 @@ CREATE TABLE IF NOT EXISTS runs (
   columns INTEGER,
   written_keys TEXT NOT NULL DEFAULT '[]',
   upstream_keys TEXT NOT NULL DEFAULT '[]',
+  deleted_keys TEXT NOT NULL DEFAULT '[]',
   error TEXT,
   notes TEXT NOT NULL DEFAULT '[]',
   pid INTEGER,
@@ -61,10 +64,15 @@ CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 CREATE INDEX IF NOT EXISTS runs_parent ON runs (parent_id);
 `;
 
+/** Columns added after the first release: older databases get them on open. */
+const ADDED_COLUMNS: Record<string, string> = {
+  deleted_keys: "TEXT NOT NULL DEFAULT '[]'",
+};
+
 interface RunRow {
   id: number; flow: string; parent_id: number | null; trigger: Trigger; status: RunStatus;
   started_at: string; ended_at: string | null; attempts: number; rows: number | null; columns: number | null;
-  written_keys: string; upstream_keys: string; error: string | null; notes: string; pid: number | null; host: string | null;
+  written_keys: string; upstream_keys: string; deleted_keys: string; error: string | null; notes: string; pid: number | null; host: string | null;
 }
 
 export class RunHistory {
@@ -77,6 +85,10 @@ export class RunHistory {
     db.pragma("synchronous = NORMAL");
     db.pragma("foreign_keys = ON");
     db.exec(SCHEMA);
+    const existing = new Set((db.pragma("table_info(runs)") as { name: string }[]).map((c) => c.name));
+    for (const [name, type] of Object.entries(ADDED_COLUMNS)) {
+      if (!existing.has(name)) db.exec(`ALTER TABLE runs ADD COLUMN ${name} ${type}`);
+    }
     return new RunHistory(db, file);
   }
 
@@ -120,6 +132,10 @@ export class RunHistory {
     this.appendJson(id, "upstream_keys", key);
   }
 
+  addDeletedKey(id: number, key: string): void {
+    this.appendJson(id, "deleted_keys", key);
+  }
+
   addNote(id: number, note: string): void {
     this.appendJson(id, "notes", redact(note));
   }
@@ -148,7 +164,7 @@ export class RunHistory {
     return (this.db.prepare(sql).all(...params, filter.limit ?? 20) as RunRow[]).map(toRecord);
   }
 
-  private appendJson(id: number, column: "written_keys" | "upstream_keys" | "notes", value: string): void {
+  private appendJson(id: number, column: "written_keys" | "upstream_keys" | "deleted_keys" | "notes", value: string): void {
     this.db.prepare(`UPDATE runs SET ${column} = json_insert(${column}, '$[#]', ?) WHERE id = ?`).run(value, id);
   }
 }
@@ -157,7 +173,8 @@ function toRecord(row: RunRow): RunRecord {
   return {
     id: row.id, flow: row.flow, parentId: row.parent_id, trigger: row.trigger, status: row.status,
     startedAt: row.started_at, endedAt: row.ended_at, attempts: row.attempts, rows: row.rows, columns: row.columns,
-    writtenKeys: JSON.parse(row.written_keys), upstreamKeys: JSON.parse(row.upstream_keys), error: row.error,
+    writtenKeys: JSON.parse(row.written_keys), upstreamKeys: JSON.parse(row.upstream_keys),
+    deletedKeys: JSON.parse(row.deleted_keys), error: row.error,
     notes: JSON.parse(row.notes), pid: row.pid, host: row.host,
   };
 }

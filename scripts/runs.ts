@@ -70,6 +70,7 @@ function describeRun(run: RunRecord, children: RunRecord[]): string {
     `  attempts ${run.attempts}, rows ${run.rows ?? "-"}, columns ${run.columns ?? "-"}${run.parentId ? `, parent run ${run.parentId}` : ""}`,
     `  wrote: ${run.writtenKeys.join(", ") || "-"}`,
     `  read: ${run.upstreamKeys.join(", ") || "-"}`,
+    ...(run.deletedKeys.length ? [`  deleted: ${run.deletedKeys.join(", ")}`] : []),
     ...run.notes.map((n) => `  note: ${n}`),
     ...(run.error ? [`  error: ${run.error}`] : []),
   ];

@@ -26,7 +26,7 @@ test("start, finish and get record every field", (t) => {
   assert.deepEqual(history.get(id), {
     id: 1, flow: "verra_data_v2", parentId: null, trigger: "build_all", status: "running",
     startedAt: "2026-01-02T03:04:05.000Z", endedAt: null, attempts: 0, rows: null, columns: null,
-    writtenKeys: [], upstreamKeys: [], error: null, notes: [], pid: 4242, host: hostname(),
+    writtenKeys: [], upstreamKeys: [], deletedKeys: [], error: null, notes: [], pid: 4242, host: hostname(),
   } satisfies RunRecord);
 
   history.addUpstreamKey(id, "raw_verra_data-latest");
@@ -41,7 +41,7 @@ test("start, finish and get record every field", (t) => {
     id: 1, flow: "verra_data_v2", parentId: null, trigger: "build_all", status: "failed",
     startedAt: "2026-01-02T03:04:05.000Z", endedAt: "2026-01-02T03:05:10.500Z", attempts: 3, rows: 1234, columns: 17,
     writtenKeys: ["verra_data_v2-2026_01_02__03_04_05", "verra_data_v2-latest"],
-    upstreamKeys: ["raw_verra_data-latest", "verra_projects-latest"],
+    upstreamKeys: ["raw_verra_data-latest", "verra_projects-latest"], deletedKeys: [],
     error: "validation: 1000 rows, previous had 1234",
     notes: ["upstream raw_verra_data-latest is from a previous build", "12 rows without a country code"],
     pid: 4242, host: hostname(),
