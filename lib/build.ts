@@ -27,6 +27,8 @@ export interface BuildOptions {
   log: Logger;
   trigger?: Trigger;
   parentId?: number | null;
+  /** A running record to take over (made by the scheduler). */
+  runId?: number | null;
   only?: string[];
   from?: string[];
   concurrency: number;
@@ -50,7 +52,7 @@ export async function runBuild(options: BuildOptions): Promise<{ runId: number; 
   const order = topologicalOrder(graph, selected);
   const history = RunHistory.open(options.config.db);
   history.markCrashed();
-  const runId = history.start({ flow: options.name, trigger: options.trigger ?? "manual", parentId: options.parentId });
+  const runId = history.start({ flow: options.name, trigger: options.trigger ?? "manual", parentId: options.parentId, runId: options.runId });
   const log = options.log.child({ flow: options.name, run: runId });
   log.info(`started: ${order.length} flows, ${options.concurrency} at a time`);
 

@@ -103,13 +103,10 @@ export function runWhenMain(meta: ImportMeta, flow: Flow): void {
           ? `Fetches ${flow.slug} from its source, validates it against the previous ${flow.slug}-latest and writes it to the lake.`
           : `Builds ${flow.slug} from ${flow.from.map((s) => `${s}-latest`).join(", ")}, validates it against the previous ${flow.slug}-latest and writes it to the lake.`,
         `Writes ${flow.historized === false ? `${flow.slug}-latest only` : `${flow.slug}-<YYYY_MM_DD__HH_MM_SS> then ${flow.slug}-latest`}; records the run in the run history.`,
-        "  --trigger manual|schedule|build_all, --parent-run <id>, --stale-upstream <slug,...>: set by build_all and the scheduler",
+        RUN_OPTIONS_HELP,
+        "  --stale-upstream <slug,...>: set by build_all (upstreams that failed in this build)",
       ],
-      options: {
-        trigger: { type: "string" },
-        "parent-run": { type: "string" },
-        "stale-upstream": { type: "string" },
-      },
+      options: { ...RUN_OPTIONS, "stale-upstream": { type: "string" } },
       showConfig: true,
     },
     async ({ values, config, log }) => {
@@ -118,11 +115,11 @@ export function runWhenMain(meta: ImportMeta, flow: Flow): void {
       const lake = await openLake(config.storage);
       const history = RunHistory.open(config.db);
       try {
-        const { trigger, parentId } = runOrigin(values);
+        const { trigger, parentId, runId } = runOrigin(values);
         // build_all says which upstreams failed in this build: the flow runs on their previous -latest.
         const staleUpstreams = typeof values["stale-upstream"] === "string" ? values["stale-upstream"].split(",").filter(Boolean) : [];
         // A failure is logged by the runner as one line with the run id.
-        const result = await runFlow(flow, { config, lake, history, log, trigger, parentId, staleUpstreams });
+        const result = await runFlow(flow, { config, lake, history, log, trigger, parentId, runId, staleUpstreams });
         return result.status === "succeeded" ? 0 : 1;
       } finally {
         history.close();
@@ -131,13 +128,33 @@ export function runWhenMain(meta: ImportMeta, flow: Flow): void {
   );
 }
 
-/** `--trigger` and `--parent-run`, given by build_all and the scheduler to the flows they start. */
-function runOrigin(values: Record<string, unknown>): { trigger: Trigger; parentId: number | null } {
+/** Options of every command that records a run: set by build_all and the scheduler. */
+export const RUN_OPTIONS = {
+  trigger: { type: "string" },
+  "parent-run": { type: "string" },
+  "run-id": { type: "string" },
+} as const satisfies ParseArgsConfig["options"];
+
+export const RUN_OPTIONS_HELP = "  --trigger manual|schedule|build_all, --parent-run <id>, --run-id <id>: set by build_all and the scheduler";
+
+export interface RunOrigin {
+  trigger: Trigger;
+  parentId: number | null;
+  /** A run recorded by the scheduler before it started this process: the command takes it over. */
+  runId: number | null;
+}
+
+/** `--trigger`, `--parent-run` and `--run-id`, given by build_all and the scheduler to the commands they start. */
+export function runOrigin(values: Record<string, unknown>): RunOrigin {
   const trigger = (values.trigger ?? "manual") as string;
   if (!["manual", "schedule", "build_all"].includes(trigger)) {
     throw new UserError(`--trigger: "${trigger}" is not manual, schedule or build_all`);
   }
-  const parent = values["parent-run"] as string | undefined;
-  if (parent !== undefined && !/^[0-9]+$/.test(parent)) throw new UserError(`--parent-run: "${parent}" is not a run id`);
-  return { trigger: trigger as Trigger, parentId: parent === undefined ? null : Number(parent) };
+  const id = (option: string): number | null => {
+    const value = values[option] as string | undefined;
+    if (value === undefined) return null;
+    if (!/^[0-9]+$/.test(value)) throw new UserError(`--${option}: "${value}" is not a run id`);
+    return Number(value);
+  };
+  return { trigger: trigger as Trigger, parentId: id("parent-run"), runId: id("run-id") };
 }

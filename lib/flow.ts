@@ -66,6 +66,8 @@ export interface RunOptions {
   log: Logger;
   trigger?: Trigger;
   parentId?: number | null;
+  /** Take over this running record instead of starting a new one (the scheduler made it). */
+  runId?: number | null;
   /**
    * Upstream tables already in memory (build_all, in one process: what a flow of this build just wrote).
    * Their `-latest` key is still recorded as read; a missing one is read from the lake.
@@ -93,7 +95,7 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
   const { config, lake, history } = options;
   const clock = options.now ?? (() => new Date());
   history.markCrashed();
-  const runId = history.start({ flow: flow.slug, trigger: options.trigger ?? "manual", parentId: options.parentId });
+  const runId = history.start({ flow: flow.slug, trigger: options.trigger ?? "manual", parentId: options.parentId, runId: options.runId });
   const log = options.log.child({ flow: flow.slug, run: runId });
   for (const slug of options.staleUpstreams ?? []) {
     const note = `built on the previous ${slug}-latest: ${slug} failed in this build`;

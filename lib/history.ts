@@ -4,6 +4,7 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
+import { UserError } from "./errors.ts";
 import { redact } from "./redact.ts";
 
 export type RunStatus = "running" | "succeeded" | "failed" | "crashed" | "skipped";
@@ -108,7 +109,18 @@ export class RunHistory {
     return dead.map((r) => this.get(r.id)!);
   }
 
-  start(run: { flow: string; trigger: Trigger; parentId?: number | null; pid?: number; at?: Date }): number {
+  /**
+   * Record a run's start. With `runId`, take over a run the scheduler recorded
+   * before it started this process, so that one run has one record.
+   */
+  start(run: { flow: string; trigger: Trigger; parentId?: number | null; pid?: number; at?: Date; runId?: number | null }): number {
+    if (run.runId != null) {
+      const taken = this.db.prepare(
+        "UPDATE runs SET pid = ?, host = ?, trigger = ?, parent_id = COALESCE(?, parent_id) WHERE id = ? AND flow = ? AND status = 'running'",
+      ).run(run.pid ?? process.pid, hostname(), run.trigger, run.parentId ?? null, run.runId, run.flow);
+      if (taken.changes === 0) throw new UserError(`--run-id ${run.runId}: no running ${run.flow} run with that id in the run history`);
+      return run.runId;
+    }
     const result = this.db.prepare(
       "INSERT INTO runs (flow, parent_id, trigger, status, started_at, pid, host) VALUES (?, ?, ?, 'running', ?, ?, ?)",
     ).run(run.flow, run.parentId ?? null, run.trigger, (run.at ?? new Date()).toISOString(), run.pid ?? process.pid, hostname());

@@ -1,9 +1,9 @@
 // build_all: every dataset flow, as a dependency graph (upstreams first, independent flows in
-// parallel), each flow in its own process. Prints a summary; exits non-zero if any flow failed.
+// parallel), in this process or one process per flow (--isolate). Prints a summary; exits
+// non-zero if any flow failed.
 import { DEFAULT_CONCURRENCY, runBuild, summaryTable } from "../lib/build.ts";
-import { command } from "../lib/cli.ts";
+import { command, RUN_OPTIONS, RUN_OPTIONS_HELP, runOrigin } from "../lib/cli.ts";
 import { UserError } from "../lib/errors.ts";
-import type { Trigger } from "../lib/history.ts";
 import { ALL_FLOWS } from "./flows.ts";
 
 await command(
@@ -18,14 +18,14 @@ await command(
       "  --from <slugs>        run these flows and everything downstream of them",
       "  --concurrency <n>     flows at once (overrides DATA_PIPELINES_CONCURRENCY)",
       "  --isolate             run each flow in its own process (memory and crash isolation; about 0.5 s of start-up each)",
+      RUN_OPTIONS_HELP,
     ],
     options: {
       only: { type: "string" },
       from: { type: "string" },
       concurrency: { type: "string" },
       isolate: { type: "boolean" },
-      trigger: { type: "string" },
-      "parent-run": { type: "string" },
+      ...RUN_OPTIONS,
     },
     showConfig: true,
   },
@@ -33,11 +33,9 @@ await command(
     const list = (v: unknown) => (typeof v === "string" ? v.split(",").map((s) => s.trim()).filter(Boolean) : undefined);
     const concurrency = values.concurrency === undefined ? config.concurrency ?? DEFAULT_CONCURRENCY : Number(values.concurrency);
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new UserError(`--concurrency: "${values.concurrency}" is not a positive whole number`);
-    const trigger = (values.trigger as Trigger | undefined) ?? "manual";
     const { outcomes } = await runBuild({
-      name: "build_all", flows: ALL_FLOWS, config, log, trigger, concurrency,
+      name: "build_all", flows: ALL_FLOWS, config, log, concurrency, ...runOrigin(values),
       only: list(values.only), from: list(values.from), inProcess: !values.isolate,
-      parentId: values["parent-run"] === undefined ? null : Number(values["parent-run"]),
     });
     process.stdout.write(`\n${summaryTable(outcomes)}\n`);
     return outcomes.some((o) => o.status === "failed") ? 1 : 0;

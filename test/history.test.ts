@@ -251,3 +251,28 @@ test("two processes write 200 runs each at once while this one reads: no 'databa
     assert.ok(mine.every((r) => r.writtenKeys[0] === `${flow}-latest`));
   }
 });
+
+test("a command started with --run-id takes over the running record the scheduler made", (t) => {
+  const { history } = openHistory(t);
+  const scheduled = history.start({ flow: "build_all", trigger: "schedule", pid: 1, at: at("2026-11-25T13:15:00Z") });
+  assert.equal(history.start({ flow: "build_all", trigger: "schedule", runId: scheduled }), scheduled);
+  assert.equal(history.list().length, 1, "one run, one record");
+  assert.equal(history.get(scheduled)!.pid, process.pid);
+  assert.throws(() => history.start({ flow: "build_frequent", trigger: "schedule", runId: scheduled }), /--run-id 1: no running build_frequent run/);
+  history.finish(scheduled, { status: "succeeded" });
+  assert.throws(() => history.start({ flow: "build_all", trigger: "schedule", runId: scheduled }), /no running build_all run/);
+});
+
+test("an older database gains the columns added since", (t) => {
+  const file = path.join(tempDir(t), "old.sqlite");
+  const old = new Database(file);
+  old.exec("CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, flow TEXT NOT NULL, parent_id INTEGER, trigger TEXT NOT NULL, status TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, attempts INTEGER NOT NULL DEFAULT 0, rows INTEGER, columns INTEGER, written_keys TEXT NOT NULL DEFAULT '[]', upstream_keys TEXT NOT NULL DEFAULT '[]', error TEXT, notes TEXT NOT NULL DEFAULT '[]', pid INTEGER, host TEXT)");
+  old.prepare("INSERT INTO runs (flow, trigger, status, started_at) VALUES ('raw_verra_data', 'manual', 'succeeded', '2026-11-01T00:00:00Z')").run();
+  old.close();
+  const history = RunHistory.open(file);
+  t.after(() => history.close());
+  assert.deepEqual(history.get(1)!.deletedKeys, []);
+  const id = history.start({ flow: "clean_up_old_artifacts", trigger: "manual" });
+  history.addDeletedKey(id, "raw_verra_data-2026_11_01__00_00_00");
+  assert.deepEqual(history.get(id)!.deletedKeys, ["raw_verra_data-2026_11_01__00_00_00"]);
+});
