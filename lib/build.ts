@@ -66,7 +66,7 @@ export async function runBuild(options: BuildOptions): Promise<{ runId: number; 
   const outcomes = new Map<string, FlowOutcome>();
   const running = new Set<string>();
   const started = Date.now();
-  const lake = options.inProcess ? await openLake(options.config.storage) : undefined;
+  const lake = options.inProcess ? await openLake(options.config.storage, options.config) : undefined;
   // In one process, a table a flow wrote is handed to the flows of this build that read it (no
   // decoding it again), and let go once the last of them has run.
   const written = new Map<string, Table>();

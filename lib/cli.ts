@@ -112,7 +112,7 @@ export function runWhenMain(meta: ImportMeta, flow: Flow): void {
     async ({ values, config, log }) => {
       // Loaded here, not at the top: every command imports this module, and --help should start fast.
       const [{ runFlow }, { RunHistory }, { openLake }] = await Promise.all([import("./flow.ts"), import("./history.ts"), import("./lake.ts")]);
-      const lake = await openLake(config.storage);
+      const lake = await openLake(config.storage, config);
       const history = RunHistory.open(config.db);
       try {
         const { trigger, parentId, runId } = runOrigin(values);

@@ -1,10 +1,10 @@
 // The lake: where artifacts live. One interface, a local folder here, an
 // S3 bucket elsewhere. Keys are flat and checked before they touch a path.
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { ArtifactBody } from "./artifact.ts";
-import type { Storage } from "./config.ts";
+import type { Config, Storage } from "./config.ts";
 import { ArtifactError } from "./errors.ts";
 
 export interface ArtifactInfo {
@@ -30,6 +30,31 @@ export interface Lake {
   /** Atomic too; server-side where the lake allows it. */
   copy(fromKey: string, toKey: string): Promise<void>;
   delete(key: string): Promise<void>;
+  /** A lake in one of our folders of this one (`_promote/<stamp>`): never part of this lake's listing. */
+  folder(name: string): Lake;
+  /** The sub-folders of one of our folders, sorted. */
+  folders(name: string): Promise<string[]>;
+  /** Small JSON documents beside the artifacts of a folder (a promote's manifest). */
+  readDocument(name: string): Promise<string | undefined>;
+  writeDocument(name: string, text: string): Promise<void>;
+}
+
+/** Folders the scripts keep inside a lake; everything else in a lake must be an artifact. */
+const OUR_FOLDERS = new Set(["_promote"]);
+
+export function isOurFolder(name: string): boolean {
+  return OUR_FOLDERS.has(name);
+}
+
+export function checkFolder(name: string): string {
+  const parts = name.split("/");
+  if (!isOurFolder(parts[0]!) || !parts.every((p) => SLUG.test(p))) throw new ArtifactError(`refused folder "${name}"`);
+  return name;
+}
+
+export function checkDocumentName(name: string): string {
+  if (!/^[a-z0-9_]+\.json$/.test(name)) throw new ArtifactError(`refused document name "${name}"`);
+  return name;
 }
 
 export const SLUG = /^[a-z0-9_]+$/;
@@ -66,9 +91,16 @@ export function parseKey(key: string): { slug: string; latest: boolean } {
   return { slug: match[1]!, latest: match[2] === "latest" };
 }
 
-export async function openLake(storage: Storage): Promise<Lake> {
+/** The S3 settings of the configuration; the SDK is loaded only when an S3 lake is opened. */
+export async function openLake(
+  storage: Storage,
+  config: Pick<Config, "s3Endpoint" | "awsAccessKeyId" | "awsSecretAccessKey" | "httpTimeoutMs">,
+): Promise<Lake> {
   if (storage.kind === "local") return new LocalLake(storage.dir, storage.label);
-  throw new ArtifactError(`${storage.label}: the S3 lake is not available in this build`);
+  const { s3Lake } = await import("./s3.ts");
+  return s3Lake(storage.bucket, storage.prefix, storage.label, {
+    endpoint: config.s3Endpoint, accessKeyId: config.awsAccessKeyId, secretAccessKey: config.awsSecretAccessKey, timeoutMs: config.httpTimeoutMs,
+  });
 }
 
 /** A flat folder of artifact files. Writes go to a temporary file in the same folder, then rename. */
@@ -93,7 +125,7 @@ export class LocalLake implements Lake {
     const artifacts: ArtifactInfo[] = [];
     const refused: string[] = [];
     for (const name of names.sort()) {
-      if (name.startsWith(".")) continue; // our temporary files and other hidden files
+      if (name.startsWith(".") || isOurFolder(name)) continue; // temporary files, hidden files, promote backups
       if (!isArtifactKey(name)) {
         refused.push(name);
         continue;
@@ -154,6 +186,35 @@ export class LocalLake implements Lake {
 
   async delete(key: string): Promise<void> {
     await rm(this.file(key), { force: true });
+  }
+
+  folder(name: string): LocalLake {
+    return new LocalLake(path.join(this.dir, checkFolder(name)), `${this.label}/${name}`);
+  }
+
+  async folders(name: string): Promise<string[]> {
+    const entries = await readdir(path.join(this.dir, checkFolder(name)), { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return [];
+      throw error;
+    });
+    return entries.filter((e) => e.isDirectory() && SLUG.test(e.name)).map((e) => e.name).sort();
+  }
+
+  async readDocument(name: string): Promise<string | undefined> {
+    try {
+      return await readFile(path.join(this.dir, checkDocumentName(name)), "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
+  }
+
+  async writeDocument(name: string, text: string): Promise<void> {
+    const file = path.join(this.dir, checkDocumentName(name));
+    await mkdir(this.dir, { recursive: true });
+    const temporary = path.join(this.dir, `.${name}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+    await writeFile(temporary, text);
+    await rename(temporary, file);
   }
 }
 

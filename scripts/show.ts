@@ -34,7 +34,7 @@ await command(
     const count = values.rows === undefined ? 10 : Number(values.rows);
     if (!Number.isInteger(count) || count < 0) throw new UserError(`--rows: "${values.rows}" is not a whole number`);
 
-    const lake = await openLake(config.storage);
+    const lake = await openLake(config.storage, config);
     const bytes = await lake.read(key);
     if (!bytes) throw new UserError(`no artifact ${key} in ${lake.label}`);
     const data = decodeArtifact(bytes, key);

@@ -4,7 +4,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { ArtifactError } from "../lib/errors.ts";
 import { historizedKey, latestKey, LocalLake, openLake, parseKey } from "../lib/lake.ts";
-import { tempDir } from "./helpers.ts";
+import { tempDir, testConfig } from "./helpers.ts";
 
 /** Every file and folder under `dir`, relative, sorted. */
 function tree(dir: string): string[] {
@@ -49,7 +49,7 @@ test("write, read, list, copy and delete an artifact", async (t) => {
 
 test("openLake gives a LocalLake for local storage", async (t) => {
   const dir = tempDir(t);
-  const lake = await openLake({ kind: "local", dir, label: "file:somewhere" });
+  const lake = await openLake({ kind: "local", dir, label: "file:somewhere" }, testConfig(dir));
   assert.ok(lake instanceof LocalLake);
   assert.equal(lake.label, "file:somewhere");
   await lake.write("x-latest", Buffer.from("x"));

@@ -1,0 +1,105 @@
+// The S3 lake against a real S3-protocol server on loopback (s3rver), through @aws-sdk/client-s3.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { ArtifactError, ConfigError, SourceError } from "../lib/errors.ts";
+import { openLake, type Lake } from "../lib/lake.ts";
+import { S3Lake } from "../lib/s3.ts";
+import { startFakeS3, type FakeS3 } from "./fakes/s3.ts";
+import { startFakeVerra } from "./fakes/verra.ts";
+import { runScript, tempDir, testConfig } from "./helpers.ts";
+
+let s3: FakeS3;
+before(async () => { s3 = await startFakeS3(["dev-klimadao-data", "prod-klimadao-data", "lake-test"]); });
+after(() => s3.close());
+
+async function s3LakeAt(dir: string, storage: string, env: Record<string, string> = {}): Promise<Lake> {
+  const config = testConfig(dir, { ...s3.env, DATA_PIPELINES_RESULT_STORAGE: storage, ...env });
+  return openLake(config.storage, config);
+}
+
+test("an S3 lake writes, reads, copies server-side, lists and deletes artifacts under its prefix", async (t) => {
+  const lake = await s3LakeAt(tempDir(t), "s3://lake-test/basic/");
+  assert.ok(lake instanceof S3Lake);
+  assert.equal(lake.label, "s3://lake-test/basic/");
+  await lake.write("raw_verra_data-2026_11_25__13_15_00", Buffer.from("first"));
+  await lake.copy("raw_verra_data-2026_11_25__13_15_00", "raw_verra_data-latest");
+  await lake.write("verra_data_v2-latest", { length: 6, *chunks() { yield Buffer.from("sec"); yield Buffer.from("ond"); } });
+  assert.equal((await lake.read("raw_verra_data-latest"))?.toString(), "first");
+  assert.equal((await lake.read("verra_data_v2-latest"))?.toString(), "second");
+  assert.equal(await lake.read("missing-latest"), undefined);
+  const listing = await lake.list();
+  assert.deepEqual(listing.artifacts.map((a) => [a.key, a.size]), [
+    ["raw_verra_data-2026_11_25__13_15_00", 5], ["raw_verra_data-latest", 5], ["verra_data_v2-latest", 6],
+  ]);
+  assert.ok(listing.artifacts.every((a) => Math.abs(a.lastModified.getTime() - Date.now()) < 60_000));
+  await lake.delete("raw_verra_data-latest");
+  await lake.delete("raw_verra_data-latest"); // deleting what is gone is not an error, as on disk
+  assert.deepEqual((await lake.list()).artifacts.map((a) => a.key), ["raw_verra_data-2026_11_25__13_15_00", "verra_data_v2-latest"]);
+  await assert.rejects(lake.write("../x-latest", Buffer.from("x")), ArtifactError);
+  await assert.rejects(lake.copy("nothing-latest", "other-latest"), /s3:\/\/lake-test\/basic\/: cannot copy nothing-latest to other-latest: no such artifact/);
+});
+
+test("listing follows continuation tokens past 1,000 keys", async (t) => {
+  const lake = await s3LakeAt(tempDir(t), "s3://lake-test/many");
+  const keys = Array.from({ length: 1234 }, (_, i) => `dataset_${String(i).padStart(4, "0")}-latest`);
+  for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => lake.write(k, Buffer.from(k))));
+  const listing = await lake.list();
+  assert.equal(listing.artifacts.length, 1234);
+  assert.deepEqual(listing.artifacts.map((a) => a.key), keys);
+  assert.deepEqual(listing.refused, []);
+});
+
+test("keys in the bucket that are not artifact keys are refused, never used", async (t) => {
+  const lake = await s3LakeAt(tempDir(t), "s3://lake-test/hostile");
+  await lake.write("good-latest", Buffer.from("good"));
+  await s3.injectListedKey("lake-test", "hostile/../../etc/x-latest");
+  await s3.injectListedKey("lake-test", "hostile/nested/y-latest");
+  const listing = await lake.list();
+  assert.deepEqual(listing.artifacts.map((a) => a.key), ["good-latest"]);
+  assert.deepEqual(listing.refused.sort(), ["../../etc/x-latest", "nested/y-latest"]);
+});
+
+test("promote backups in _promote/ are folders of the lake, not artifacts or refused keys", async (t) => {
+  const lake = await s3LakeAt(tempDir(t), "s3://lake-test/folders");
+  await lake.write("a-latest", Buffer.from("a"));
+  const backup = lake.folder("_promote/2026_11_25__03_00_00");
+  await backup.write("a-latest", Buffer.from("old a"));
+  await backup.writeDocument("manifest.json", '{"state":"backed-up"}');
+  assert.deepEqual(await lake.list(), { artifacts: [(await lake.list()).artifacts[0]!], refused: [] });
+  assert.deepEqual(await lake.folders("_promote"), ["2026_11_25__03_00_00"]);
+  assert.equal(await backup.readDocument("manifest.json"), '{"state":"backed-up"}');
+  assert.equal((await backup.read("a-latest"))?.toString(), "old a");
+  assert.throws(() => lake.folder("../elsewhere"), ArtifactError);
+});
+
+test("S3 failures are one line naming the lake: missing credentials, missing bucket, server down", async (t) => {
+  const dir = tempDir(t);
+  const noKeys = testConfig(dir, { DATA_PIPELINES_RESULT_STORAGE: "s3-bucket/dev", DATA_PIPELINES_S3_ENDPOINT: s3.endpoint });
+  await assert.rejects(openLake(noKeys.storage, noKeys), (e: Error) =>
+    e instanceof ConfigError && e.message === "s3-bucket/dev: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set to use an S3 lake");
+  const missing = await s3LakeAt(dir, "s3://no-such-bucket/lake");
+  await assert.rejects(missing.list(), (e: Error) => e instanceof ArtifactError && /^s3:\/\/no-such-bucket\/lake: cannot list: bucket no-such-bucket does not exist at http:\/\/127\.0\.0\.1:\d+$/.test(e.message));
+  const down = await s3LakeAt(dir, "s3://lake-test/x", { DATA_PIPELINES_S3_ENDPOINT: "http://127.0.0.1:9" });
+  await assert.rejects(down.read("a-latest"), (e: Error) =>
+    e instanceof SourceError && e.transient && e.message === "s3://lake-test/x: cannot read a-latest: http://127.0.0.1:9 did not answer (ECONNREFUSED)");
+});
+
+test("a flow run on an s3:// lake writes the same bytes as the same run on a local lake", async (t) => {
+  const dir = tempDir(t);
+  const verra = await startFakeVerra();
+  t.after(() => verra.stop());
+  const env = { ...s3.env, DATA_PIPELINES_VERRA_SEARCH_URL: verra.url, DATA_PIPELINES_DB: path.join(dir, "runs.sqlite") };
+  const local = await runScript("scripts/raw_verra_data.ts", [], { cwd: dir, env: { ...env, DATA_PIPELINES_RESULT_STORAGE: "file:local-lake" } });
+  assert.equal(local.code, 0, local.stderr);
+  const remote = await runScript("scripts/raw_verra_data.ts", [], { cwd: dir, env: { ...env, DATA_PIPELINES_RESULT_STORAGE: "s3://lake-test/flow" } });
+  assert.equal(remote.code, 0, remote.stderr);
+  assert.doesNotMatch(remote.stderr, /NodeVersionSupportWarning/);
+  const lake = await s3LakeAt(dir, "s3://lake-test/flow");
+  const keys = (await lake.list()).artifacts.map((a) => a.key);
+  assert.equal(keys.length, 2, "historized copy and -latest");
+  const expected = readFileSync(path.join(dir, "local-lake", "raw_verra_data-latest"));
+  assert.ok(expected.length > 10_000);
+  for (const key of keys) assert.ok((await lake.read(key))!.equals(expected), key);
+});
