@@ -11,6 +11,8 @@ export interface ArtifactInfo {
   key: string;
   size: number;
   lastModified: Date;
+  /** The object's version as S3 reports it (quoted); not on local lakes. */
+  etag?: string;
 }
 
 export interface Listing {
@@ -29,6 +31,8 @@ export interface Lake {
   write(key: string, bytes: Uint8Array | ArtifactBody): Promise<void>;
   /** Atomic too; server-side where the lake allows it. */
   copy(fromKey: string, toKey: string): Promise<void>;
+  /** Copy from another lake without passing the bytes through this process: how, or false when it cannot. */
+  copyFrom(source: Lake, fromKey: string, toKey: string, ifMatch?: string): Promise<"server-side" | "file copy" | false>;
   delete(key: string): Promise<void>;
   /** A lake in one of our folders of this one (`_promote/<stamp>`): never part of this lake's listing. */
   folder(name: string): Lake;
@@ -89,6 +93,19 @@ export function checkKey(key: string): string {
 export function parseKey(key: string): { slug: string; latest: boolean } {
   const match = KEY.exec(checkKey(key))!;
   return { slug: match[1]!, latest: match[2] === "latest" };
+}
+
+/**
+ * Copy an artifact from one lake to another: server-side when the lakes allow it
+ * (one S3 endpoint, or two folders), else read here and written in one piece.
+ */
+export async function transfer(from: Lake, fromKey: string, to: Lake, toKey: string, ifMatch?: string): Promise<string> {
+  const direct = await to.copyFrom(from, fromKey, toKey, ifMatch);
+  if (direct) return direct;
+  const bytes = await from.read(fromKey);
+  if (!bytes) throw new ArtifactError(`${from.label}: cannot copy ${fromKey}: no such artifact`);
+  await to.write(toKey, bytes);
+  return "through this process";
 }
 
 /** The S3 settings of the configuration; the SDK is loaded only when an S3 lake is opened. */
@@ -159,15 +176,21 @@ export class LocalLake implements Lake {
   }
 
   async copy(fromKey: string, toKey: string): Promise<void> {
-    const source = this.file(fromKey);
+    await this.copyFrom(this, fromKey, toKey);
+  }
+
+  async copyFrom(from: Lake, fromKey: string, toKey: string): Promise<"file copy" | false> {
+    if (!(from instanceof LocalLake)) return false;
+    const source = from.file(fromKey);
     await this.replace(toKey, async (temporary) => {
       try {
         await copyFile(source, temporary);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new ArtifactError(`cannot copy ${fromKey}: no such artifact in ${this.label}`);
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new ArtifactError(`cannot copy ${fromKey}: no such artifact in ${from.label}`);
         throw error;
       }
     });
+    return "file copy";
   }
 
   /** Fill a temporary file in the lake's folder, then rename it over `key`: atomic on one file system. */

@@ -79,7 +79,7 @@ export class S3Lake implements Lake {
         const name = object.Key!.slice(this.prefix.length);
         if (isOurFolder(name.split("/")[0]!) && name.includes("/")) continue; // promote backups
         if (!isArtifactKey(name)) refused.push(name);
-        else artifacts.push({ key: name, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0) });
+        else artifacts.push({ key: name, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0), etag: object.ETag });
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
@@ -100,8 +100,12 @@ export class S3Lake implements Lake {
     await this.copyFrom(this, fromKey, toKey);
   }
 
-  /** Server-side copy from a lake of the same endpoint, which may be another bucket. */
-  async copyFrom(source: S3Lake, fromKey: string, toKey: string, ifMatch?: string): Promise<void> {
+  /**
+   * Server-side copy from a lake on the same endpoint (another bucket too); false when the
+   * source is elsewhere. `ifMatch`: the ETag the source must still have (quoted MD5 of one PUT).
+   */
+  async copyFrom(source: Lake, fromKey: string, toKey: string, ifMatch?: string): Promise<"server-side" | false> {
+    if (!(source instanceof S3Lake) || source.client !== this.client) return false;
     const from = `${source.bucket}/${source.prefix}${checkKey(fromKey)}`;
     await this.send(`copy ${fromKey} to ${toKey}`, () =>
       this.client.send(new CopyObjectCommand({
@@ -109,12 +113,8 @@ export class S3Lake implements Lake {
         Key: this.prefix + checkKey(toKey),
         CopySource: from.split("/").map(encodeURIComponent).join("/"),
         CopySourceIfMatch: ifMatch,
-      })), source.bucket === this.bucket ? undefined : source);
-  }
-
-  /** Same endpoint and credentials: copies between the two need not pass through this process. */
-  sharesServerWith(other: Lake): other is S3Lake {
-    return other instanceof S3Lake && other.client === this.client;
+      })), source === this ? undefined : source);
+    return "server-side";
   }
 
   async delete(key: string): Promise<void> {

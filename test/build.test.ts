@@ -5,9 +5,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { decodeArtifact } from "../lib/artifact.ts";
+import { missingConsumerColumns } from "../lib/consumer.ts";
 import { derivedFlow, sourceFlow, type Flow } from "../lib/flow.ts";
 import { flowGraph, selectFlows, topologicalOrder } from "../lib/graph.ts";
 import { RunHistory } from "../lib/history.ts";
+import { parseKey } from "../lib/lake.ts";
 import { table } from "../lib/table.ts";
 import { ALL_FLOWS } from "../scripts/flows.ts";
 import { startFakeSources, type FakeSources } from "./fakes/all.ts";
@@ -62,7 +64,10 @@ test("build_all writes the 34 -latest artifacts, each flow's run pointing to the
   assert.equal(result.code, 0, result.stderr);
   const latest = readdirSync(path.join(cwd, "data", "lake")).filter((k) => k.endsWith("-latest")).sort();
   assert.deepEqual(latest, ALL_FLOWS.map((f) => `${f.slug}-latest`).sort());
-  for (const key of latest) decodeArtifact(readFileSync(path.join(cwd, "data", "lake", key)), key);
+  for (const key of latest) {
+    const { columns } = decodeArtifact(readFileSync(path.join(cwd, "data", "lake", key)), key);
+    assert.deepEqual(missingConsumerColumns(parseKey(key).slug, columns.map((c) => c.name)), [], `${key}: the columns the dashboard API reads`);
+  }
   const history = RunHistory.open(path.join(cwd, "data", "runs.sqlite"));
   t.after(() => history.close());
   const build = history.list({ flow: "build_all" })[0]!;

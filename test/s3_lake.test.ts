@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { ArtifactError, ConfigError, SourceError } from "../lib/errors.ts";
-import { openLake, type Lake } from "../lib/lake.ts";
+import { LocalLake, openLake, transfer, type Lake } from "../lib/lake.ts";
 import { S3Lake } from "../lib/s3.ts";
 import { startFakeS3, type FakeS3 } from "./fakes/s3.ts";
 import { startFakeVerra } from "./fakes/verra.ts";
@@ -102,4 +102,17 @@ test("a flow run on an s3:// lake writes the same bytes as the same run on a loc
   const expected = readFileSync(path.join(dir, "local-lake", "raw_verra_data-latest"));
   assert.ok(expected.length > 10_000);
   for (const key of keys) assert.ok((await lake.read(key))!.equals(expected), key);
+});
+
+test("transfer copies server-side between S3 lakes on one endpoint, through the process otherwise", async (t) => {
+  const dir = tempDir(t);
+  const staging = await s3LakeAt(dir, "s3-bucket/dev");
+  const production = await s3LakeAt(dir, "s3://prod-klimadao-data/transfer");
+  const local = new LocalLake(path.join(dir, "local"));
+  await staging.write("a-latest", Buffer.from("from staging"));
+  assert.equal(await transfer(staging, "a-latest", production, "a-latest"), "server-side");
+  assert.equal(await transfer(production, "a-latest", local, "a-latest"), "through this process");
+  assert.equal(await transfer(local, "a-latest", local.folder("_promote/x"), "a-latest"), "file copy");
+  assert.equal(await transfer(local, "a-latest", production, "b-latest"), "through this process");
+  assert.equal((await production.read("b-latest"))?.toString(), "from staging");
 });

@@ -21,6 +21,9 @@ export interface FakeS3 {
    * no file system can (`lake/../../etc/x-latest`): a hostile or damaged bucket.
    */
   injectListedKey(bucket: string, objectKey: string): Promise<void>;
+  /** Answer HTTP 500 to every PUT (uploads and copies) into `bucket` after the next `after`; null heals. */
+  failWritesAfter(bucket: string, after: number): Promise<void>;
+  heal(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -39,16 +42,19 @@ export async function startFakeS3(buckets: string[] = ["dev-klimadao-data", "pro
     once(child, "exit").then(([code]) => { throw new Error(`the fake S3 server exited with code ${code}`); }),
   ])) as [{ port: number }];
   const endpoint = `http://127.0.0.1:${ready.port}`;
+  const control = async (message: object) => {
+    child.send(message);
+    await once(child, "message");
+  };
   return {
     endpoint,
     env: { DATA_PIPELINES_S3_ENDPOINT: endpoint, ...FAKE_S3_CREDENTIALS },
     setLastModified(bucket, objectKey, at) {
       utimesSync(path.join(directory, bucket, ...`${objectKey}._S3rver_object`.split("/")), at, at);
     },
-    async injectListedKey(bucket, key) {
-      child.send({ inject: { bucket, key } });
-      await once(child, "message");
-    },
+    injectListedKey: (bucket, key) => control({ inject: { bucket, key } }),
+    failWritesAfter: (bucket, after) => control({ failWrites: { bucket, after } }),
+    heal: () => control({ failWrites: null }),
     async close() {
       if (child.exitCode === null) {
         child.kill();

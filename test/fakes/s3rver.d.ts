@@ -5,6 +5,7 @@ declare module "s3rver" {
     path: string;
     query: Record<string, string | string[] | undefined>;
     body: unknown;
+    status: number;
   }
   export default class S3rver {
     constructor(options: {

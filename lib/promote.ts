@@ -1,0 +1,181 @@
+// Moving to production (SPEC §9): replace production's -latest set with staging's,
+// only after every staging artifact decodes and keeps the columns the dashboard API
+// reads, and only after production's current set is backed up in its lake
+// (`_promote/<stamp>/`, with a manifest). A promote that stops half-way is resumed
+// by running it again, or undone with --rollback; both use that backup.
+import { decodeArtifactSummary } from "./artifact.ts";
+import { missingConsumerColumns } from "./consumer.ts";
+import { ArtifactError, errorMessage, UserError } from "./errors.ts";
+import { renderTable } from "./format.ts";
+import { historizedKey, parseKey, transfer, type ArtifactInfo, type Lake } from "./lake.ts";
+import type { MaintenanceRun } from "./maintenance.ts";
+
+const BACKUPS = "_promote";
+
+interface Manifest {
+  /** `copying` until every staging artifact is in production; a backup with no manifest is incomplete. */
+  state: "copying" | "promoted" | "rolled-back";
+  staging: string;
+  production: string;
+  startedAt: string;
+  finishedAt?: string;
+  /** Production's -latest keys when the promote started: exactly what --rollback restores. */
+  backedUp: string[];
+}
+
+export interface PromoteOptions {
+  staging: Lake;
+  production: Lake;
+  allowMissing: boolean;
+  run: Pick<MaintenanceRun, "dryRun" | "say" | "log" | "copied" | "deleted" | "note">;
+  now?: () => Date;
+}
+
+export async function promote(options: PromoteOptions): Promise<{ refused: string[] }> {
+  const { staging, production, run } = options;
+  const [stagingListing, productionListing] = await Promise.all([staging.list(), production.list()]);
+  const refused = [...stagingListing.refused.map((k) => `${staging.label}: ${k}`), ...productionListing.refused.map((k) => `${production.label}: ${k}`)];
+  for (const key of refused) run.log.error(`refused key ${key}: not <slug>-latest or <slug>-<YYYY_MM_DD__HH_MM_SS>; left alone`);
+  const incoming = stagingListing.artifacts.filter((a) => parseKey(a.key).latest);
+  const current = productionListing.artifacts.filter((a) => parseKey(a.key).latest);
+  const incomingKeys = new Set(incoming.map((a) => a.key));
+
+  const missing = current.filter((a) => !incomingKeys.has(a.key)).map((a) => parseKey(a.key).slug);
+  if (missing.length && !options.allowMissing) {
+    throw new UserError(`staging ${staging.label} lacks ${missing.length} dataset(s) that production has: ${missing.join(", ")}; nothing was changed (--allow-missing promotes the others and keeps these)`);
+  }
+  if (!incoming.length) throw new UserError(`staging ${staging.label} holds no -latest artifact: nothing to promote`);
+
+  // Check everything before changing anything.
+  const rowsAfter = await checkStaging(staging, incoming);
+  const rowsBefore = await rowCounts(production, current);
+
+  const pending = await lastBackup(production);
+  const resuming = pending?.manifest.state === "copying" ? pending : undefined;
+  if (resuming) run.log.warn(`resuming the promote that stopped on ${resuming.stamp}: production's set from before it stays in ${resuming.backup.label}`);
+  const verb = (done: string, would: string) => (run.dryRun ? would : done);
+
+  let backup = resuming?.backup;
+  if (!backup) {
+    const taken = new Set(await production.folders(BACKUPS));
+    const second = historizedKey("x", (options.now ?? (() => new Date()))()).slice(2);
+    let stamp = second;
+    for (let n = 1; taken.has(stamp); n += 1) stamp = `${second}_${n}`; // two promotes in one second
+    backup = production.folder(`${BACKUPS}/${stamp}`);
+    for (const artifact of current) {
+      const how = run.dryRun ? "" : ` (${await transfer(production, artifact.key, backup, artifact.key)})`;
+      run.say(`${verb("backed up", "would back up")} ${artifact.key} to ${backup.label}${how}`);
+    }
+    const manifest: Manifest = {
+      state: "copying", staging: staging.label, production: production.label,
+      startedAt: new Date().toISOString(), backedUp: current.map((a) => a.key),
+    };
+    // Written last: a backup with a manifest is complete.
+    if (!run.dryRun) await backup.writeDocument("manifest.json", JSON.stringify(manifest, null, 2));
+  }
+  if (!run.dryRun) run.note(`backup of production: ${backup.label}`);
+
+  for (const artifact of incoming) {
+    // The ETag makes the copy fail if staging changed since it was checked.
+    const how = run.dryRun ? "" : ` (${await transfer(staging, artifact.key, production, artifact.key, artifact.etag)})`;
+    run.copied(`${staging.label}/${artifact.key}`, artifact.key);
+    run.say(`${verb("promoted", "would promote")} ${artifact.key}${how}`);
+  }
+  if (!run.dryRun) {
+    const manifest = JSON.parse((await backup.readDocument("manifest.json"))!) as Manifest;
+    await backup.writeDocument("manifest.json", JSON.stringify({ ...manifest, state: "promoted", finishedAt: new Date().toISOString() }, null, 2));
+  }
+
+  const slugs = [...new Set([...rowsAfter.keys(), ...rowsBefore.keys()])].sort();
+  const change = (slug: string): string => {
+    const before = rowsBefore.get(slug);
+    const after = rowsAfter.get(slug);
+    if (after === undefined) return "kept: not in staging";
+    if (before === undefined) return "new";
+    if (before === null) return "replaced an unreadable artifact";
+    return after === before ? "same" : `${after > before ? "+" : ""}${after - before}`;
+  };
+  run.say(`\n${renderTable(["slug", "rows before", "rows after", "change"], slugs.map((slug) => [
+    slug, rowsBefore.get(slug)?.toString() ?? "-", (rowsAfter.get(slug) ?? rowsBefore.get(slug))?.toString() ?? "-", change(slug),
+  ]))}`);
+  run.say(`total: ${verb("promoted", "would promote")} ${incoming.length} datasets from ${staging.label} to ${production.label}; ${run.dryRun ? "would back up" : "backup in"} ${backup.label}${missing.length ? `; kept ${missing.length} not in staging` : ""}`);
+  return { refused };
+}
+
+/** Restore the production set of the last promote exactly: its backed-up artifacts, and none other. */
+export async function rollback(options: Omit<PromoteOptions, "staging" | "allowMissing">): Promise<void> {
+  const { production, run } = options;
+  const last = await lastBackup(production);
+  if (!last) throw new UserError(`no promote to roll back: ${production.label} has no complete backup in ${BACKUPS}/`);
+  if (last.manifest.state === "rolled-back") throw new UserError(`the last promote (${last.stamp}) was already rolled back; nothing was changed`);
+  const kept = new Set((await last.backup.list()).artifacts.map((a) => a.key));
+  const lost = last.manifest.backedUp.filter((k) => !kept.has(k));
+  if (lost.length) throw new ArtifactError(`backup ${last.backup.label} lacks ${lost.join(", ")}: cannot restore production exactly; nothing was changed`);
+  const now = (await production.list()).artifacts.filter((a) => parseKey(a.key).latest).map((a) => a.key);
+  const backedUp = new Set(last.manifest.backedUp);
+  const verb = (done: string, would: string) => (run.dryRun ? would : done);
+  for (const key of last.manifest.backedUp) {
+    if (!run.dryRun) await transfer(last.backup, key, production, key);
+    run.copied(`${last.backup.label}/${key}`, key);
+    run.say(`${verb("restored", "would restore")} ${key} from ${last.backup.label}`);
+  }
+  const added = now.filter((k) => !backedUp.has(k));
+  for (const key of added) {
+    if (!run.dryRun) await production.delete(key);
+    run.deleted(key);
+    run.say(`${verb("deleted", "would delete")} ${key}: production did not have it before the promote of ${last.stamp}`);
+  }
+  if (!run.dryRun) {
+    await last.backup.writeDocument("manifest.json", JSON.stringify({ ...last.manifest, state: "rolled-back", finishedAt: new Date().toISOString() }, null, 2));
+  }
+  run.say(`total: ${verb("restored", "would restore")} ${backedUp.size} and ${verb("deleted", "would delete")} ${added.length} -latest artifacts in ${production.label}, as before the promote of ${last.stamp}`);
+}
+
+/** The newest backup that has a manifest (one without is a backup that did not finish). */
+async function lastBackup(production: Lake): Promise<{ stamp: string; backup: Lake; manifest: Manifest } | undefined> {
+  const stamps = await production.folders(BACKUPS);
+  for (const stamp of stamps.reverse()) {
+    const backup = production.folder(`${BACKUPS}/${stamp}`);
+    const text = await backup.readDocument("manifest.json");
+    if (text) return { stamp, backup, manifest: JSON.parse(text) as Manifest };
+  }
+  return undefined;
+}
+
+/** Each staging artifact must decode and keep the consumer's columns; all problems in one line. */
+async function checkStaging(staging: Lake, artifacts: ArtifactInfo[]): Promise<Map<string, number>> {
+  const rows = new Map<string, number>();
+  const problems: string[] = [];
+  for (const artifact of artifacts) {
+    const slug = parseKey(artifact.key).slug;
+    try {
+      const bytes = await staging.read(artifact.key);
+      if (!bytes) throw new ArtifactError(`${artifact.key} disappeared`);
+      const summary = decodeArtifactSummary(bytes, artifact.key);
+      const lacking = missingConsumerColumns(slug, summary.columns.map((c) => c.name));
+      if (lacking.length) problems.push(`${artifact.key} lacks column(s) the dashboard API reads: ${lacking.join(", ")}`);
+      rows.set(slug, summary.rowCount);
+    } catch (error) {
+      if (!(error instanceof ArtifactError)) throw error;
+      problems.push(errorMessage(error));
+    }
+  }
+  if (problems.length) throw new ArtifactError(`refused to promote ${staging.label}: ${problems.join("; ")}; production was not changed`);
+  return rows;
+}
+
+/** Row counts of production's artifacts for the report; null for one that does not decode. */
+async function rowCounts(lake: Lake, artifacts: ArtifactInfo[]): Promise<Map<string, number | null>> {
+  const rows = new Map<string, number | null>();
+  for (const artifact of artifacts) {
+    const bytes = await lake.read(artifact.key);
+    let count: number | null = null;
+    try {
+      if (bytes) count = decodeArtifactSummary(bytes, artifact.key).rowCount;
+    } catch {
+      // An unreadable production artifact is what a promote is for; the report says so.
+    }
+    rows.set(parseKey(artifact.key).slug, count);
+  }
+  return rows;
+}

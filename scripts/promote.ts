@@ -1,0 +1,44 @@
+// promote: move to production. Replaces production's -latest set with staging's after
+// checking every staging artifact, keeping a backup that --rollback restores (SPEC §9).
+import { command, RUN_OPTIONS, RUN_OPTIONS_HELP } from "../lib/cli.ts";
+import { parseStorage } from "../lib/config.ts";
+import { UserError } from "../lib/errors.ts";
+import { MAINTENANCE_HELP, maintenanceRun } from "../lib/maintenance.ts";
+import { promote, rollback } from "../lib/promote.ts";
+
+await command(
+  {
+    usage: "usage: npx tsx scripts/promote.ts [--rollback] [--allow-missing] [--dry-run] [--staging <storage>] [--production <storage>]",
+    help: [
+      "",
+      "Checks that every -latest artifact in staging decodes and has the columns the dashboard API reads,",
+      "backs up production's -latest set to <production>/_promote/<YYYY_MM_DD__HH_MM_SS>/, then copies",
+      "staging's set over production's and prints the row counts before and after. Nothing changes if a check fails.",
+      "A promote that stopped half-way (a network failure) is completed by running it again, or undone with --rollback.",
+      "  --rollback            restore production's set from before the last promote, exactly",
+      "  --allow-missing       promote even if staging lacks datasets production has (production keeps them)",
+      "  --staging <storage>   default s3-bucket/dev",
+      "  --production <storage> default s3-bucket/prod",
+      ...MAINTENANCE_HELP,
+      RUN_OPTIONS_HELP,
+    ],
+    options: {
+      rollback: { type: "boolean" }, "allow-missing": { type: "boolean" }, "dry-run": { type: "boolean" },
+      staging: { type: "string" }, production: { type: "string" }, ...RUN_OPTIONS,
+    },
+    showConfig: true,
+  },
+  (ctx) => maintenanceRun("promote", ctx, async (run) => {
+    const storage = (option: string, fallback: string) =>
+      parseStorage(`--${option}`, typeof ctx.values[option] === "string" ? (ctx.values[option] as string) : fallback, process.cwd());
+    const production = await run.lake(storage("production", "s3-bucket/prod"));
+    if (ctx.values.rollback) {
+      await rollback({ production, run });
+      return { ok: true };
+    }
+    const staging = await run.lake(storage("staging", "s3-bucket/dev"));
+    if (staging.label === production.label) throw new UserError(`${staging.label} is both staging and production`);
+    const { refused } = await promote({ staging, production, run, allowMissing: Boolean(ctx.values["allow-missing"]) });
+    return refused.length ? { ok: false, error: `refused key(s), left alone: ${refused.join(", ")}` } : { ok: true };
+  }),
+);
