@@ -6,7 +6,8 @@ import { runOrigin } from "./cli.ts";
 import { ConfigError, errorMessage } from "./errors.ts";
 import { parseStorage, type Config, type Storage } from "./config.ts";
 import { RunHistory } from "./history.ts";
-import { openLake, type Lake, type Listing } from "./lake.ts";
+import { mapPool } from "./concurrency.ts";
+import { openLake, type ArtifactInfo, type Lake, type Listing } from "./lake.ts";
 import type { Logger } from "./log.ts";
 
 export interface MaintenanceRun {
@@ -61,6 +62,21 @@ export async function maintenanceRun(
     }
   } finally {
     history.close();
+  }
+}
+
+/**
+ * Delete keys (or say they would be), 16 requests at a time: one at a time, S3's round
+ * trips make thousands of deletes take minutes. Lines come out in key order.
+ */
+export async function deleteAll(run: MaintenanceRun, lake: Lake, artifacts: ArtifactInfo[], line: (a: ArtifactInfo) => string): Promise<void> {
+  for (let start = 0; start < artifacts.length; start += 256) {
+    const chunk = artifacts.slice(start, start + 256);
+    if (!run.dryRun) await mapPool(chunk, 16, (a) => lake.delete(a.key));
+    for (const artifact of chunk) {
+      run.deleted(artifact.key);
+      run.say(line(artifact));
+    }
   }
 }
 

@@ -3,7 +3,7 @@
 import { command, RUN_OPTIONS, RUN_OPTIONS_HELP } from "../lib/cli.ts";
 import { formatBytes } from "../lib/format.ts";
 import { parseKey } from "../lib/lake.ts";
-import { actedOnStorage, MAINTENANCE_HELP, maintenanceRun, reportRefused } from "../lib/maintenance.ts";
+import { actedOnStorage, deleteAll, MAINTENANCE_HELP, maintenanceRun, reportRefused } from "../lib/maintenance.ts";
 
 await command(
   {
@@ -23,11 +23,7 @@ await command(
     const listing = await lake.list();
     const latest = listing.artifacts.filter((a) => parseKey(a.key).latest);
     const verb = run.dryRun ? "would delete" : "deleted";
-    for (const artifact of latest) {
-      if (!run.dryRun) await lake.delete(artifact.key);
-      run.deleted(artifact.key);
-      run.say(`${verb} ${artifact.key}`);
-    }
+    await deleteAll(run, lake, latest, (a) => `${verb} ${a.key}`);
     run.say(`total: ${verb} ${latest.length} -latest artifacts in ${lake.label} (${formatBytes(latest.reduce((n, a) => n + a.size, 0))})`);
     const refused = reportRefused(run, lake, listing);
     return { ok: !refused, error: refused };

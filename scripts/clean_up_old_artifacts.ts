@@ -4,7 +4,7 @@ import { command, RUN_OPTIONS, RUN_OPTIONS_HELP } from "../lib/cli.ts";
 import { UserError } from "../lib/errors.ts";
 import { formatBytes } from "../lib/format.ts";
 import { parseKey } from "../lib/lake.ts";
-import { actedOnStorage, MAINTENANCE_HELP, maintenanceRun, reportRefused } from "../lib/maintenance.ts";
+import { actedOnStorage, deleteAll, MAINTENANCE_HELP, maintenanceRun, reportRefused } from "../lib/maintenance.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -30,13 +30,8 @@ await command(
     const listing = await lake.list();
     const old = listing.artifacts.filter((a) => !parseKey(a.key).latest && a.lastModified < cutoff);
     const verb = run.dryRun ? "would delete" : "deleted";
-    let bytes = 0;
-    for (const artifact of old) {
-      if (!run.dryRun) await lake.delete(artifact.key);
-      run.deleted(artifact.key);
-      bytes += artifact.size;
-      run.say(`${verb} ${artifact.key} (last modified ${artifact.lastModified.toISOString()})`);
-    }
+    await deleteAll(run, lake, old, (a) => `${verb} ${a.key} (last modified ${a.lastModified.toISOString()})`);
+    const bytes = old.reduce((n, a) => n + a.size, 0);
     run.say(`total: ${verb} ${old.length} of ${listing.artifacts.length} artifacts in ${lake.label} (${formatBytes(bytes)}), older than ${cutoff.toISOString()}`);
     const refused = reportRefused(run, lake, listing);
     return { ok: !refused, error: refused };
