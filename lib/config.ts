@@ -38,6 +38,19 @@ export interface Config {
   production: boolean;
   urls: Urls;
   logFormat: "human" | "json";
+  scheduler: SchedulerConfig;
+}
+
+/** The scheduler daemon's settings (`schedule.ts`). */
+export interface SchedulerConfig {
+  /** A JSON schedule replacing the default one; undefined: the defaults of SPEC §8. */
+  scheduleFile: string | undefined;
+  /** How long a running job may go on after SIGINT/SIGTERM before it is stopped. */
+  graceMs: number;
+  /** Between SIGTERM and SIGKILL when a job is stopped (timeout, shutdown). */
+  killAfterMs: number;
+  retentionDays: number;
+  retentionRuns: number;
 }
 
 /** Every variable we read, with its documentation (also the source of `.env.dist` and `--help`). */
@@ -57,6 +70,11 @@ export const VARIABLES: Record<string, string> = {
   DATA_PIPELINES_CONCURRENCY: "flows run at once by build_all",
   DATA_PIPELINES_DB: "run-history SQLite file (default ./data/runs.sqlite)",
   DATA_PIPELINES_LOG_FORMAT: "human | json (default human; --json on any command)",
+  DATA_PIPELINES_SCHEDULE_FILE: "scheduler: JSON file of job schedules replacing the defaults (schedule.ts --schedule wins)",
+  DATA_PIPELINES_SCHEDULER_GRACE_SECONDS: "scheduler: how long a running job may finish after SIGINT/SIGTERM before it is stopped (default 300)",
+  DATA_PIPELINES_SCHEDULER_KILL_SECONDS: "scheduler: from SIGTERM to SIGKILL when a job is stopped (default 10)",
+  DATA_PIPELINES_RUN_RETENTION_DAYS: "scheduler: run history and per-run logs older than this are deleted (default 90)",
+  DATA_PIPELINES_RUN_RETENTION_COUNT: "scheduler: runs kept per flow, the newest (default 500)",
   ENV: "production selects The Graph gateway URLs (needs GRAPH_API_KEY); anything else the Studio URLs",
   GRAPH_API_KEY: "The Graph gateway key (secret)",
   WEB3_INFURA_PROJECT_ID: "Polygon RPC through Infura (secret)",
@@ -150,6 +168,13 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
         : infura ? `https://polygon-mainnet.infura.io/v3/${infura}` : undefined,
     },
     logFormat,
+    scheduler: {
+      scheduleFile: get("DATA_PIPELINES_SCHEDULE_FILE") === undefined ? undefined : path.resolve(cwd, get("DATA_PIPELINES_SCHEDULE_FILE")!),
+      graceMs: parseSeconds(get, "DATA_PIPELINES_SCHEDULER_GRACE_SECONDS", 300),
+      killAfterMs: parseSeconds(get, "DATA_PIPELINES_SCHEDULER_KILL_SECONDS", 10),
+      retentionDays: parseCount(get, "DATA_PIPELINES_RUN_RETENTION_DAYS") ?? 90,
+      retentionRuns: parseCount(get, "DATA_PIPELINES_RUN_RETENTION_COUNT") ?? 500,
+    },
   };
 }
 

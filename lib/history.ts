@@ -1,7 +1,7 @@
 // Run history: one row per run of any script, in SQLite (WAL, busy timeout)
 // so that the daemon and scripts started by hand can write at the same time.
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
 import { UserError } from "./errors.ts";
@@ -63,12 +63,60 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_flow_started ON runs (flow, started_at);
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 CREATE INDEX IF NOT EXISTS runs_parent ON runs (parent_id);
+CREATE TABLE IF NOT EXISTS scheduler (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  pid INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  role TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  heartbeat_at TEXT NOT NULL,
+  stopped_at TEXT
+);
 `;
 
 /** Columns added after the first release: older databases get them on open. */
 const ADDED_COLUMNS: Record<string, string> = {
   deleted_keys: "TEXT NOT NULL DEFAULT '[]'",
 };
+
+/**
+ * The scheduler's lock (one row): the process that may start jobs on this run history, and its
+ * heartbeat. A second scheduler refuses to start while the holder is alive.
+ */
+export interface SchedulerHolder {
+  pid: number;
+  host: string;
+  /** `daemon`, or `once <job>`. */
+  role: string;
+  startedAt: string;
+  heartbeatAt: string;
+  /** When the holder let go of the lock (a clean stop); null while held. */
+  stoppedAt: string | null;
+}
+
+/** How often the holder writes its heartbeat; three missed beats make it stale. */
+export const HEARTBEAT_INTERVAL_MS = 30_000;
+export const HEARTBEAT_STALE_MS = 3 * HEARTBEAT_INTERVAL_MS;
+
+/**
+ * - `alive`: the holder's process exists (or, on another host, its heartbeat is recent) and beats.
+ * - `stale`: the process exists but has not written a heartbeat for {@link HEARTBEAT_STALE_MS}
+ *   (hung, stopped, or its pid reused by another process).
+ * - `dead`: the holder's process no longer exists (killed without letting go): a stale lock.
+ * - `stopped`: the holder let go. `none`: no scheduler ever held it.
+ */
+export type SchedulerState = "alive" | "stale" | "dead" | "stopped" | "none";
+
+export function schedulerState(holder: SchedulerHolder | undefined, now = new Date()): SchedulerState {
+  if (!holder) return "none";
+  if (holder.stoppedAt) return "stopped";
+  if (holder.host === hostname() && !processExists(holder.pid)) return "dead";
+  return now.getTime() - Date.parse(holder.heartbeatAt) > HEARTBEAT_STALE_MS ? "stale" : "alive";
+}
+
+export type LockResult =
+  | { acquired: true; /** A holder that was dead or stale, taken over. */ previous?: SchedulerHolder }
+  | { acquired: false; holder: SchedulerHolder };
 
 interface RunRow {
   id: number; flow: string; parent_id: number | null; trigger: Trigger; status: RunStatus;
@@ -176,6 +224,62 @@ export class RunHistory {
     return (this.db.prepare(sql).all(...params, filter.limit ?? 20) as RunRow[]).map(toRecord);
   }
 
+  /**
+   * Take the scheduler lock unless another live process holds it. A holder that is dead, or whose
+   * heartbeat is stale, is taken over (the stale holder, if it wakes up, sees that its heartbeat
+   * no longer lands and stops).
+   */
+  acquireSchedulerLock(holder: { role: string; pid?: number; now?: Date }): LockResult {
+    const pid = holder.pid ?? process.pid;
+    const now = holder.now ?? new Date();
+    return this.db.transaction((): LockResult => {
+      const current = this.schedulerHolder();
+      const state = schedulerState(current, now);
+      const mine = current?.pid === pid && current.host === hostname();
+      if (current && state === "alive" && !mine) return { acquired: false, holder: current };
+      this.db.prepare(
+        "INSERT OR REPLACE INTO scheduler (id, pid, host, role, started_at, heartbeat_at, stopped_at) VALUES (1, ?, ?, ?, ?, ?, NULL)",
+      ).run(pid, hostname(), holder.role, now.toISOString(), now.toISOString());
+      return { acquired: true, previous: current && !mine && (state === "dead" || state === "stale") ? current : undefined };
+    }).immediate();
+  }
+
+  /** Write the holder's heartbeat; false when `pid` no longer holds the lock (taken over). */
+  schedulerHeartbeat(pid = process.pid, now = new Date()): boolean {
+    return this.db.prepare("UPDATE scheduler SET heartbeat_at = ? WHERE id = 1 AND pid = ? AND host = ? AND stopped_at IS NULL")
+      .run(now.toISOString(), pid, hostname()).changes === 1;
+  }
+
+  /** Let go of the lock (a clean stop); does nothing if `pid` does not hold it. */
+  releaseSchedulerLock(pid = process.pid, now = new Date()): void {
+    this.db.prepare("UPDATE scheduler SET stopped_at = ? WHERE id = 1 AND pid = ? AND host = ? AND stopped_at IS NULL")
+      .run(now.toISOString(), pid, hostname());
+  }
+
+  /** The scheduler that holds (or last held) the lock, with its heartbeat. */
+  schedulerHolder(): SchedulerHolder | undefined {
+    const row = this.db.prepare("SELECT * FROM scheduler WHERE id = 1").get() as
+      { pid: number; host: string; role: string; started_at: string; heartbeat_at: string; stopped_at: string | null } | undefined;
+    return row && {
+      pid: row.pid, host: row.host, role: row.role, startedAt: row.started_at, heartbeatAt: row.heartbeat_at, stoppedAt: row.stopped_at,
+    };
+  }
+
+  /**
+   * Retention: delete finished runs that started before `before`, and those beyond the newest
+   * `keepPerFlow` finished runs of their flow. Running runs are kept. Returns what was deleted
+   * (to delete the per-run log files with them).
+   */
+  prune(options: { before: Date; keepPerFlow: number }): { id: number; flow: string }[] {
+    return this.db.prepare(`
+      DELETE FROM runs WHERE status != 'running' AND (
+        started_at < ?
+        OR id IN (SELECT id FROM (
+          SELECT id, ROW_NUMBER() OVER (PARTITION BY flow ORDER BY id DESC) AS n FROM runs WHERE status != 'running'
+        ) WHERE n > ?)
+      ) RETURNING id, flow`).all(options.before.toISOString(), options.keepPerFlow) as { id: number; flow: string }[];
+  }
+
   private appendJson(id: number, column: "written_keys" | "upstream_keys" | "deleted_keys" | "notes", value: string): void {
     this.db.prepare(`UPDATE runs SET ${column} = json_insert(${column}, '$[#]', ?) WHERE id = ?`).run(value, id);
   }
@@ -194,8 +298,13 @@ function toRecord(row: RunRow): RunRecord {
 export function processExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+  // A zombie (ended, not yet reaped by its parent) runs nothing any more. Linux only; elsewhere it exists.
+  try {
+    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return true;
   }
 }

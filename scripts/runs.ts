@@ -1,12 +1,16 @@
-// runs: read the run history: recent runs, one flow's, failures, one run in detail.
+// runs: read the run history: recent runs, one flow's, failures, one run in detail, and whether
+// the scheduler daemon is alive.
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { command } from "../lib/cli.ts";
 import { UserError } from "../lib/errors.ts";
 import { formatDuration, renderTable } from "../lib/format.ts";
 import { RunHistory, type RunRecord, type RunStatus } from "../lib/history.ts";
+import { loadSchedule, logsDirOf, schedulerStatus, utc } from "../lib/scheduler.ts";
 
 await command(
   {
-    usage: "usage: npx tsx scripts/runs.ts [--flow <slug>] [--failed] [--run <id>] [--limit <n>] [--json]",
+    usage: "usage: npx tsx scripts/runs.ts [--flow <slug>] [--failed] [--run <id>] [--limit <n>] [--status] [--json]",
     help: [
       "",
       "Shows the run history (DATA_PIPELINES_DB, default ./data/runs.sqlite), newest first.",
@@ -14,6 +18,8 @@ await command(
       "  --failed        only failed and crashed runs",
       "  --run <id>      one run in full: keys written, upstream keys read, notes, child runs",
       "  --limit <n>     how many runs (default 20)",
+      "  --status        the scheduler daemon (alive, stale heartbeat, not running) and each job's next and last run",
+      "  --schedule <f>  with --status: the schedule file the daemon uses (default DATA_PIPELINES_SCHEDULE_FILE, else the defaults)",
       "  --json          JSON records on stdout instead of a table",
     ],
     options: {
@@ -21,6 +27,8 @@ await command(
       failed: { type: "boolean" },
       run: { type: "string" },
       limit: { type: "string" },
+      status: { type: "boolean" },
+      schedule: { type: "string" },
     },
   },
   async ({ values, config }) => {
@@ -28,12 +36,21 @@ await command(
     if (!Number.isInteger(limit) || limit < 1) throw new UserError(`--limit: "${values.limit}" is not a positive whole number`);
     const history = RunHistory.open(config.db);
     try {
+      if (values.status) {
+        const file = typeof values.schedule === "string" ? path.resolve(values.schedule) : config.scheduler.scheduleFile;
+        const status = schedulerStatus(history, loadSchedule({ file }));
+        if (values.json) process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+        else process.stdout.write(`${describeStatus(status)}\n`);
+        return 0;
+      }
       if (values.run !== undefined) {
         const run = /^\d+$/.test(String(values.run)) ? history.get(Number(values.run)) : undefined;
         if (!run) throw new UserError(`--run: no run ${values.run} in ${config.db}`);
         const children = history.list({ parentId: run.id, limit: 1000 }).reverse();
-        if (values.json) process.stdout.write(`${JSON.stringify({ ...run, children }, null, 2)}\n`);
-        else process.stdout.write(`${describeRun(run, children)}\n`);
+        const logFile = path.join(logsDirOf(config.db), `${run.id}-${run.flow}.log`);
+        const log = existsSync(logFile) ? logFile : null;
+        if (values.json) process.stdout.write(`${JSON.stringify({ ...run, log, children }, null, 2)}\n`);
+        else process.stdout.write(`${describeRun(run, children, log)}\n`);
         return 0;
       }
       const statuses: RunStatus[] | undefined = values.failed ? ["failed", "crashed"] : undefined;
@@ -63,7 +80,22 @@ function duration(run: RunRecord): string {
   return run.endedAt ? formatDuration(Date.parse(run.endedAt) - Date.parse(run.startedAt)) : "";
 }
 
-function describeRun(run: RunRecord, children: RunRecord[]): string {
+function describeStatus(status: ReturnType<typeof schedulerStatus>): string {
+  return [
+    `scheduler: ${status.state}: ${status.detail}`,
+    `schedule: ${status.schedule}`,
+    "",
+    renderTable(
+      ["job", "cron (UTC)", "next run (UTC)", "last run", "status", "started (UTC)", "trigger"],
+      status.jobs.map((j) => [
+        j.job, j.cron, j.nextRun ? utc(j.nextRun) : "never", j.lastRun ? String(j.lastRun.id) : "-",
+        j.lastRun?.status ?? "", j.lastRun ? utc(j.lastRun.startedAt) : "", j.lastRun?.trigger ?? "",
+      ]),
+    ),
+  ].join("\n");
+}
+
+function describeRun(run: RunRecord, children: RunRecord[], log: string | null): string {
   const lines = [
     `run ${run.id}: ${run.flow} (${run.trigger}) ${run.status}`,
     `  started ${run.startedAt}${run.endedAt ? `, ended ${run.endedAt} (${duration(run)})` : ""}, pid ${run.pid} on ${run.host}`,
@@ -73,6 +105,7 @@ function describeRun(run: RunRecord, children: RunRecord[]): string {
     ...(run.deletedKeys.length ? [`  deleted: ${run.deletedKeys.join(", ")}`] : []),
     ...run.notes.map((n) => `  note: ${n}`),
     ...(run.error ? [`  error: ${run.error}`] : []),
+    ...(log ? [`  log: ${log}`] : []),
   ];
   if (children.length) {
     lines.push("", renderTable(["id", "flow", "status", "duration", "rows", "error"],

@@ -34,7 +34,7 @@ describe("--help and start-up failures", { concurrency: true, timeout: 60_000 },
     const r = await runScript("scripts/runs.ts", ["--help"], { cwd: tempDir(t) });
     assert.equal(r.code, 0);
     assert.equal(r.stderr, "");
-    assert.equal(lines(r.stdout)[0], "usage: npx tsx scripts/runs.ts [--flow <slug>] [--failed] [--run <id>] [--limit <n>] [--json]");
+    assert.equal(lines(r.stdout)[0], "usage: npx tsx scripts/runs.ts [--flow <slug>] [--failed] [--run <id>] [--limit <n>] [--status] [--json]");
     assert.match(r.stdout, /^ {2}--failed {8}only failed and crashed runs$/m);
   });
 

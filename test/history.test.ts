@@ -276,3 +276,59 @@ test("an older database gains the columns added since", (t) => {
   history.addDeletedKey(id, "raw_verra_data-2026_11_01__00_00_00");
   assert.deepEqual(history.get(id)!.deletedKeys, ["raw_verra_data-2026_11_01__00_00_00"]);
 });
+
+test("the scheduler lock: one live holder; a dead or stale holder is taken over, and its heartbeat then fails", async (t) => {
+  const { history } = openHistory(t);
+  const dead = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
+  await once(dead, "exit");
+  const t0 = at("2026-01-01T00:00:00.000Z");
+  const later = (s: number) => new Date(t0.getTime() + s * 1000);
+  assert.equal(history.schedulerHolder(), undefined);
+
+  assert.deepEqual(history.acquireSchedulerLock({ role: "daemon", pid: dead.pid!, now: t0 }), { acquired: true, previous: undefined });
+  // Its process is gone: a stale lock, taken over by this process.
+  const taken = history.acquireSchedulerLock({ role: "daemon", now: later(1) });
+  assert.equal(taken.acquired, true);
+  assert.equal(taken.acquired && taken.previous?.pid, dead.pid);
+  assert.equal(history.schedulerHeartbeat(dead.pid!, later(2)), false, "the old holder's heartbeat no longer lands");
+  assert.deepEqual(history.schedulerHolder(), {
+    pid: process.pid, host: hostname(), role: "daemon", startedAt: later(1).toISOString(), heartbeatAt: later(1).toISOString(), stoppedAt: null,
+  });
+
+  // A live holder with a recent heartbeat: refused.
+  assert.equal(history.schedulerHeartbeat(process.pid, later(60)), true);
+  const refused = history.acquireSchedulerLock({ role: "once build_all", pid: dead.pid!, now: later(120) });
+  assert.deepEqual(refused, { acquired: false, holder: history.schedulerHolder() });
+  assert.equal(history.schedulerHolder()!.heartbeatAt, later(60).toISOString());
+  // ... unless its heartbeat is stale (more than 90 s old): taken over.
+  const stale = history.acquireSchedulerLock({ role: "once build_all", pid: dead.pid!, now: later(151) });
+  assert.equal(stale.acquired && stale.previous?.pid, process.pid);
+  assert.equal(history.schedulerHeartbeat(process.pid, later(152)), false);
+
+  // Let go by its holder (not by anyone else): free, and nobody is "taken over".
+  history.releaseSchedulerLock(process.pid, later(160));
+  assert.equal(history.schedulerHolder()!.stoppedAt, null);
+  history.releaseSchedulerLock(dead.pid!, later(160));
+  assert.equal(history.schedulerHolder()!.stoppedAt, later(160).toISOString());
+  assert.deepEqual(history.acquireSchedulerLock({ role: "daemon", now: later(161) }), { acquired: true, previous: undefined });
+});
+
+test("prune keeps running runs and deletes by age and by count per flow", (t) => {
+  const { history } = openHistory(t);
+  const now = at("2026-06-01T00:00:00.000Z");
+  const ago = (days: number) => new Date(now.getTime() - days * 86_400_000);
+  const ids: Record<string, number> = {};
+  for (const [name, flow, days, status] of [
+    ["oldRunning", "a", 400, "running"], ["old", "a", 91, "succeeded"], ["a1", "a", 3, "failed"], ["a2", "a", 2, "succeeded"],
+    ["b1", "b", 3, "skipped"], ["b2", "b", 2, "succeeded"], ["b3", "b", 1, "crashed"],
+  ] as const) {
+    ids[name] = history.start({ flow, trigger: "schedule", at: ago(days) });
+    if (status !== "running") history.finish(ids[name]!, { status }, ago(days));
+  }
+  const child = history.start({ flow: "c", trigger: "build_all", parentId: ids.old, at: ago(1) });
+  assert.deepEqual(history.prune({ before: ago(90), keepPerFlow: 2 }).sort((x, y) => x.id - y.id), [
+    { id: ids.old, flow: "a" }, { id: ids.b1, flow: "b" },
+  ]);
+  assert.deepEqual(history.list({ limit: 100 }).map((r) => r.id).sort((x, y) => x - y), [ids.oldRunning, ids.a1, ids.a2, ids.b2, ids.b3, child]);
+  assert.equal(history.get(child)!.parentId, null, "a child run outlives its pruned parent");
+});

@@ -1,0 +1,617 @@
+// The scheduler daemon's machinery (`schedule.ts` is its command): the schedule (the defaults of
+// SPEC §8 or a JSON file, validated at start), a queue that runs one job at a time, each job as a
+// child process with a timeout and its output in a log file per run, the lock and heartbeat in the
+// run history, catch-up of missed triggers, retention and the status `runs.ts --status` shows.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { hostname } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { Cron, type CronOptions } from "croner";
+import type { Config } from "./config.ts";
+import { errorMessage, UserError } from "./errors.ts";
+import { formatDuration } from "./format.ts";
+import {
+  HEARTBEAT_INTERVAL_MS, RunHistory, schedulerState,
+  type RunRecord, type RunStatus, type SchedulerHolder, type SchedulerState, type Trigger,
+} from "./history.ts";
+import type { Logger } from "./log.ts";
+import { redact } from "./redact.ts";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const SCRIPTS_DIR = path.join(ROOT, "scripts");
+const TSX = import.meta.resolve("tsx");
+const EXIT_WITH_PARENT = import.meta.resolve("./exit_with_parent.ts");
+
+/** SPEC §8: the old deployment's schedules (UTC), in its order. */
+export const DEFAULT_SCHEDULE: Record<string, string> = {
+  clean_up_old_artifacts: "0 22 * * *",
+  build_all: "15 13 * * *",
+  build_frequent: "45 * * * *",
+};
+
+/** The jobs that are not a single dataset flow. */
+const COMMAND_JOBS = ["build_all", "build_frequent", "clean_up_old_artifacts", "clean_up_latest_artifacts", "fetch_s3_artifacts"];
+
+const HOUR = 3_600_000;
+
+/**
+ * How long a job may run before it is stopped, unless the schedule says otherwise: generous (a
+ * build takes minutes), but the hourly build_frequent is stopped before its next hour comes.
+ */
+export function defaultTimeoutMs(job: string): number {
+  return job === "build_all" ? 6 * HOUR : job === "build_frequent" ? 50 * 60_000 : 2 * HOUR;
+}
+
+/** Every time is UTC; 5 fields (minutes), or 6 with seconds first. */
+const CRON_OPTIONS: CronOptions = { timezone: "UTC", mode: "5-or-6-parts" };
+
+/** Retention runs at start and then every hour. */
+const PRUNE_EVERY_MS = HOUR;
+
+/** The longest a Node timer waits (about 24.8 days); a longer delay would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const timerMs = (ms: number) => Math.min(ms, MAX_TIMER_MS);
+
+export interface JobSpec {
+  job: string;
+  cron: string;
+  timeoutMs: number;
+  /** The script the job runs: `scripts/<job>.ts`. */
+  script: string;
+}
+
+export interface Schedule {
+  jobs: JobSpec[];
+  /** `defaults`, or the schedule file's path. */
+  source: string;
+}
+
+/**
+ * The dataset flows' slugs, read from the imports of scripts/flows.ts: importing it would load every
+ * flow (0.9 s and 60 MiB that an idle daemon does not need). A test checks them against ALL_FLOWS.
+ */
+export function flowSlugs(): string[] {
+  const text = readFileSync(path.join(SCRIPTS_DIR, "flows.ts"), "utf8");
+  return [...text.matchAll(/^import \w+ from "\.\/([a-z0-9_]+)\.ts";$/gm)].map((m) => m[1]!);
+}
+
+/** The jobs a schedule may name: the commands and the dataset flows; with another scripts folder (tests), its scripts. */
+export function knownJobs(scriptsDir = SCRIPTS_DIR): string[] {
+  if (path.resolve(scriptsDir) === SCRIPTS_DIR) return [...COMMAND_JOBS, ...flowSlugs()];
+  return readdirSync(scriptsDir).filter((f) => /^[a-z0-9_]+\.ts$/.test(f)).map((f) => f.slice(0, -3)).sort();
+}
+
+/**
+ * The schedule: the defaults, or a JSON file that replaces them, of the form
+ * `{ "<job>": "<cron>", "<job>": { "cron": "<cron>", "timeout": "6h" } }`. Anything wrong is
+ * refused with one line naming the file and the entry.
+ */
+export function loadSchedule(options: { file?: string; scriptsDir?: string } = {}): Schedule {
+  const scriptsDir = path.resolve(options.scriptsDir ?? SCRIPTS_DIR);
+  if (!options.file) return { source: "defaults", jobs: parseSchedule(DEFAULT_SCHEDULE, "default schedule", scriptsDir) };
+  const label = `schedule file ${options.file}`;
+  let text: string;
+  try {
+    text = readFileSync(options.file, "utf8");
+  } catch (error) {
+    throw new UserError(`${label}: cannot read it (${(error as NodeJS.ErrnoException).code ?? errorMessage(error)})`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new UserError(`${label}: not valid JSON (${errorMessage(error)})`);
+  }
+  return { source: options.file, jobs: parseSchedule(data, label, scriptsDir) };
+}
+
+export function parseSchedule(data: unknown, label: string, scriptsDir = SCRIPTS_DIR): JobSpec[] {
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    throw new UserError(`${label}: expected an object of job names to a cron expression or {"cron": ..., "timeout": ...}`);
+  }
+  const entries = Object.entries(data as Record<string, unknown>);
+  if (entries.length === 0) throw new UserError(`${label}: no jobs`);
+  const known = knownJobs(scriptsDir);
+  return entries.map(([job, entry]) => {
+    const where = `${label}: ${job}`;
+    if (!known.includes(job)) {
+      throw new UserError(path.resolve(scriptsDir) === SCRIPTS_DIR
+        ? `${where}: unknown job (not ${COMMAND_JOBS.join(", ")} or a dataset flow's slug)`
+        : `${where}: unknown job (no ${job}.ts in ${scriptsDir})`);
+    }
+    const fields = typeof entry === "string" ? { cron: entry } : entry;
+    if (typeof fields !== "object" || fields === null || Array.isArray(fields)) {
+      throw new UserError(`${where}: expected a cron expression or {"cron": ..., "timeout": ...}`);
+    }
+    for (const key of Object.keys(fields)) {
+      if (key !== "cron" && key !== "timeout") throw new UserError(`${where}: unknown field "${key}" (cron, timeout)`);
+    }
+    const { cron, timeout } = fields as { cron?: unknown; timeout?: unknown };
+    if (typeof cron !== "string") throw new UserError(`${where}: "cron" must be a cron expression such as "15 13 * * *"`);
+    let next: Date | null;
+    try {
+      next = new Cron(cron, CRON_OPTIONS).nextRun();
+    } catch (error) {
+      throw new UserError(`${where}: invalid cron expression "${cron}": ${errorMessage(error).replace(/^CronPattern: /, "")}`);
+    }
+    if (!next) throw new UserError(`${where}: the cron expression "${cron}" never fires`);
+    return {
+      job, cron,
+      timeoutMs: timeout === undefined ? defaultTimeoutMs(job) : parseTimeout(timeout, where),
+      script: path.join(scriptsDir, `${job}.ts`),
+    };
+  });
+}
+
+/** A duration: seconds as a number, or a text such as `6h`, `90m`, `30s`, `500ms`. */
+function parseTimeout(value: unknown, where: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: HOUR };
+  const match = typeof value === "string" ? /^([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|min|h)$/.exec(value.trim()) : null;
+  const ms = typeof value === "number" ? value * 1000 : match ? Number(match[1]) * units[match[2]!]! : NaN;
+  if (!(ms > 0) || !Number.isFinite(ms)) {
+    throw new UserError(`${where}: timeout ${JSON.stringify(value)} is not a duration (e.g. "6h", "90m", "30s", or seconds as a number)`);
+  }
+  if (ms > MAX_TIMER_MS) throw new UserError(`${where}: timeout ${JSON.stringify(value)} is longer than 24 days`);
+  return Math.round(ms);
+}
+
+/** A job that is not in the schedule (`--once`), with its default timeout. */
+export function jobSpec(job: string, schedule: Schedule, scriptsDir = SCRIPTS_DIR): JobSpec {
+  const scheduled = schedule.jobs.find((j) => j.job === job);
+  if (scheduled) return scheduled;
+  if (!knownJobs(scriptsDir).includes(job)) throw new UserError(`--once: unknown job "${job}"`);
+  return { job, cron: "", timeoutMs: defaultTimeoutMs(job), script: path.join(path.resolve(scriptsDir), `${job}.ts`) };
+}
+
+/** The next `n` trigger times of a job after `from`. */
+export function nextRuns(spec: JobSpec, n: number, from = new Date()): Date[] {
+  return new Cron(spec.cron, CRON_OPTIONS).nextRuns(n, from);
+}
+
+/** `2026-11-25 13:15:00` (UTC). */
+export function utc(date: Date | string): string {
+  return new Date(date).toISOString().slice(0, 19).replace("T", " ");
+}
+
+/** `6 h`, `90 min`, `30 s`, `300 ms`. */
+export function formatSpan(ms: number): string {
+  if (ms >= HOUR && ms % HOUR === 0) return `${ms / HOUR} h`;
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000} min`;
+  if (ms >= 1000) return `${Number((ms / 1000).toFixed(3))} s`;
+  return `${ms} ms`;
+}
+
+export interface RunEnd {
+  job: string;
+  runId: number;
+  status: RunStatus;
+  error: string | null;
+  /** The job process's exit code, or the signal that ended it. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  ms: number;
+}
+
+export interface SchedulerOptions {
+  history: RunHistory;
+  log: Logger;
+  jobs: JobSpec[];
+  /** Where each run's output goes, `<run id>-<job>.log`. */
+  logsDir: string;
+  /** From SIGTERM to SIGKILL when a job is stopped. */
+  killAfterMs: number;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Each line a job prints (stdout and stderr), as it comes. */
+  onLine?: (run: { job: string; runId: number }, line: string) => void;
+  /** Each run, once it has ended and is recorded. */
+  onEnd?: (end: RunEnd) => void;
+}
+
+interface Pending {
+  spec: JobSpec;
+  trigger: Trigger;
+  note?: string;
+}
+
+interface Running extends Pending {
+  runId: number;
+  child: ChildProcess;
+  /** Why the scheduler stopped it (timeout, shutdown); undefined while it runs its course. */
+  reason?: string;
+  killTimer?: NodeJS.Timeout;
+  done: Promise<RunEnd>;
+}
+
+/**
+ * Runs the jobs its triggers ask for, one at a time: a trigger that arrives while a job runs waits
+ * in a FIFO queue; a trigger for a job already queued or running is recorded as `skipped`.
+ * `trigger` is the entry point (croner calls it from `start`, tests and catch-up directly).
+ */
+export class Scheduler {
+  private readonly specs: Map<string, JobSpec>;
+  private readonly queue: Pending[] = [];
+  private current: Running | undefined;
+  private readonly crons: Cron[] = [];
+  private stopping = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: SchedulerOptions) {
+    this.specs = new Map(options.jobs.map((j) => [j.job, j]));
+  }
+
+  /** Start the timers: each job is triggered at its cron times (UTC). */
+  start(): void {
+    for (const spec of this.specs.values()) {
+      if (!spec.cron) continue;
+      this.crons.push(new Cron(spec.cron, {
+        ...CRON_OPTIONS,
+        catch: (error) => this.options.log.error(`trigger of ${spec.job} failed: ${errorMessage(error)}`),
+      }, () => { this.trigger(spec.job); }));
+    }
+  }
+
+  trigger(job: string, options: { trigger?: Trigger; note?: string } = {}): "started" | "queued" | "skipped" | "stopping" {
+    const spec = this.specs.get(job);
+    if (!spec) throw new Error(`no job ${job} in this scheduler`);
+    if (this.stopping) return "stopping";
+    const trigger = options.trigger ?? "schedule";
+    const { history, log } = this.options;
+    const current = this.current;
+    const reason = current?.spec.job === job
+      ? `${job} is already running (run ${current.runId})`
+      : this.queue.some((p) => p.spec.job === job)
+        ? `${job} is already queued${current ? ` behind ${current.spec.job} run ${current.runId}` : ""}`
+        : undefined;
+    if (reason) {
+      const id = history.skipped({ flow: job, trigger, reason });
+      log.warn(`skipped ${job} run ${id}: ${reason}`);
+      return "skipped";
+    }
+    this.queue.push({ spec, trigger, note: options.note });
+    if (current) log.info(`queued ${job} behind ${current.spec.job} run ${current.runId}${this.queue.length > 1 ? ` and ${this.queue.length - 1} queued before it` : ""}`);
+    this.next();
+    return this.current?.spec.job === job ? "started" : "queued";
+  }
+
+  /** Resolves when nothing runs and nothing waits. */
+  idle(): Promise<void> {
+    if (!this.current && (this.queue.length === 0 || this.stopping)) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /**
+   * Stop scheduling; queued triggers are recorded as skipped; the running job may finish within
+   * `graceMs`, then it is stopped (SIGTERM, then SIGKILL) and recorded as failed. Called again
+   * (a second signal), it stops the job at once.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    const run = this.current;
+    if (this.stopping) {
+      if (run) {
+        if (run.reason) signalGroup(run.child, "SIGKILL");
+        else this.stopRun(run, "stopped at shutdown (second signal)");
+      }
+      return;
+    }
+    this.stopping = true;
+    for (const cron of this.crons) cron.stop();
+    const { history, log } = this.options;
+    for (const p of this.queue.splice(0)) {
+      const id = history.skipped({ flow: p.spec.job, trigger: p.trigger, reason: "the scheduler stopped before it could run" });
+      log.info(`skipped ${p.spec.job} run ${id}: the scheduler stopped before it could run`);
+    }
+    if (!run) return;
+    log.info(`stopping: ${run.spec.job} run ${run.runId} may finish within ${formatSpan(graceMs)}`);
+    const grace = setTimeout(() => this.stopRun(run, `stopped at shutdown after the grace period of ${formatSpan(graceMs)}`), timerMs(graceMs));
+    await run.done;
+    clearTimeout(grace);
+  }
+
+  private next(): void {
+    if (this.current) return;
+    const pending = this.stopping ? undefined : this.queue.shift();
+    if (!pending) {
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
+      return;
+    }
+    try {
+      this.current = this.launch(pending);
+    } catch (error) {
+      this.options.log.error(`could not start ${pending.spec.job}: ${errorMessage(error)}`);
+      setImmediate(() => this.next());
+      return;
+    }
+    void this.current.done.then((end) => {
+      this.current = undefined;
+      this.options.onEnd?.(end);
+      this.next();
+    });
+  }
+
+  /** Record the run, start its process, and watch it to the end. */
+  private launch(p: Pending): Running {
+    const { history, log } = this.options;
+    const job = p.spec.job;
+    mkdirSync(this.options.logsDir, { recursive: true });
+    const runId = history.start({ flow: job, trigger: p.trigger });
+    if (p.note) history.addNote(runId, p.note);
+    log.info(`started ${job} run ${runId} (${p.trigger})`);
+    const file = createWriteStream(path.join(this.options.logsDir, `${runId}-${job}.log`));
+    file.on("error", (error) => log.error(`${job} run ${runId}: cannot write its log file: ${error.message}`));
+    const started = Date.now();
+    // Its own process group (detached), so that stopping it stops what it started too, and a
+    // Ctrl-C meant for the scheduler does not reach it before its grace period. The IPC channel
+    // only tells it when the scheduler is gone (lib/exit_with_parent.ts).
+    const child = spawn(process.execPath, [
+      "--import", TSX, "--import", EXIT_WITH_PARENT, p.spec.script, "--trigger", p.trigger, "--run-id", String(runId),
+    ], { cwd: this.options.cwd, env: this.options.env ?? process.env, stdio: ["ignore", "pipe", "pipe", "ipc"], detached: true });
+    const jobLog = log.child({ flow: job, run: runId });
+    const onLine = (line: string) => {
+      file.write(`${redact(line)}\n`);
+      jobLog.info(line);
+      this.options.onLine?.({ job, runId }, line);
+    };
+    createInterface({ input: child.stdout! }).on("line", onLine);
+    createInterface({ input: child.stderr! }).on("line", onLine);
+
+    const run: Running = { ...p, runId, child, done: undefined as unknown as Promise<RunEnd> };
+    const timeout = setTimeout(() => this.stopRun(run, `timed out after ${formatSpan(p.spec.timeoutMs)}`), timerMs(p.spec.timeoutMs));
+    run.done = new Promise<RunEnd>((resolve) => {
+      let ended = false;
+      const end = (code: number | null, signal: NodeJS.Signals | null, spawnError?: string) => {
+        if (ended) return;
+        ended = true;
+        clearTimeout(timeout);
+        clearTimeout(run.killTimer);
+        const reason = run.reason ?? spawnError ?? (signal ? `killed by ${signal}` : code !== 0 ? `exit code ${code}` : null);
+        let record: RunRecord | undefined;
+        try {
+          record = this.record(run, reason);
+        } catch (error) {
+          log.error(`could not record the end of ${job} run ${runId}: ${errorMessage(error)}`);
+        }
+        const status = record?.status ?? (reason ? "failed" : "succeeded");
+        const error = record ? record.error : reason;
+        const ms = Date.now() - started;
+        const line = `ended ${job} run ${runId}: ${status} in ${formatDuration(ms)}${error ? ` (${error})` : ""}`;
+        if (status === "succeeded") log.info(line);
+        else log.warn(line);
+        // Ended once its log file is complete on disk.
+        const resolveEnd = () => resolve({ job, runId, status, error, code, signal, ms });
+        if (file.destroyed) resolveEnd();
+        else file.end(resolveEnd);
+      };
+      // Also a failed kill or a broken IPC channel: only a process that never started ends the run here.
+      child.on("error", (error) => { if (child.pid === undefined) end(null, null, `could not start: ${error.message}`); });
+      child.once("exit", (code, signal) => {
+        // The last lines arrive when the pipes close; a process it started may hold them open: wait a little, not for it.
+        const cap = setTimeout(() => end(code, signal), 2000);
+        child.once("close", () => { clearTimeout(cap); end(code, signal); });
+      });
+    });
+    return run;
+  }
+
+  /**
+   * The run history after a job's process ended: its run, if the process did not record the end
+   * itself, is failed with the reason (exit code, signal, timeout, shutdown); so are the runs of
+   * flows it ran in its own process; runs of processes it started that died with it are crashed.
+   */
+  private record(run: Running, reason: string | null): RunRecord | undefined {
+    const { history } = this.options;
+    const record = history.get(run.runId);
+    if (record?.status === "running") {
+      if (reason) history.finish(run.runId, { status: "failed", error: reason });
+      else {
+        history.addNote(run.runId, "the job exited 0 without recording its end");
+        history.finish(run.runId, { status: "succeeded" });
+      }
+    } else if (run.reason) {
+      history.addNote(run.runId, run.reason);
+    }
+    const pid = run.child.pid;
+    if (pid !== undefined) {
+      for (const r of history.list({ statuses: ["running"], limit: 10_000 })) {
+        if (r.pid === pid && r.host === hostname()) history.finish(r.id, { status: "failed", error: reason ?? "its process ended without recording the run's end" });
+      }
+    }
+    history.markCrashed();
+    return history.get(run.runId);
+  }
+
+  private stopRun(run: Running, reason: string): void {
+    if (run.reason || run.child.exitCode !== null || run.child.signalCode !== null) return;
+    run.reason = reason;
+    const { log, killAfterMs } = this.options;
+    log.warn(`${run.spec.job} run ${run.runId} ${reason}: SIGTERM${killAfterMs ? `, SIGKILL in ${formatSpan(killAfterMs)} if still running` : ""}`);
+    signalGroup(run.child, "SIGTERM");
+    run.killTimer = setTimeout(() => {
+      log.warn(`${run.spec.job} run ${run.runId} still running: SIGKILL`);
+      signalGroup(run.child, "SIGKILL");
+    }, timerMs(killAfterMs));
+  }
+}
+
+/** A signal to the job and every process it started (its process group). */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal);
+  }
+}
+
+/**
+ * The jobs whose latest trigger before `now` has no run at or after it (the scheduler was down):
+ * each once, oldest trigger first. A run of any trigger counts, a skipped one does not.
+ */
+export function missedTriggers(jobs: JobSpec[], history: RunHistory, now = new Date()): { spec: JobSpec; firedAt: Date }[] {
+  const missed: { spec: JobSpec; firedAt: Date }[] = [];
+  for (const spec of jobs) {
+    const [firedAt] = new Cron(spec.cron, CRON_OPTIONS).previousRuns(1, now);
+    if (!firedAt) continue;
+    const [last] = history.list({ flow: spec.job, statuses: ["running", "succeeded", "failed", "crashed"], limit: 1 });
+    if (!last || Date.parse(last.startedAt) < firedAt.getTime()) missed.push({ spec, firedAt });
+  }
+  return missed.sort((a, b) => a.firedAt.getTime() - b.firedAt.getTime());
+}
+
+/** Retention: runs older than `days` or beyond the newest `perFlow` of their flow, and their log files. */
+export function pruneRuns(history: RunHistory, logsDir: string, keep: { days: number; perFlow: number }, now = new Date()): number {
+  const deleted = history.prune({ before: new Date(now.getTime() - keep.days * 24 * HOUR), keepPerFlow: keep.perFlow });
+  for (const { id, flow } of deleted) rmSync(path.join(logsDir, `${id}-${flow}.log`), { force: true });
+  return deleted.length;
+}
+
+/** Where the per-run logs go: `logs/` beside the run history. */
+export function logsDirOf(db: string): string {
+  return path.join(path.dirname(db), "logs");
+}
+
+export interface DaemonOptions {
+  config: Config;
+  log: Logger;
+  schedule: Schedule;
+  /** Run each job's most recent missed trigger once at start. */
+  catchUp?: boolean;
+  /** Run this one job now, through the same path, and return its exit status (`--once`). */
+  once?: JobSpec;
+}
+
+/**
+ * The daemon: take the lock, mark the runs that dead processes left running as crashed, run the
+ * jobs on their schedules until SIGINT/SIGTERM, then stop gracefully. Returns the exit status.
+ */
+export async function runDaemon(options: DaemonOptions): Promise<number> {
+  const { config, log, schedule, once } = options;
+  const jobs = once ? [once] : schedule.jobs;
+  for (const spec of jobs) {
+    if (!existsSync(spec.script)) throw new UserError(`${spec.job}: no script ${spec.script}`);
+  }
+  const history = RunHistory.open(config.db);
+  const timers: NodeJS.Timeout[] = [];
+  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
+  let onSignal: ((signal: NodeJS.Signals) => void) | undefined;
+  let locked = false;
+  try {
+    const lock = history.acquireSchedulerLock({ role: once ? `once ${once.job}` : "daemon" });
+    if (!lock.acquired) {
+      const h = lock.holder;
+      throw new UserError(
+        `another scheduler holds the run history ${config.db}: pid ${h.pid} on ${h.host} (${h.role}, since ${utc(h.startedAt)} UTC, ` +
+        `last heartbeat ${utc(h.heartbeatAt)} UTC); stop it first`,
+      );
+    }
+    locked = true;
+    if (lock.previous) {
+      const p = lock.previous;
+      const why = schedulerState(p) === "dead" ? "no longer running" : `its last heartbeat was at ${utc(p.heartbeatAt)} UTC`;
+      log.warn(`took over the scheduler lock from pid ${p.pid} on ${p.host} (${p.role}): ${why}`);
+    }
+    for (const r of history.markCrashed()) {
+      log.warn(`run ${r.id} (${r.flow}, pid ${r.pid}) was left running by a process that no longer exists: marked crashed`);
+    }
+
+    const logsDir = logsDirOf(config.db);
+    let end: RunEnd | undefined;
+    const scheduler = new Scheduler({
+      history, log, jobs, logsDir, killAfterMs: config.scheduler.killAfterMs, onEnd: (e) => { end = e; },
+    });
+    let lostLock = false;
+    const stopped = new Promise<void>((resolve) => {
+      onSignal = (signal) => {
+        log.info(`${signal}: stopping, no new jobs`);
+        void scheduler.shutdown(config.scheduler.graceMs).then(resolve);
+      };
+      for (const s of signals) process.on(s, onSignal);
+      timers.push(setInterval(() => {
+        try {
+          if (history.schedulerHeartbeat()) return;
+          lostLock = true;
+          log.error("another scheduler took over the lock (this one missed its heartbeats): stopping");
+          void scheduler.shutdown(0).then(resolve);
+        } catch (error) {
+          log.error(`heartbeat: ${errorMessage(error)}`);
+        }
+      }, HEARTBEAT_INTERVAL_MS));
+    });
+
+    if (once) {
+      scheduler.trigger(once.job, { trigger: "manual" });
+      await scheduler.idle(); // also after SIGINT/SIGTERM: the job is stopped and recorded first
+      if (!end) return 1;
+      return end.status === "succeeded" ? 0 : end.code ? end.code : 1;
+    }
+
+    const keep = { days: config.scheduler.retentionDays, perFlow: config.scheduler.retentionRuns };
+    const prune = () => {
+      try {
+        const n = pruneRuns(history, logsDir, keep);
+        if (n) log.info(`retention: deleted ${n} runs (older than ${keep.days} days or beyond ${keep.perFlow} per flow) and their logs`);
+      } catch (error) {
+        log.error(`retention: ${errorMessage(error)}`);
+      }
+    };
+    prune();
+    timers.push(setInterval(prune, PRUNE_EVERY_MS));
+
+    log.info(`scheduler started: pid ${process.pid}, run history ${config.db}, schedule ${schedule.source}, run logs in ${logsDir}`);
+    const now = new Date();
+    for (const spec of schedule.jobs) {
+      log.info(`${spec.job}: ${spec.cron} (UTC), next ${utc(nextRuns(spec, 1, now)[0]!)}, timeout ${formatSpan(spec.timeoutMs)}`);
+    }
+    if (options.catchUp) {
+      for (const { spec, firedAt } of missedTriggers(schedule.jobs, history, now)) {
+        log.info(`catch-up: ${spec.job} missed its ${utc(firedAt)} UTC trigger`);
+        scheduler.trigger(spec.job, { note: `catch-up of the ${utc(firedAt)} UTC trigger, missed while the scheduler was down` });
+      }
+    }
+    scheduler.start();
+    await stopped;
+    log.info(lostLock ? "scheduler stopped: lost the lock" : "scheduler stopped");
+    return lostLock ? 1 : 0;
+  } finally {
+    for (const t of timers) clearInterval(t);
+    if (onSignal) for (const s of signals) process.off(s, onSignal);
+    if (locked) history.releaseSchedulerLock();
+    history.close();
+  }
+}
+
+export interface SchedulerStatus {
+  state: "alive" | "stale heartbeat" | "not running";
+  /** What the lock says, in a few words. */
+  detail: string;
+  holder: SchedulerHolder | null;
+  schedule: string;
+  jobs: { job: string; cron: string; timeoutMs: number; nextRun: string | null; lastRun: RunRecord | null }[];
+}
+
+/** Is the daemon alive, when does each job run next, how did it last run (`runs.ts --status`). */
+export function schedulerStatus(history: RunHistory, schedule: Schedule, now = new Date()): SchedulerStatus {
+  const holder = history.schedulerHolder();
+  const state: SchedulerState = schedulerState(holder, now);
+  const seconds = (iso: string) => `${Math.round((now.getTime() - Date.parse(iso)) / 1000)} s ago`;
+  const details: Record<SchedulerState, string> = {
+    none: "no scheduler has run on this run history",
+    stopped: holder ? `pid ${holder.pid} on ${holder.host} stopped at ${utc(holder.stoppedAt!)} UTC` : "",
+    dead: holder ? `pid ${holder.pid} on ${holder.host} is gone without stopping (last heartbeat ${utc(holder.heartbeatAt)} UTC)` : "",
+    stale: holder ? `pid ${holder.pid} on ${holder.host}: last heartbeat ${seconds(holder.heartbeatAt)}` : "",
+    alive: holder ? `pid ${holder.pid} on ${holder.host} (${holder.role}) since ${utc(holder.startedAt)} UTC, heartbeat ${seconds(holder.heartbeatAt)}` : "",
+  };
+  return {
+    state: state === "alive" ? "alive" : state === "stale" ? "stale heartbeat" : "not running",
+    detail: details[state],
+    holder: holder ?? null,
+    schedule: schedule.source,
+    jobs: schedule.jobs.map((spec) => ({
+      job: spec.job, cron: spec.cron, timeoutMs: spec.timeoutMs,
+      nextRun: nextRuns(spec, 1, now)[0]?.toISOString() ?? null,
+      lastRun: history.list({ flow: spec.job, limit: 1 })[0] ?? null,
+    })),
+  };
+}
