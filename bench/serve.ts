@@ -1,5 +1,7 @@
 // One fake source in a process of its own (benchmarks: the fakes must not share one event loop,
-// as real sources do not). Prints its URLs as one JSON line, then serves until killed.
+// as real sources do not). Prints its URLs as one JSON line, then serves until killed; a line
+// "usage" on stdin is answered on stdout with the CPU time this process has used, as JSON.
+import { createInterface } from "node:readline";
 import { startFakePolygonRpc } from "../test/fakes/polygon_rpc.ts";
 import { startFakeSubgraphs } from "../test/fakes/subgraph.ts";
 import { generateSubgraphData } from "../test/fakes/subgraph_data.ts";
@@ -8,7 +10,7 @@ import { generateVerraRecords, startFakeVerra } from "../test/fakes/verra.ts";
 const [kind, size, latency] = process.argv.slice(2);
 const latencyMs = Number(latency ?? 0);
 if (kind === "verra") {
-  const fake = await startFakeVerra({ records: generateVerraRecords(Number(size)), latencyMs });
+  const fake = await startFakeVerra({ records: generateVerraRecords(Number(size)), latencyMs, serializeOnce: true });
   console.log(JSON.stringify({ DATA_PIPELINES_VERRA_SEARCH_URL: fake.url }));
 } else if (kind === "rpc") {
   const fake = await startFakePolygonRpc();
@@ -22,3 +24,8 @@ if (kind === "verra") {
   const names = { polygon: "polygon-digital-carbon", ethereum: "ethereum-bridged-carbon", celo: "celo-bridged-carbon", user: "user-carbon", pairs: "pairs" } as const;
   console.log(JSON.stringify(Object.fromEntries(Object.entries(names).map(([k, n]) => [env[k]!, fake.url(n)]))));
 }
+createInterface({ input: process.stdin }).on("line", (line) => {
+  if (line.trim() !== "usage") return;
+  const cpu = process.cpuUsage();
+  console.log(JSON.stringify({ cpuMs: (cpu.user + cpu.system) / 1000 }));
+});

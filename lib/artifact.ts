@@ -6,20 +6,22 @@ import {
   Table as ArrowTable, tableFromIPC, tableToIPC, timestamp, TimeUnit, Type, utf8, Version,
   type DataType, type Field as ArrowField,
 } from "@uwdata/flechette";
-import { decompress as zstdDecompress } from "fzstd";
-import * as lz4 from "lz4js";
+import { isAscii } from "node:buffer";
+import { createRequire } from "node:module";
 import { ArtifactError, errorMessage } from "./errors.ts";
 import { columnsRowMaker, type Column, type ColumnType, type Row, type Table, type Value } from "./table.ts";
 
-// Artifacts written by the original are LZ4-compressed; others may be ZSTD.
+// Artifacts written by the original are LZ4-compressed; others may be ZSTD. The decompressors are
+// loaded when first needed: our own artifacts are not compressed, and `--help` should not wait for them.
+const load = createRequire(import.meta.url);
 setCompressionCodec(CompressionType.LZ4_FRAME, {
-  decode: (b) => lz4.decompress(b),
+  decode: (b) => (load("lz4js") as typeof import("lz4js")).decompress(b),
   encode: () => { throw new Error("writing LZ4 is not supported"); },
 });
 setCompressionCodec(CompressionType.ZSTD, {
   // fzstd may return a view at an odd offset; Arrow needs 8-byte-aligned buffers.
   decode: (b) => {
-    const out = zstdDecompress(b);
+    const out = (load("fzstd") as typeof import("fzstd")).decompress(b);
     return out.byteOffset % 8 === 0 ? out : out.slice();
   },
   encode: () => { throw new Error("writing ZSTD is not supported"); },
@@ -31,6 +33,7 @@ const ENVELOPE_TAIL = Buffer.from(`", "prefect_version": "${PREFECT_VERSION}"}`)
 const ESCAPED_NEWLINE = Buffer.from("\\n"); // a newline inside a JSON string
 const LINE_BYTES = 57; // base64.encodebytes: 57 input bytes -> one 76-character line
 const LINES_PER_CHUNK = 16_384;
+const BASE64_PIECE = LINE_BYTES * 1024; // a multiple of 3: pieces encode independently
 
 // ---------------------------------------------------------------- encoding
 
@@ -47,7 +50,7 @@ export interface ArtifactBody {
 
 /** Encode a table as an envelope written in pieces (the Feather bytes are kept, the base64 is made on demand). */
 export function encodeArtifactBody(input: Table): ArtifactBody {
-  const feather = encodeFeather(input);
+  const feather = featherPieces(input);
   return { length: envelopeLength(feather.length), chunks: () => envelopeChunks(feather) };
 }
 
@@ -57,6 +60,17 @@ export function encodeArtifactBody(input: Table): ArtifactBody {
  * decompress, and pyarrow reads uncompressed files as well (DATASETS.md §8.2).
  */
 export function encodeFeather(input: Table): Uint8Array {
+  const { pieces, length } = featherPieces(input);
+  return Buffer.concat(pieces, length);
+}
+
+/** The Feather file as the pieces Arrow's writer makes (column buffers, metadata, padding), never copied into one. */
+interface FeatherPieces {
+  pieces: Uint8Array[];
+  length: number;
+}
+
+function featherPieces(input: Table): FeatherPieces {
   if (input.columns.length === 0) throw new Error("a table without columns cannot be written as an artifact");
   const fields: ArrowField[] = [];
   const children: ArrowColumn<unknown>[] = [];
@@ -76,9 +90,19 @@ export function encodeFeather(input: Table): Uint8Array {
     pandas_version: "1.5.3",
   };
   const schema = { version: Version.V5, endianness: Endianness.Little, fields, metadata: new Map([["pandas", JSON.stringify(pandas)]]) };
-  const bytes = tableToIPC(new ArrowTable(schema, children), { format: "file" });
-  if (!bytes) throw new Error("Arrow encoding produced no bytes");
-  return bytes;
+  const pieces: Uint8Array[] = [];
+  let length = 0;
+  const sink = {
+    write: (bytes: Uint8Array) => {
+      pieces.push(bytes);
+      length += bytes.byteLength;
+    },
+    pad: (count: number) => sink.write(new Uint8Array(count)),
+    finish: () => null,
+  };
+  tableToIPC(new ArrowTable(schema, children), { format: "file", sink });
+  if (length === 0) throw new Error("Arrow encoding produced no bytes");
+  return { pieces, length };
 }
 
 /**
@@ -88,6 +112,16 @@ export function encodeFeather(input: Table): Uint8Array {
 function buildBatch(rows: Row[], column: Column, type: DataType): Batch<unknown> {
   const n = rows.length;
   const name = column.name;
+  // Cells are read a block at a time into one small array: no array as long as the table, which
+  // V8 would keep in its large-object space until a full collection.
+  const read = cellReader(name);
+  const cells: Array<Value | undefined> = new Array(Math.min(BLOCK, n));
+  const each = (visit: (value: Value | undefined, i: number) => void) => {
+    for (let start = 0; start < n; start += BLOCK) {
+      const count = read(rows, start, cells);
+      for (let j = 0; j < count; j++) visit(cells[j], start + j);
+    }
+  };
   const validity = new Uint8Array((n + 7) >> 3);
   let nullCount = 0;
   const bad = (value: unknown) => new Error(`column "${name}" (${column.type}) cannot hold ${JSON.stringify(value)}`);
@@ -104,80 +138,169 @@ function buildBatch(rows: Row[], column: Column, type: DataType): Batch<unknown>
   switch (column.type) {
     case "string": {
       offsets = new Int32Array(n + 1);
-      // Size the text buffer by character count (exact for ASCII); grow only for multi-byte text.
+      // Size the text buffer by character count (exact for ASCII); it grows only for multi-byte text.
       let chars = 0;
-      for (let i = 0; i < n; i++) {
-        const v = rows[i]![name];
+      each((v) => {
         if (typeof v === "string") chars += v.length;
-      }
-      let data = Buffer.allocUnsafeSlow(chars + 16);
-      let end = 0;
-      for (let i = 0; i < n; i++) {
-        const v = rows[i]![name];
-        if (present(i, v)) {
-          if (typeof v !== "string") throw bad(v);
-          if (end + v.length * 3 > data.length && end + Buffer.byteLength(v) > data.length) {
-            const grown = Buffer.allocUnsafeSlow(Math.max(Math.ceil(data.length * 1.5), end + v.length * 3));
-            data.copy(grown, 0, 0, end);
-            data = grown;
+      });
+      const text = textWriter(name, chars, offsets);
+      const texts: string[] = new Array(cells.length);
+      for (let start = 0; start < n; start += BLOCK) {
+        const count = read(rows, start, cells);
+        for (let j = 0; j < count; j++) {
+          const v = cells[j];
+          if (present(start + j, v)) {
+            if (typeof v !== "string") throw bad(v);
+            texts[j] = v;
+          } else {
+            texts[j] = "";
           }
-          end += data.write(v, end, "utf8");
-          if (end > 0x7fffffff) throw new Error(`column "${name}" holds more than 2 GB of text`);
         }
-        offsets[i + 1] = end;
+        text.write(texts, count, start);
       }
-      values = data.subarray(0, end);
+      values = text.bytes();
       break;
     }
     case "int": {
+      // Written as two 32-bit halves: a BigInt per value would be an allocation each.
       const out = new BigInt64Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = rows[i]![name];
-        if (!present(i, v)) continue;
+      const halves = new Int32Array(out.buffer);
+      each((v, i) => {
+        if (!present(i, v)) return;
         if (typeof v !== "number" || !Number.isSafeInteger(v)) throw bad(v);
-        out[i] = BigInt(v);
-      }
+        const high = Math.floor(v / 2 ** 32);
+        halves[2 * i] = v - high * 2 ** 32;
+        halves[2 * i + 1] = high;
+      });
       values = out;
       break;
     }
     case "float": {
       const out = new Float64Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = rows[i]![name];
+      each((v, i) => {
         if (typeof v !== "number" && v !== null && v !== undefined) throw bad(v);
         out[i] = present(i, v) ? (v as number) : Number.NaN;
-      }
+      });
       values = out;
       break;
     }
     case "bool": {
       const out = new Uint8Array((n + 7) >> 3);
-      for (let i = 0; i < n; i++) {
-        const v = rows[i]![name];
-        if (!present(i, v)) continue;
+      each((v, i) => {
+        if (!present(i, v)) return;
         if (typeof v !== "boolean") throw bad(v);
         if (v) out[i >> 3]! |= 1 << (i & 7);
-      }
+      });
       values = out;
       break;
     }
     case "timestamp":
     case "date": {
       const out = column.type === "date" ? new Int32Array(n) : new BigInt64Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = rows[i]![name];
-        if (!present(i, v)) continue;
+      const halves = out instanceof BigInt64Array ? new Int32Array(out.buffer) : undefined;
+      each((v, i) => {
+        if (!present(i, v)) return;
         const ms = v instanceof Date ? v.getTime() : Number.NaN;
         // timestamp[ns] holds 1677-09-21 to 2262-04-11; beyond that int64 nanoseconds overflow.
         if (Number.isNaN(ms) || (column.type === "timestamp" && Math.abs(ms) > 9_223_372_036_854)) throw bad(v);
         if (out instanceof Int32Array) out[i] = Math.floor(ms / 86_400_000);
-        else out[i] = BigInt(ms) * 1_000_000n; // exact, unlike ms * 1e6 in floating point
-      }
+        else writeNanoseconds(halves!, i, ms);
+      });
       values = out;
       break;
     }
   }
   return new Batch({ length: n, nullCount, type, validity: nullCount ? validity : new Uint8Array(0), values, offsets });
+}
+
+const BLOCK = 4096; // rows read at a time
+type CellReader = (rows: Row[], start: number, out: Array<Value | undefined>) => number;
+const cellReaders = new Map<string, CellReader>();
+
+/**
+ * Reads a column's cells from `start` into `out` (as many as fit), returning how many: compiled for
+ * the column's name, so that each row's property is a load V8 makes fast, where `rows[i][name]`
+ * with a different name per column is a slow generic one.
+ */
+function cellReader(name: string): CellReader {
+  let read = cellReaders.get(name);
+  if (!read) {
+    read = new Function("rows", "start", "out", `const count = Math.min(out.length, rows.length - start);
+      for (let j = 0; j < count; j++) out[j] = rows[start + j][${JSON.stringify(name)}];
+      return count;`) as CellReader;
+    if (cellReaders.size > 10_000) cellReaders.clear();
+    cellReaders.set(name, read);
+  }
+  return read;
+}
+
+const MAX_TEXT_BYTES = 0x7fffffff; // Arrow's 32-bit offsets
+const RUN_CHARS = 32_768; // text joined and written at once: a small string, which dies young
+
+/**
+ * A column's text as UTF-8, a run of values at a time: one write per run of ASCII text (200,000
+ * writes are most of the time of a large column, a few dozen are not), value by value otherwise,
+ * as a value's lone surrogate must not pair with the next value's. The buffer is sized by
+ * characters (exact for ASCII) and grows for multi-byte text.
+ */
+function textWriter(name: string, chars: number, offsets: Int32Array) {
+  let data = Buffer.allocUnsafeSlow(chars + 16);
+  let end = 0;
+  const room = (bytes: number) => {
+    if (end + bytes <= data.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.max(Math.ceil(data.length * 1.5), end + bytes));
+    data.copy(grown, 0, 0, end);
+    data = grown;
+  };
+  const checked = () => {
+    if (end > MAX_TEXT_BYTES) throw new Error(`column "${name}" holds more than 2 GB of text`);
+  };
+  /** texts[from..to), the values of rows first + from to first + to - 1. */
+  const run = (texts: string[], from: number, to: number, first: number) => {
+    const text = to - from === 1 ? texts[from]! : texts.slice(from, to).join("");
+    if (Buffer.byteLength(text, "utf8") === text.length) { // all ASCII
+      room(text.length);
+      data.write(text, end, "latin1");
+      for (let j = from; j < to; j++) offsets[first + j + 1] = end += texts[j]!.length;
+      checked();
+      return;
+    }
+    for (let j = from; j < to; j++) {
+      const v = texts[j]!;
+      if (end + v.length * 3 > data.length) room(Buffer.byteLength(v, "utf8"));
+      offsets[first + j + 1] = end += data.write(v, end, "utf8");
+      checked();
+    }
+  };
+  return {
+    /** texts[0..count), the values of rows first to first + count - 1. */
+    write(texts: string[], count: number, first: number) {
+      let from = 0;
+      let runChars = 0;
+      for (let j = 0; j < count; j++) {
+        const length = texts[j]!.length;
+        if (j > from && runChars + length > RUN_CHARS) {
+          run(texts, from, j, first);
+          from = j;
+          runChars = 0;
+        }
+        runChars += length;
+      }
+      if (count > from) run(texts, from, count, first);
+    },
+    bytes: () => data.subarray(0, end),
+  };
+}
+
+const TEXT_BLOCK = 4096; // values decoded at once
+
+/** ms x 1,000,000 as an int64 (little-endian halves at i), exactly: the product is beyond a double's 53 bits. */
+function writeNanoseconds(halves: Int32Array, i: number, ms: number): void {
+  const highMs = Math.floor(ms / 2 ** 32); // ms = highMs x 2^32 + lowMs, 0 <= lowMs < 2^32
+  const low = (ms - highMs * 2 ** 32) * 1_000_000; // < 2^52: exact
+  const carry = Math.floor(low / 2 ** 32);
+  halves[2 * i] = low - carry * 2 ** 32;
+  halves[2 * i + 1] = highMs * 1_000_000 + carry; // wraps to the two's complement high half
 }
 
 function arrowType(type: ColumnType): DataType {
@@ -205,7 +328,7 @@ function pandasType(type: ColumnType, hasNulls: boolean): { pandas_type: string;
 
 /** Wrap Feather bytes in the envelope: base64 in 76-character lines, each ending in an escaped newline. */
 export function envelope(feather: Uint8Array): Buffer {
-  return Buffer.concat([...envelopeChunks(feather)], envelopeLength(feather.length));
+  return Buffer.concat([...envelopeChunks({ pieces: [feather], length: feather.length })], envelopeLength(feather.length));
 }
 
 function envelopeLength(featherLength: number): number {
@@ -213,21 +336,64 @@ function envelopeLength(featherLength: number): number {
   return ENVELOPE_HEAD.length + Math.ceil(featherLength / 3) * 4 + lines * ESCAPED_NEWLINE.length + ENVELOPE_TAIL.length;
 }
 
-function* envelopeChunks(feather: Uint8Array): Generator<Uint8Array> {
+function* envelopeChunks(feather: FeatherPieces): Generator<Uint8Array> {
   yield ENVELOPE_HEAD;
   const chunkBytes = LINE_BYTES * LINES_PER_CHUNK;
+  const read = pieceReader(feather.pieces, chunkBytes);
   for (let start = 0; start < feather.length; start += chunkBytes) {
-    const chunk = Buffer.from(feather.buffer, feather.byteOffset + start, Math.min(chunkBytes, feather.length - start));
-    const text = Buffer.from(chunk.toString("base64"), "latin1");
-    const out = Buffer.allocUnsafe(text.length + Math.ceil(text.length / 76) * ESCAPED_NEWLINE.length);
-    let pos = 0;
-    for (let line = 0; line < text.length; line += 76) {
-      pos += text.copy(out, pos, line, Math.min(line + 76, text.length));
-      pos += ESCAPED_NEWLINE.copy(out, pos);
+    const length = Math.min(chunkBytes, feather.length - start);
+    const chars = Math.ceil(length / 3) * 4;
+    const lines = Math.ceil(length / LINE_BYTES);
+    // The base64 written into the chunk at once, then its 76-character lines moved apart from the
+    // last one back, each followed by an escaped newline: no copy of the text per line.
+    const out = Buffer.allocUnsafe(chars + lines * ESCAPED_NEWLINE.length);
+    const bytes = read(length);
+    // In pieces of 1,024 lines: each base64 string stays small enough to die young (a large one
+    // lives in V8's large-object space until a full collection, and those come often then).
+    for (let at = 0; at < length; at += BASE64_PIECE) {
+      out.write(bytes.toString("base64", at, Math.min(at + BASE64_PIECE, length)), (at / 3) * 4, "latin1");
+    }
+    for (let line = lines - 1; line >= 0; line--) {
+      const from = line * 76;
+      const to = Math.min(from + 76, chars);
+      const at = line * (76 + ESCAPED_NEWLINE.length);
+      out.copyWithin(at, from, to);
+      out[at + to - from] = 0x5c; // the escaped newline: backslash, n
+      out[at + to - from + 1] = 0x6e;
     }
     yield out;
   }
   yield ENVELOPE_TAIL;
+}
+
+/**
+ * The next `length` bytes of the pieces, in order: a view when they lie in one piece, else copied
+ * into one staging buffer (reused: each read is used up before the next).
+ */
+function pieceReader(pieces: Uint8Array[], maxLength: number): (length: number) => Buffer {
+  let piece = 0;
+  let offset = 0; // into pieces[piece]
+  let staging: Buffer | undefined;
+  return (length) => {
+    while (piece < pieces.length && offset === pieces[piece]!.byteLength) { piece++; offset = 0; }
+    const current = pieces[piece]!;
+    if (current.byteLength - offset >= length) {
+      const view = Buffer.from(current.buffer, current.byteOffset + offset, length);
+      offset += length;
+      return view;
+    }
+    staging ??= Buffer.allocUnsafe(maxLength);
+    let filled = 0;
+    while (filled < length) {
+      while (offset === pieces[piece]!.byteLength) { piece++; offset = 0; }
+      const from = pieces[piece]!;
+      const take = Math.min(length - filled, from.byteLength - offset);
+      staging.set(from.subarray(offset, offset + take), filled);
+      filled += take;
+      offset += take;
+    }
+    return staging.subarray(0, length);
+  };
 }
 
 // ---------------------------------------------------------------- decoding
@@ -344,16 +510,28 @@ function readColumn(column: ArrowColumn<unknown>, type: ColumnType): Value[] {
       const text = Buffer.from(batch.values.buffer, batch.values.byteOffset, batch.values.byteLength);
       const offsets = batch.offsets;
       const big = offsets instanceof BigInt64Array;
-      for (let i = 0; i < n; i++) {
-        out[at + i] = valid(i) ? text.toString("utf8", big ? Number(offsets[i]) : offsets[i], big ? Number(offsets[i + 1]) : offsets[i + 1]) : null;
+      // A block of ASCII values is read as one string and cut (cheap slices); other text value by value.
+      for (let start = 0; start < n; start += TEXT_BLOCK) {
+        const stop = Math.min(start + TEXT_BLOCK, n);
+        const from = big ? Number(offsets[start]) : offsets[start];
+        const to = big ? Number(offsets[stop]) : offsets[stop];
+        const block = !big && isAscii(text.subarray(from, to)) ? text.toString("latin1", from, to) : undefined;
+        for (let i = start; i < stop; i++) {
+          if (!valid(i)) out[at + i] = null;
+          else if (block !== undefined) out[at + i] = block.slice(offsets[i] - from, offsets[i + 1] - from);
+          else out[at + i] = text.toString("utf8", big ? Number(offsets[i]) : offsets[i], big ? Number(offsets[i + 1]) : offsets[i + 1]);
+        }
       }
     } else if (arrowType.typeId === Type.Bool) {
       for (let i = 0; i < n; i++) out[at + i] = valid(i) ? ((batch.values[i >> 3] >> (i & 7)) & 1) === 1 : null;
     } else if (arrowType.typeId === Type.Timestamp) {
       const perMs = BigInt(NS_PER_MS[arrowType.unit ?? 3]! >= 1 ? NS_PER_MS[arrowType.unit ?? 3]! : 1);
       const seconds = arrowType.unit === 0;
+      // Nanoseconds (ours, and pandas'): from the two 32-bit halves, without a BigInt per value.
+      const halves = arrowType.unit === 3 && batch.values instanceof BigInt64Array ? new Int32Array(batch.values.buffer, batch.values.byteOffset, 2 * n) : undefined;
       for (let i = 0; i < n; i++) {
         if (!valid(i)) { out[at + i] = null; continue; }
+        if (halves) { out[at + i] = new Date(nanosecondsToMs(halves[2 * i + 1]!, halves[2 * i]! >>> 0)); continue; }
         const v = batch.values[i] as bigint;
         out[at + i] = new Date(seconds ? Number(v) * 1000 : Number(v / perMs));
       }
@@ -363,9 +541,11 @@ function readColumn(column: ArrowColumn<unknown>, type: ColumnType): Value[] {
     } else {
       const values = batch.values;
       const big = values instanceof BigInt64Array || values instanceof BigUint64Array;
+      // int64 from its two 32-bit halves (exact whenever the value is a safe integer), without a BigInt per value.
+      const halves = values instanceof BigInt64Array ? new Int32Array(values.buffer, values.byteOffset, 2 * n) : undefined;
       for (let i = 0; i < n; i++) {
         if (!valid(i)) { out[at + i] = null; continue; }
-        const v = big ? Number(values[i]) : values[i];
+        const v = halves ? halves[2 * i + 1]! * 2 ** 32 + (halves[2 * i]! >>> 0) : big ? Number(values[i]) : values[i];
         if (big && !Number.isSafeInteger(v)) throw new Error(`column value ${values[i]} is beyond the safe integer range`);
         out[at + i] = type === "float" && Number.isNaN(v) ? null : v;
       }
@@ -373,6 +553,21 @@ function readColumn(column: ArrowColumn<unknown>, type: ColumnType): Value[] {
     at += n;
   }
   return out;
+}
+
+/**
+ * int64 nanoseconds (high and unsigned low halves) to ms, truncated toward zero like BigInt
+ * division, exactly: a double cannot hold the nanoseconds themselves.
+ */
+function nanosecondsToMs(high: number, low: number): number {
+  if (high < 0) { // |ns| in two's complement, then the sign back
+    const negLow = low === 0 ? 0 : 2 ** 32 - low;
+    return -nanosecondsToMs(-high - (low === 0 ? 0 : 1), negLow) || 0;
+  }
+  const a = Math.floor(high / 1_000_000);
+  const rest = (high - a * 1_000_000) * 2 ** 32 + low; // < 1e6 x 2^32 < 2^53: exact
+  const r = rest % 1_000_000;
+  return a * 2 ** 32 + (rest - r) / 1_000_000;
 }
 
 /** A value from the generic accessor (dictionaries and rare types) as a cell. */

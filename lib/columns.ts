@@ -11,12 +11,20 @@ export interface ColumnSpec {
 
 /** The value at a dotted path; null when any step is missing. */
 export function at(entity: Entity, path: string): unknown {
-  let value: unknown = entity;
-  for (const step of path.split(".")) {
-    if (value === null || value === undefined || typeof value !== "object") return null;
-    value = (value as Entity)[step];
-  }
-  return value ?? null;
+  return reader(path)(entity);
+}
+
+/** `at` for one path, its steps split once (a column reads the same path in every entity). */
+function reader(path: string): (entity: Entity) => unknown {
+  const steps = path.split(".");
+  return (entity) => {
+    let value: unknown = entity;
+    for (const step of steps) {
+      if (value === null || value === undefined || typeof value !== "object") return null;
+      value = (value as Entity)[step];
+    }
+    return value ?? null;
+  };
 }
 
 /** A decimal string (BigInt or BigDecimal) as a float, parsed directly (no BigInt round trip). */
@@ -51,16 +59,22 @@ function integer(value: unknown): number | null {
 
 const text = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
 
+/** A column of `type`: the value at `path` of each entity, converted. */
+const atPath = (type: ColumnType, convert: (value: unknown) => Value) => (path: string): ColumnSpec => {
+  const read = reader(path);
+  return { type, read: (e) => convert(read(e)) };
+};
+
 export const col = {
-  string: (path: string): ColumnSpec => ({ type: "string", read: (e) => text(at(e, path)) }),
+  string: atPath("string", text),
   /** Unix seconds or any whole number (BigInt text or Int). */
-  int: (path: string): ColumnSpec => ({ type: "int", read: (e) => integer(at(e, path)) }),
+  int: atPath("int", integer),
   /** BigDecimal (or BigInt) text as a float, no unit change. */
-  float: (path: string): ColumnSpec => ({ type: "float", read: (e) => decimal(at(e, path)) }),
+  float: atPath("float", decimal),
   /** An 18-decimal BigInt amount in tonnes. */
-  tonnes: (path: string): ColumnSpec => ({ type: "float", read: (e) => tonnes(at(e, path)) }),
+  tonnes: atPath("float", tonnes),
   /** Unix seconds as a `YYYY-MM-DD HH:MM:SS` UTC string. */
-  datetimeText: (path: string): ColumnSpec => ({ type: "string", read: (e) => unixText(at(e, path)) }),
+  datetimeText: atPath("string", unixText),
   /** Anything else: a function of the entity. */
   computed: (type: ColumnType, read: (e: Entity) => Value): ColumnSpec => ({ type, read }),
 };

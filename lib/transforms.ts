@@ -1,6 +1,6 @@
 // Transformations shared by several flows (DATASETS.md §3.2).
 import { UserError } from "./errors.ts";
-import { mapTable, renamer, withColumns, type Column, type Row, type Table, type Value } from "./table.ts";
+import { mapTable, projector, renamer, withColumns, type Column, type Row, type Table, type Value } from "./table.ts";
 
 /** auto-rename: spaces to `_`, then lower case; nothing else changes. */
 export function snakeName(name: string): string {
@@ -25,6 +25,19 @@ export function renameColumns(input: Table, rename: (name: string) => string): T
  */
 export function parseUtc(text: string | null | undefined): Date | null {
   if (!text) return null;
+  // Dates repeat (a registry has thousands of rows per day): each text is parsed once.
+  let ms = parsedUtc.get(text);
+  if (ms === undefined) {
+    ms = parseUtcMs(text);
+    if (parsedUtc.size >= 100_000) parsedUtc.clear();
+    parsedUtc.set(text, ms);
+  }
+  return ms === null ? null : new Date(ms);
+}
+
+const parsedUtc = new Map<string, number | null>();
+
+function parseUtcMs(text: string): number | null {
   const match = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/.exec(text.trim());
   if (!match) return null;
   const [y, mo, d, h, mi, s] = match.slice(1, 8).map((part) => Number(part ?? 0)) as number[];
@@ -40,7 +53,7 @@ export function parseUtc(text: string | null | undefined): Date | null {
     const digits = zone.slice(1).replace(":", "");
     ms -= sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2))) * 60_000;
   }
-  return new Date(ms);
+  return ms;
 }
 
 // ------------------------------------------------------------ shared steps of the derived datasets (DATASETS.md §3.2)
@@ -64,7 +77,8 @@ export function unixToTimestamp(input: Table, target: string): Table {
   const source = input.columns.find((c) => c.name === "date")?.name ?? input.columns.find((c) => c.name === "Date")?.name;
   if (!source) throw new UserError(`no date column to turn into ${target}`);
   const columns = input.columns.map((c): Column => (c.name === source ? { name: target, type: "timestamp" } : c));
-  return mapTable(input, columns, (row) => input.columns.map((c) => (c.name === source ? fromUnix(row[source]) : row[c.name] ?? null)));
+  const make = projector(columns.map((c) => c.name), input.columns.map((c) => (c.name === source ? { computed: 0 } : { copy: c.name })));
+  return { columns, rows: input.rows.map((row) => make(row, [fromUnix(row[source])])) };
 }
 
 const REGION_FIXES: Record<string, string> = {
@@ -101,10 +115,12 @@ export function poolQuantities(input: Table): Table {
   const dropped = new Set(["bct", "nct", "mco2", "ubo", "nbo"].map((t) => `credit_${t}_quantity`));
   const kept = input.columns.filter((c) => !dropped.has(c.name));
   const columns: Column[] = [...kept, ...POOLS.map((p): Column => ({ name: `${p}_quantity`, type: "float" }))];
-  return mapTable(input, columns, (row) => [
-    ...kept.map((c) => row[c.name] ?? null),
-    ...POOLS.map((p) => (Number(row[`credit_${p}_quantity`] ?? 0) !== 0 ? (row.quantity as number | null) : 0)),
-  ]);
+  const make = projector(columns.map((c) => c.name), [...kept.map((c) => ({ copy: c.name })), ...POOLS.map((_, i) => ({ computed: i }))]);
+  const credits = POOLS.map((p) => `credit_${p}_quantity`);
+  return {
+    columns,
+    rows: input.rows.map((row) => make(row, credits.map((credit) => (Number(row[credit] ?? 0) !== 0 ? (row.quantity as number | null) : 0)))),
+  };
 }
 
 const VERRA_MERGE = ["id", "name", "region", "country", "country_code", "project_type", "methodology"];
@@ -135,16 +151,25 @@ export function mergeWithVerra(input: Table, verra: Table, extra: { merge?: stri
     { name: "project_id_key", type: "string" },
     ...fromVerra.map((name): Column => ({ name, type: name === "id" ? "string" : verraTypes.get(name) ?? "string" })),
   ];
-  return mapTable(input, columns, (row) => {
-    const projectId = row.project_id;
-    const key = projectId === null || projectId === undefined ? null : String(projectId).slice(4);
-    const match = key === null ? undefined : byId.get(key);
-    return [
-      ...left.map((c) => row[c.name] ?? null),
-      key,
-      ...fromVerra.map((name) => (match ? (name === "id" ? String(match.id) : match[name] ?? null) : null)),
-    ];
-  });
+  const make = projector(columns.map((c) => c.name), [...left.map((c) => ({ copy: c.name })), ...columns.slice(left.length).map((_, i) => ({ computed: i }))]);
+  // The values after the dataset's own depend on the key only: made once per key.
+  const joined = new Map<string | null, Value[]>();
+  const valuesOf = (key: string | null): Value[] => {
+    let values = joined.get(key);
+    if (!values) {
+      const match = key === null ? undefined : byId.get(key);
+      values = [key, ...fromVerra.map((name) => (match ? (name === "id" ? String(match.id) : match[name] ?? null) : null))];
+      joined.set(key, values);
+    }
+    return values;
+  };
+  return {
+    columns,
+    rows: input.rows.map((row) => {
+      const projectId = row.project_id;
+      return make(row, valuesOf(projectId === null || projectId === undefined ? null : String(projectId).slice(4)));
+    }),
+  };
 }
 
 /** `Pool` (or `pool`) lower-cased, null stays null. */

@@ -4,7 +4,7 @@
 import { runWhenMain } from "../lib/cli.ts";
 import { countryCode } from "../lib/countries.ts";
 import { derivedFlow } from "../lib/flow.ts";
-import { requireColumns, rowMaker, type Column, type Row, type Value } from "../lib/table.ts";
+import { projector, requireColumns, type Column, type Row } from "../lib/table.ts";
 import { parseUtc, snakeName } from "../lib/transforms.ts";
 
 const DAY = 86_400_000;
@@ -44,9 +44,11 @@ const flow = derivedFlow({
       }),
       ...ADDED,
     ].map((c) => ({ ...c, name: snakeName(c.name) }));
-    const makeRow = rowMaker(columns.map((c) => c.name));
-    const source = verra.columns.map((c) => c.name);
-    const values: Value[] = new Array(columns.length);
+    // Verra's columns copied (the two dates parsed), then the added ones: values 0 and 1 are the dates, 2... the added.
+    const makeRow = projector(columns.map((c) => c.name), [
+      ...verra.columns.map((c) => (c.name === "Issuance Date" ? { computed: 0 } : c.name === "Retirement/Cancellation Date" ? { computed: 1 } : { copy: c.name })),
+      ...ADDED.map((_, i) => ({ computed: 2 + i })),
+    ]);
 
     const rows = verra.rows.map((r): Row => {
       const issued = parseUtc(r["Issuance Date"] as string | null);
@@ -62,22 +64,21 @@ const flow = derivedFlow({
       const code = countryCode(country);
       if (country && code === null) unknownCountries.add(country);
 
-      let k = 0;
-      for (const name of source) {
-        values[k++] = name === "Issuance Date" ? issued : name === "Retirement/Cancellation Date" ? retired : (r[name] ?? null);
-      }
-      values[k++] = vintage;
-      values[k++] = days;
-      values[k++] = days !== null && days > 0 ? "Retired" : "Available";
-      values[k++] = toucan;
-      // Flags are applied in the order Toucan, C3, Moss: a later match wins the Bridge column.
-      values[k++] = isMoss ? "Moss" : c3 ? "C3" : toucan ? "Toucan" : null;
-      values[k++] = c3;
-      values[k++] = isMoss;
-      values[k++] = code;
-      values[k++] = r["Quantity Issued"] ?? null;
-      values[k++] = r.ID === null || r.ID === undefined ? null : `VCS-${r.ID}`;
-      return makeRow(values);
+      return makeRow(r, [
+        issued,
+        retired,
+        vintage,
+        days,
+        days !== null && days > 0 ? "Retired" : "Available",
+        toucan,
+        // Flags are applied in the order Toucan, C3, Moss: a later match wins the Bridge column.
+        isMoss ? "Moss" : c3 ? "C3" : toucan ? "Toucan" : null,
+        c3,
+        isMoss,
+        code,
+        r["Quantity Issued"] ?? null,
+        r.ID === null || r.ID === undefined ? null : `VCS-${r.ID}`,
+      ]);
     });
 
     for (const name of unknownCountries) {

@@ -4,6 +4,7 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startFakeSubgraphs, derivedSchemaSdl, SUBGRAPH_NAMES, type FakeSubgraphs, type Store, type EntityRecord, type SubgraphName } from "./subgraph.ts";
+import { generateSubgraphData } from "./subgraph_data.ts";
 
 // --- Hand-made stores -----------------------------------------------------------------------------
 
@@ -456,6 +457,64 @@ describe("startFakeSubgraphs queries", () => {
     assert.equal(get.status, 404);
     await get.text();
     assert.equal(fake.requests.length, before + 4);
+  });
+
+  test("answers as the plain way does (graphql-js, a walk over every entity), body for body", async () => {
+    const generated = generateSubgraphData({ seed: 5, scale: 0.05 });
+    const broken = carbonStore();
+    broken.Retire!.push(
+      retire("0xa00301", { amount: null, timestamp: "1655000000" }), // null in a non-null field
+      retire("0xa00302", { credit: "0xc999", timestamp: "1655000001" }), // a reference to nothing
+    );
+    const stores = (carbon: Store) => ({ "polygon-digital-carbon": carbon, pairs: generated.pairs, "user-carbon": generated["user-carbon"] });
+    // The most shared timestamp (thousands of ties at full scale), and one with a single retirement.
+    const counts = new Map<string, number>();
+    for (const r of generated["polygon-digital-carbon"].Retire!) counts.set(String(r.timestamp), (counts.get(String(r.timestamp)) ?? 0) + 1);
+    const tied = [...counts].sort((a, b) => b[1] - a[1])[0]![0];
+    const single = [...counts].find(([, n]) => n === 1)![0];
+    const pair = String(generated.pairs.Swap![0]!.pair);
+    const retireFields = "amount timestamp hash retiringAddress { id } credit { id bridgeProtocol vintage retired project { id region methodologies country category name } } id timestamp";
+    const queries: Array<[SubgraphName, string]> = [
+      ["polygon-digital-carbon", `{ retires(first: 1000, orderBy: timestamp, orderDirection: desc, where: {}) { ${retireFields} } }`],
+      ["polygon-digital-carbon", "{ carbonPoolCreditBalances(first: 1000, orderBy: id, orderDirection: asc, where: {}) { balance pool { id } credit { id } id } }"],
+      ["polygon-digital-carbon", "{ retires(first: 5, skip: 2, orderBy: amount) { id source amount pool { id name } } }"],
+      ["polygon-digital-carbon", "{ retires { id credit { id vintage } } }"], // with the broken store: a field error, some data
+      ["polygon-digital-carbon", "{ retires(orderBy: timestamp) { id amount } }"], // a null in a non-null field
+      ["polygon-digital-carbon", "{ retires(first: 1001) { id } }"],
+      ["polygon-digital-carbon", '{ retires(orderBy: timestamp, where: {timestamp_lt: "x"}) { id } }'],
+      ["polygon-digital-carbon", "{ retires { id __typename } a: retires(first: 1) { id } }"],
+      ["polygon-digital-carbon", "{ retires { id credit { poolBalances(first: 2) { id } } } }"],
+      ["pairs", `{ swaps(first: 1000, orderBy: timestamp, orderDirection: desc, where: {pair: "${pair}"}) { close timestamp pair { id } id timestamp } }`],
+      ["pairs", `{ swaps(first: 1000, orderBy: timestamp, orderDirection: desc, where: {pair: "${pair.toUpperCase().replace("0X", "0x")}", timestamp_lt: "1690000000"}) { close timestamp id } }`],
+      ["user-carbon", "{ holdings(first: 1000, orderBy: timestamp, orderDirection: desc, where: {}) { token timestamp tokenAmount carbonValue klimate { id } id timestamp } }"],
+    ];
+    // Cursors on the sort key, on both sides of a tie, each way: the narrowed walk must start right.
+    for (const value of [tied, single]) {
+      for (const op of ["", "_lt", "_lte", "_gt", "_gte"]) {
+        for (const direction of ["asc", "desc"]) {
+          queries.push(["polygon-digital-carbon", `{ retires(first: 1000, orderBy: timestamp, orderDirection: ${direction}, where: {timestamp${op}: "${value}"}) { id } }`]);
+          queries.push(["polygon-digital-carbon", `{ klimaRetires(first: 1000, orderBy: retire__timestamp, orderDirection: ${direction}, where: {retire_: {timestamp${op}: "${value}"}}) { id retire { timestamp } } }`]);
+          queries.push(["polygon-digital-carbon", `{ retires(first: 1000, orderBy: id, orderDirection: ${direction}, where: {timestamp: "${value}", id${op || "_not"}: "0x8"}) { id } }`]);
+        }
+      }
+    }
+    for (const op of ["", "_lt", "_lte", "_gt", "_gte"]) { // a sort key with nulls (last ascending, first descending)
+      for (const direction of ["asc", "desc"]) queries.push(["polygon-digital-carbon", `{ retires(orderBy: retirementTokenId, orderDirection: ${direction}, where: {retirementTokenId${op}: "7"}) { id } }`]);
+    }
+    for (const carbon of [generated["polygon-digital-carbon"], broken]) {
+      const [fast, plain] = await Promise.all([startFakeSubgraphs({ stores: stores(carbon) }), startFakeSubgraphs({ stores: stores(carbon), plain: true })]);
+      try {
+        for (const [name, query] of queries) {
+          const [a, b] = await Promise.all([fast, plain].map(async (f) => {
+            const res = await post(f, name, { query });
+            return `${res.status} ${await res.text()}`;
+          }));
+          assert.equal(a, b, query);
+        }
+      } finally {
+        await Promise.all([fast.stop(), plain.stop()]);
+      }
+    }
   });
 
   test("records queries and variables", async () => {

@@ -24,16 +24,22 @@ import {
   buildASTSchema,
   buildSchema,
   executeSync,
+  getArgumentValues,
+  getNamedType,
+  isLeafType,
+  isNonNullType,
   parse,
   print,
   printSchema,
   validate,
   type DocumentNode,
   type FieldDefinitionNode,
+  type FieldNode,
   type GraphQLFieldResolver,
   type GraphQLFormattedError,
   type GraphQLSchema,
   type ObjectTypeDefinitionNode,
+  type SelectionNode,
   type TypeNode,
   type ValueNode,
 } from "graphql";
@@ -63,6 +69,11 @@ export type SubgraphFault =
 export interface FakeSubgraphsOptions {
   stores?: Partial<Record<SubgraphName, Store>>;
   latencyMs?: number;
+  /**
+   * Answer every query the plain way: graphql-js's executor, walking every entity of a collection
+   * in order (tests: the direct executor and the narrowed walks must give these answers).
+   */
+  plain?: boolean;
 }
 
 export interface FakeSubgraphs {
@@ -93,7 +104,7 @@ export async function startFakeSubgraphs(options: FakeSubgraphsOptions = {}): Pr
   const data = new Map<SubgraphName, EntityData>();
   const setStore = (name: SubgraphName, store: Store) => {
     const model = subgraphModel(name);
-    data.set(name, new EntityData(model, checkedStore(model, store)));
+    data.set(name, new EntityData(model, checkedStore(model, store), options.plain ?? false));
   };
   for (const name of SUBGRAPH_NAMES) setStore(name, options.stores?.[name] ?? {});
 
@@ -226,12 +237,97 @@ function answerQuery(data: EntityData, query: string, variables: Record<string, 
   }
   const invalid = validate(schema, document);
   if (invalid.length > 0) return { errors: invalid.map((e) => e.toJSON()) };
+  const direct = data.plain ? undefined : answerDirectly(data, document, operationName);
+  if (direct) return direct;
   const context: Context = { data };
   const result = executeSync({ schema, document, variableValues: variables, operationName, contextValue: context });
   const fatal = result.errors?.find((e) => e.originalError instanceof QueryExecutionError);
   if (fatal) return { errors: [{ message: fatal.message }] };
   if (!result.errors) return { data: result.data };
   return { data: result.data, errors: result.errors.map((e) => e.toJSON()) };
+}
+
+// --- The pipelines' query shape, answered without graphql-js's executor -------------------------
+//
+// graphql-js spends ~10 ms executing a page of 1000 entities with nested references, on the core the
+// pipelines under test also need. The shape the pipelines send (one top-level collection, plain
+// fields, single references) is answered here directly, with the schema's own argument coercion and
+// scalar serialization. Anything else, and anything that would be an error or a null in a non-null
+// position, goes to executeSync: the answer is the same either way (test/fakes/subgraph.test.ts).
+
+/** Thrown to hand a query to graphql-js. */
+class NotDirect extends Error {}
+
+interface DirectField {
+  name: string;
+  nonNull: boolean;
+  /** A scalar or enum: the type's serialize; a reference: the referenced entity's fields. */
+  serialize?: (value: unknown) => unknown;
+  reference?: { target: string; fields: DirectField[] };
+}
+
+function answerDirectly(data: EntityData, document: DocumentNode, operationName: string | undefined): Answer | undefined {
+  try {
+    const [operation, ...others] = document.definitions;
+    if (others.length > 0 || operation?.kind !== Kind.OPERATION_DEFINITION || operation.operation !== "query") return undefined;
+    if (operation.variableDefinitions?.length || operation.directives?.length) return undefined;
+    if (operationName !== undefined && operationName !== operation.name?.value) return undefined;
+    const fields = mergedFields(operation.selectionSet.selections);
+    if (fields.size !== 1) return undefined;
+    const [[name, nodes]] = [...fields];
+    const entity = [...data.model.entities.values()].find((e) => e.plural === name);
+    if (!entity) return undefined;
+    const definition = data.model.schema.getQueryType()!.getFields()[name]!;
+    const plan = directFields(data.model, entity, nodes.flatMap((n) => n.selectionSet?.selections ?? []));
+    const records = data.collection(entity, getArgumentValues(definition, nodes[0]!, {}));
+    return { data: { [name]: records.map((record) => directObject(data, record, plan)) } };
+  } catch {
+    return undefined; // NotDirect, or an error graphql-js will report in its own way
+  }
+}
+
+/** Fields by response name in first-seen order, as graphql's collectFields merges them; only plain fields. */
+function mergedFields(selections: readonly SelectionNode[]): Map<string, FieldNode[]> {
+  const fields = new Map<string, FieldNode[]>();
+  for (const selection of selections) {
+    if (selection.kind !== Kind.FIELD || selection.alias || selection.directives?.length || selection.name.value.startsWith("__")) throw new NotDirect();
+    const name = selection.name.value;
+    fields.set(name, [...(fields.get(name) ?? []), selection]);
+  }
+  return fields;
+}
+
+function directFields(model: SubgraphModel, entity: EntityModel, selections: readonly SelectionNode[]): DirectField[] {
+  const type = model.schema.getType(entity.name) as GraphQLObjectType;
+  return [...mergedFields(selections)].map(([name, nodes]): DirectField => {
+    const definition = type.getFields()[name];
+    const field = entity.field.get(name);
+    if (!definition || !field || field.list || field.derivedFrom !== undefined || nodes.some((n) => n.arguments?.length)) throw new NotDirect();
+    const nonNull = isNonNullType(definition.type);
+    const base = getNamedType(definition.type);
+    if (isLeafType(base)) return { name, nonNull, serialize: (value) => base.serialize(value) };
+    const target = model.entities.get(field.base)!;
+    return { name, nonNull, reference: { target: target.name, fields: directFields(model, target, nodes.flatMap((n) => n.selectionSet?.selections ?? [])) } };
+  });
+}
+
+/** One entity as graphql-js completes it: default resolver for values, the reference resolver's lookup. */
+function directObject(data: EntityData, record: EntityRecord, fields: DirectField[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const field of fields) {
+    const raw = record[field.name];
+    let value: unknown = null;
+    if (field.reference) {
+      const target = typeof raw === "string" ? data.byId(field.reference.target).get(raw) : undefined;
+      if (target) value = directObject(data, target, field.reference.fields);
+    } else if (raw !== null && raw !== undefined) {
+      value = field.serialize!(raw);
+      if (value === null || value === undefined) throw new NotDirect(); // graphql-js reports it as an error
+    }
+    if (value === null && field.nonNull) throw new NotDirect(); // null propagation: graphql-js's answer
+    out[field.name] = value;
+  }
+  return out;
 }
 
 function formatError(error: unknown): GraphQLFormattedError {
@@ -832,8 +928,9 @@ class EntityData {
   private readonly idMaps = new Map<string, Map<string, EntityRecord>>();
   private readonly sortedCache = new Map<string, EntityRecord[]>();
   private readonly groupCache = new Map<string, Map<string, EntityRecord[]>>();
+  private readonly valueGroupCache = new Map<string, Map<unknown, EntityRecord[]>>();
 
-  constructor(readonly model: SubgraphModel, private readonly store: Store) {}
+  constructor(readonly model: SubgraphModel, private readonly store: Store, readonly plain = false) {}
 
   records(type: string): EntityRecord[] {
     return this.store[type] ?? [];
@@ -890,14 +987,15 @@ class EntityData {
     const first = rangeArgument("first", args.first, 100, 1, MAX_FIRST);
     const skip = rangeArgument("skip", args.skip, 0, 0, MAX_SKIP);
     const matches = compileWhere(this, entity, args.where, false);
-    const candidates =
-      source === undefined ? this.sorted(entity, order)
-      : "via" in source ? this.groups(entity, source.via, order).get(source.parentId) ?? []
-      : sortRecords(this.referenced(entity, source.ids), order, entity, this);
+    const { candidates, start } =
+      source === undefined ? this.narrowed(entity, order, args.where)
+      : "via" in source ? { candidates: this.groups(entity, source.via, order).get(source.parentId) ?? [], start: 0 }
+      : { candidates: sortRecords(this.referenced(entity, source.ids), order, entity, this), start: 0 };
     // Walk in order and stop at skip + first matches: paging through 50k entities stays cheap.
     const out: EntityRecord[] = [];
     let skipped = 0;
-    for (const record of candidates) {
+    for (let i = start; i < candidates.length; i++) {
+      const record = candidates[i]!;
       if (!matches(record)) continue;
       if (skipped < skip) {
         skipped++;
@@ -907,6 +1005,47 @@ class EntityData {
       if (out.length >= first) break;
     }
     return out;
+  }
+
+  /**
+   * The part of a type's sorted entities that a walk must look at, for a `where` already compiled
+   * (so valid): with a top-level equality filter on a field, only the entities holding that value
+   * (grouped once per order); with top-level comparisons on the sort key (a page cursor such as
+   * `timestamp_lt` or `retire_: {timestamp_lt}`), from the first entity that can pass them (binary
+   * search). Every entity left out fails the filter: the walk finds the same entities, in the same
+   * order, looking at a page's worth instead of everything before the cursor.
+   */
+  private narrowed(entity: EntityModel, order: Order, where: unknown): { candidates: EntityRecord[]; start: number } {
+    let candidates = this.sorted(entity, order);
+    if (this.plain || where === null || typeof where !== "object") return { candidates, start: 0 };
+    const filters: Array<{ spec: FilterSpec; value: unknown }> = [];
+    for (const [key, value] of Object.entries(where)) {
+      const spec = entity.filters.get(key);
+      if (spec && value !== null && value !== undefined) filters.push({ spec, value });
+    }
+    const equal = filters.find(({ spec }) => spec.op === "eq" && !spec.field.list && spec.field.derivedFrom === undefined && spec.field.kind !== "decimal");
+    if (equal) candidates = this.valueGroups(entity, order, equal.spec.field).get(filterKey(equal.spec.field.kind, equal.value)) ?? [];
+    let start = 0;
+    for (const bound of orderBounds(this.model, order, filters)) start = Math.max(start, firstInBound(candidates, order, bound, this));
+    return { candidates, start };
+  }
+
+  /** A type's entities in this order, grouped by the stored value of `field` (nulls left out). */
+  private valueGroups(entity: EntityModel, order: Order, field: FieldModel): Map<unknown, EntityRecord[]> {
+    const key = `${entity.name}|${order.key}|${order.desc ? "desc" : "asc"}|=${field.name}`;
+    let groups = this.valueGroupCache.get(key);
+    if (!groups) {
+      groups = new Map();
+      for (const record of this.sorted(entity, order)) {
+        const value = storedKey(field.kind, record[field.name]);
+        if (value === null) continue;
+        const group = groups.get(value);
+        if (group) group.push(record);
+        else groups.set(value, [record]);
+      }
+      this.valueGroupCache.set(key, groups);
+    }
+    return groups;
   }
 
   /** The existing entities among `ids`, each once (like `id = any(array)` in SQL). */
@@ -1006,10 +1145,12 @@ interface Order {
   desc: boolean;
   kind: ValueKind;
   value: (record: EntityRecord, data: EntityData) => unknown; // raw stored value, or null
+  /** The filter that compares the same value: `field_<op>`, or `field_: {child_<op>}` (not for derived fields). */
+  filter?: { field: string; child?: string };
 }
 
 function idOrder(entity: EntityModel, desc: boolean): Order {
-  return { key: "id", desc, kind: entity.idKind, value: (r) => r.id };
+  return { key: "id", desc, kind: entity.idKind, value: (r) => r.id, filter: { field: "id" } };
 }
 
 function resolveOrder(model: SubgraphModel, entity: EntityModel, orderBy: unknown, direction: unknown): Order {
@@ -1022,7 +1163,7 @@ function resolveOrder(model: SubgraphModel, entity: EntityModel, orderBy: unknow
       return idOrder(entity, desc);
     case "field": {
       const { name } = spec.field;
-      return { key: name, desc, kind: spec.field.kind, value: (r) => r[name] };
+      return { key: name, desc, kind: spec.field.kind, value: (r) => r[name], filter: { field: name } };
     }
     case "child": {
       const { field, child } = spec;
@@ -1036,6 +1177,7 @@ function resolveOrder(model: SubgraphModel, entity: EntityModel, orderBy: unknow
         desc,
         kind: child.kind,
         value: (r, data) => parentOf(r, data)?.[child.name] ?? null,
+        filter: via === undefined ? { field: field.name, child: child.name } : undefined,
       };
     }
     case "unsupported":
@@ -1043,6 +1185,53 @@ function resolveOrder(model: SubgraphModel, entity: EntityModel, orderBy: unknow
     default:
       throw new QueryExecutionError(`Entity \`${entity.name}\` has no attribute \`${String(orderBy)}\``);
   }
+}
+
+type Bound = { op: "eq" | "gt" | "gte" | "lt" | "lte"; key: unknown };
+const BOUND_OPS = new Set<FilterOp>(["eq", "gt", "gte", "lt", "lte"]);
+
+/** The comparisons of a (valid, compiled) `where` on the value the order sorts by, as keys. */
+function orderBounds(model: SubgraphModel, order: Order, filters: Array<{ spec: FilterSpec; value: unknown }>): Bound[] {
+  const path = order.filter;
+  if (!path) return [];
+  const bounds: Bound[] = [];
+  for (const { spec, value } of filters) {
+    if (spec.field.name !== path.field || spec.field.list) continue;
+    if (path.child === undefined) {
+      if (BOUND_OPS.has(spec.op)) bounds.push({ op: spec.op as Bound["op"], key: filterKey(order.kind, value) });
+    } else if (spec.op === "child" && typeof value === "object" && !Array.isArray(value)) {
+      const target = model.entities.get(spec.field.base)!;
+      for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
+        const child = target.filters.get(key);
+        if (child && child.field.name === path.child && BOUND_OPS.has(child.op) && inner !== null && inner !== undefined) {
+          bounds.push({ op: child.op as Bound["op"], key: filterKey(order.kind, inner) });
+        }
+      }
+    }
+  }
+  return bounds;
+}
+
+/**
+ * The index of the first record (in the order's direction) that can pass `bound`: those before it
+ * are a prefix, as the records are sorted on that value (ascending: nulls last; descending: first).
+ */
+function firstInBound(records: EntityRecord[], order: Order, bound: Bound, data: EntityData): number {
+  const before = (record: EntityRecord): boolean => {
+    const key = storedKey(order.kind, order.value(record, data));
+    if (key === null) return order.desc;
+    const c = compareKeys(order.kind, key, bound.key);
+    if (!order.desc) return bound.op === "gt" ? c <= 0 : bound.op === "gte" || bound.op === "eq" ? c < 0 : false;
+    return bound.op === "lt" ? c >= 0 : bound.op === "lte" || bound.op === "eq" ? c > 0 : false;
+  };
+  let lo = 0;
+  let hi = records.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (before(records[mid]!)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /**

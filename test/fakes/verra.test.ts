@@ -204,6 +204,18 @@ describe("startFakeVerra", () => {
     await other.text();
   });
 
+  test("serializeOnce (benchmarks) answers the same bytes", async () => {
+    const once = await startFakeVerra({ records: fake.records, serializeOnce: true });
+    try {
+      for (const [start, end] of [[undefined, undefined], ["2019-01-01", "2021-12-31"], ["2030-01-01", undefined]] as const) {
+        const [a, b] = await Promise.all([fake, once].map(async (f) => (await post(f, searchBody(start, end))).text()));
+        assert.equal(b, a);
+      }
+    } finally {
+      await once.stop();
+    }
+  });
+
   test("accepts records in any order and still answers in their order", async () => {
     const shuffled = [...fake.records].reverse();
     const reversed = await startFakeVerra({ records: shuffled });
