@@ -11,9 +11,10 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { renderTable } from "../lib/format.ts";
 import { attribute, flowBound, longestChain, type FlowBound, type Interval } from "./critical_path.ts";
+import { promoteFullSet, s3Clean } from "./s3.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const CASES = ["build_all", "verra_ingest", "transforms", "codec", "pagination", "startup"] as const;
+const CASES = ["build_all", "verra_ingest", "transforms", "codec", "pagination", "startup", "s3_clean", "promote"] as const;
 const USAGE = `usage: npm run bench -- [${CASES.join(" | ")} ...] [flags]
 
   build_all     every flow over the fakes with latency per request: concurrency 1 and the default, against
@@ -23,6 +24,8 @@ const USAGE = `usage: npm run bench -- [${CASES.join(" | ")} ...] [flags]
   codec         encode and decode of the largest artifact of that lake
   pagination    one subgraph collection of --records at --latency, against its sequential bound
   startup       --help and a no-op flow, with npx tsx and without, median of --runs; where the time goes
+  s3_clean      list --artifacts artifacts on the fake S3 server, then clean_up_old_artifacts over them
+  promote       promote.ts of the full 34-dataset set at the build_all scale, between two buckets of the fake S3 server
 
   --build-verra-rows N   Verra rows for build_all, transforms, codec (200000)
   --build-records N      records of the largest subgraph queries for the same (50000)
@@ -30,6 +33,7 @@ const USAGE = `usage: npm run bench -- [${CASES.join(" | ")} ...] [flags]
   --records N            pagination records (50000)
   --latency MS           added latency per request, build_all and pagination (100)
   --runs N               startup repetitions (5)
+  --artifacts N          s3_clean artifacts (5000)
   --lake DIR             the lake transforms and codec read; built there by build_all (no latency) if it has no artifacts
   --all-variants         build_all also with --isolate and at concurrency 4
 `;
@@ -41,6 +45,7 @@ const { values: flags, positionals } = parseArgs({
     records: { type: "string", default: "50000" },
     latency: { type: "string", default: "100" },
     runs: { type: "string", default: "5" },
+    artifacts: { type: "string", default: "5000" },
     lake: { type: "string" },
     "all-variants": { type: "boolean" },
     help: { type: "boolean", short: "h" },
@@ -570,6 +575,8 @@ try {
     if (name === "codec") await codec();
     if (name === "pagination") await pagination();
     if (name === "startup") await startup();
+    if (name === "s3_clean") for (const f of await s3Clean(Number(flags.artifacts))) record(f);
+    if (name === "promote") for (const f of await promoteFullSet(Number(flags["build-verra-rows"]), Number(flags["build-records"]))) record(f);
   }
 } finally {
   for (const dir of temporary) rmSync(dir, { recursive: true, force: true });

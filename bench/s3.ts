@@ -1,13 +1,11 @@
 // The S3 figures: listing and cleaning 5,000 artifacts, and promoting the full 34-dataset
 // set at the build_all benchmark's scale, against the fake S3 server on loopback.
-// Used by bench/run.ts (cases s3_clean and promote); runnable alone:
-//   npx tsx bench/s3.ts [--artifacts 5000] [--verra-rows 200000] [--records 50000]
+// The cases s3_clean and promote of bench/run.ts (npm run bench -- s3_clean promote).
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { runBuild } from "../lib/build.ts";
 import { loadConfig } from "../lib/config.ts";
 import { formatBytes } from "../lib/format.ts";
@@ -93,12 +91,5 @@ export async function promoteFullSet(verraRows: number, records: number): Promis
     await sources.stop().catch(() => undefined);
     await s3.close();
     rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { artifacts: { type: "string", default: "5000" }, "verra-rows": { type: "string", default: "200000" }, records: { type: "string", default: "50000" } } });
-  for (const figure of [...await s3Clean(Number(values.artifacts)), ...await promoteFullSet(Number(values["verra-rows"]), Number(values.records))]) {
-    console.log(`${figure.case}  ${figure.measure}: ${figure.value} ${figure.unit}${figure.note ? ` (${figure.note})` : ""}`);
   }
 }
