@@ -1,7 +1,7 @@
 // HTTP to sources, with failures classified: network errors, timeouts, 408,
 // 429 and 5xx are transient (retried); other 4xx are permanent; a body that
 // is cut short or is not JSON has failed (transient: the next try may be whole).
-import { request } from "undici";
+import type { request as Request } from "undici";
 import { errorMessage, SourceError } from "./errors.ts";
 import { redact } from "./redact.ts";
 
@@ -16,8 +16,10 @@ export async function postJson(url: string, body: unknown, options: PostOptions)
   const target = new URL(url);
   for (const [k, v] of Object.entries(options.query ?? {})) target.searchParams.set(k, v);
   const where = `${options.what} (${redact(`${target.origin}${target.pathname}`)})`;
-  let response: Awaited<ReturnType<typeof request>>;
+  let response: Awaited<ReturnType<typeof Request>>;
   try {
+    // Loaded on the first request, not at import: it is most of a flow's start-up (--help).
+    const { request } = await import("undici");
     response = await request(target, {
       method: "POST",
       headers: { "content-type": "application/json", accept: "application/json" },
