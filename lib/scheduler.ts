@@ -351,7 +351,7 @@ export class Scheduler {
     const jobLog = log.child({ flow: job, run: runId });
     const onLine = (line: string) => {
       file.write(`${redact(line)}\n`);
-      jobLog.info(line);
+      jobLog.info(line.replace(/^\d\d:\d\d:\d\d /, "")); // the job's own clock: the daemon's line has one
       this.options.onLine?.({ job, runId }, line);
     };
     createInterface({ input: child.stdout! }).on("line", onLine);

@@ -165,9 +165,9 @@ describe("running jobs", { concurrency: true, timeout: 60_000 }, () => {
       "WARN ended fails run 4: failed in <t> (exit code 3)",
     ]);
     assert.ok(logLines.some((l) => /^\d\d:\d\d:\d\d quick run 1: hello$/.test(l)), "the job's output, prefixed by job and run id");
-    assert.deepEqual(output.lines, ["quick 1: hello", "fails 4: failing"]);
+    assert.deepEqual(output.lines, ["quick 1: hello", "fails 4: 13:15:02 failing"]);
     assert.equal(readFileSync(path.join(dir, "logs", "1-quick.log"), "utf8"), "hello\n");
-    assert.equal(readFileSync(path.join(dir, "logs", "4-fails.log"), "utf8"), "failing\n");
+    assert.equal(readFileSync(path.join(dir, "logs", "4-fails.log"), "utf8"), "13:15:02 failing\n");
   });
 
   test("a job killed by a signal is recorded failed, and the next trigger still runs", async (t) => {
