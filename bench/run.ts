@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { renderTable } from "../lib/format.ts";
 import { attribute, flowBound, longestChain, type FlowBound, type Interval } from "./critical_path.ts";
+import { measure, type Measured } from "./measure.ts";
 import { promoteFullSet, s3Clean } from "./s3.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -95,41 +96,6 @@ const tempDir = () => {
 };
 
 // ------------------------------------------------------------------------------------------ processes
-
-interface Usage { script: string; maxRssBytes: number; userMs: number; systemMs: number; requests?: Array<Interval & { origin: string; path: string }> }
-interface Measured { ms: number; maxRssBytes: number; cpuMs: number; code: number; stderr: string; usages: Usage[]; startedAt: number; endedAt: number }
-
-/**
- * Run a script as a user would (node + tsx), measuring wall time, and through bench/report_usage.mjs
- * (preloaded into it and every node process it starts) peak RSS, CPU time and HTTP requests.
- */
-function measure(script: string, args: string[], cwd: string, env: Record<string, string>): Promise<Measured> {
-  const usageDir = mkdtempSync(path.join(tmpdir(), "dp-bench-usage-"));
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const startedAt = Date.now();
-    const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), path.join(ROOT, script), ...args], {
-      cwd,
-      env: {
-        PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env,
-        BENCH_USAGE_DIR: usageDir, NODE_OPTIONS: `--import ${path.join(ROOT, "bench", "report_usage.mjs")}`,
-      },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let stderr = "";
-    child.stderr.on("data", (c: Buffer) => { stderr += c.toString(); });
-    child.on("exit", (code) => {
-      const ms = performance.now() - started;
-      const usages = readdirSync(usageDir).map((f) => JSON.parse(readFileSync(path.join(usageDir, f), "utf8")) as Usage);
-      rmSync(usageDir, { recursive: true, force: true });
-      resolve({
-        ms, code: code ?? 1, stderr, usages, startedAt, endedAt: Date.now(),
-        maxRssBytes: Math.max(0, ...usages.map((u) => u.maxRssBytes)),
-        cpuMs: usages.reduce((s, u) => s + u.userMs + u.systemMs, 0),
-      });
-    });
-  });
-}
 
 const check = (what: string, m: Measured) => {
   if (m.code !== 0) {

@@ -1,11 +1,9 @@
 // The S3 figures: listing and cleaning 5,000 artifacts, and promoting the full 34-dataset
 // set at the build_all benchmark's scale, against the fake S3 server on loopback.
 // The cases s3_clean and promote of bench/run.ts (npm run bench -- s3_clean promote).
-import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { runBuild } from "../lib/build.ts";
 import { loadConfig } from "../lib/config.ts";
 import { formatBytes } from "../lib/format.ts";
@@ -14,25 +12,17 @@ import { Logger } from "../lib/log.ts";
 import { ALL_FLOWS } from "../scripts/flows.ts";
 import { startFakeSources } from "../test/fakes/all.ts";
 import { startFakeS3 } from "../test/fakes/s3.ts";
+import { measure, type Measured } from "./measure.ts";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const DAY = 24 * 60 * 60 * 1000;
 
 export interface S3Figure { case: string; measure: string; value: number; unit: string; note?: string }
 
-/** A script run as a user runs it: its wall time and CPU time in ms. */
-function timeScript(script: string, args: string[], cwd: string, env: Record<string, string>): Promise<{ ms: number; cpuMs: number; stdout: string }> {
-  const usageFile = path.join(cwd, `usage-${Date.now()}.json`);
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, ["--import", import.meta.resolve("tsx"), "--import", path.join(ROOT, "bench", "report_usage.mjs"), path.join(ROOT, script), ...args], {
-      cwd, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", BENCH_USAGE_FILE: usageFile, ...env }, maxBuffer: 64 * 1024 * 1024,
-    }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`${script}: ${stderr.trim()}`));
-      const usage = JSON.parse(readFileSync(usageFile, "utf8")) as { userMs: number; systemMs: number };
-      resolve({ ms: performance.now() - started, cpuMs: usage.userMs + usage.systemMs, stdout });
-    });
-  });
+/** A script run as a user runs it (bench/measure.ts); a failure stops the case. */
+async function timeScript(script: string, args: string[], cwd: string, env: Record<string, string>): Promise<Measured> {
+  const run = await measure(script, args, cwd, env);
+  if (run.code !== 0) throw new Error(`${script}: ${run.stderr.trim()}`);
+  return run;
 }
 
 export async function s3Clean(count: number): Promise<S3Figure[]> {

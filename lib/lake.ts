@@ -154,16 +154,11 @@ export class LocalLake implements Lake {
   }
 
   async read(key: string): Promise<Buffer | undefined> {
-    try {
-      return await readFile(this.file(key));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw error;
-    }
+    return readIfExists(this.file(key));
   }
 
   async write(key: string, bytes: Uint8Array | ArtifactBody): Promise<void> {
-    await this.replace(key, async (temporary) => {
+    await this.replace(checkKey(key), async (temporary) => {
       const handle = await open(temporary, "w");
       try {
         if (bytes instanceof Uint8Array) await handle.writeFile(bytes);
@@ -182,7 +177,7 @@ export class LocalLake implements Lake {
   async copyFrom(from: Lake, fromKey: string, toKey: string): Promise<"file copy" | false> {
     if (!(from instanceof LocalLake)) return false;
     const source = from.file(fromKey);
-    await this.replace(toKey, async (temporary) => {
+    await this.replace(checkKey(toKey), async (temporary) => {
       try {
         await copyFile(source, temporary);
       } catch (error) {
@@ -193,11 +188,14 @@ export class LocalLake implements Lake {
     return "file copy";
   }
 
-  /** Fill a temporary file in the lake's folder, then rename it over `key`: atomic on one file system. */
-  private async replace(key: string, fill: (temporary: string) => Promise<void>): Promise<void> {
-    const target = this.file(key);
+  /**
+   * Fill a temporary file in the lake's folder, then rename it over `name` (a checked key or
+   * document name): atomic on one file system.
+   */
+  private async replace(name: string, fill: (temporary: string) => Promise<void>): Promise<void> {
+    const target = path.join(this.dir, name);
     await mkdir(this.dir, { recursive: true });
-    const temporary = path.join(this.dir, `.${key}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+    const temporary = path.join(this.dir, `.${name}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
     try {
       await fill(temporary);
       await rename(temporary, target);
@@ -224,20 +222,20 @@ export class LocalLake implements Lake {
   }
 
   async readDocument(name: string): Promise<string | undefined> {
-    try {
-      return await readFile(path.join(this.dir, checkDocumentName(name)), "utf8");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw error;
-    }
+    return (await readIfExists(path.join(this.dir, checkDocumentName(name))))?.toString("utf8");
   }
 
   async writeDocument(name: string, text: string): Promise<void> {
-    const file = path.join(this.dir, checkDocumentName(name));
-    await mkdir(this.dir, { recursive: true });
-    const temporary = path.join(this.dir, `.${name}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-    await writeFile(temporary, text);
-    await rename(temporary, file);
+    await this.replace(checkDocumentName(name), (temporary) => writeFile(temporary, text));
   }
 }
 
+/** A file's bytes, or undefined when there is no such file. */
+async function readIfExists(file: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}

@@ -1,8 +1,7 @@
 // What the artifact scripts (clean-up, fetch, promote) share: the lake they act
 // on, a recorded run with the keys they touched, one line per key and a total,
 // and DRY_RUN, in which they only say what they would do.
-import type { CommandContext } from "./cli.ts";
-import { runOrigin } from "./cli.ts";
+import { runOrigin, type CommandContext } from "./cli.ts";
 import { ConfigError, errorMessage } from "./errors.ts";
 import { parseStorage, type Config, type Storage } from "./config.ts";
 import { RunHistory } from "./history.ts";
@@ -88,7 +87,7 @@ export function actedOnStorage(config: Config, lakeOption: unknown): Storage {
 }
 
 /** Keys in a lake that are not artifact keys: each reported, none used. */
-export function reportRefused(run: MaintenanceRun, lake: Lake, listing: Listing): string | undefined {
+export function reportRefused(run: Pick<MaintenanceRun, "log">, lake: Lake, listing: Listing): string | undefined {
   for (const key of listing.refused) run.log.error(`${lake.label}: refused key "${key}": not <slug>-latest or <slug>-<YYYY_MM_DD__HH_MM_SS>; left alone`);
   return listing.refused.length ? `${listing.refused.length} key(s) in ${lake.label} refused as unsafe: ${listing.refused.join(", ")}` : undefined;
 }

@@ -8,7 +8,7 @@ import { missingConsumerColumns } from "./consumer.ts";
 import { ArtifactError, errorMessage, UserError } from "./errors.ts";
 import { renderTable } from "./format.ts";
 import { historizedKey, parseKey, transfer, type ArtifactInfo, type Lake } from "./lake.ts";
-import type { MaintenanceRun } from "./maintenance.ts";
+import { reportRefused, type MaintenanceRun } from "./maintenance.ts";
 
 const BACKUPS = "_promote";
 
@@ -31,11 +31,12 @@ export interface PromoteOptions {
   now?: () => Date;
 }
 
+/** Promote staging's set; returns the keys refused as unsafe in either lake (reported, left alone), one line per lake. */
 export async function promote(options: PromoteOptions): Promise<{ refused: string[] }> {
   const { staging, production, run } = options;
+  const now = options.now ?? (() => new Date());
   const [stagingListing, productionListing] = await Promise.all([staging.list(), production.list()]);
-  const refused = [...stagingListing.refused.map((k) => `${staging.label}: ${k}`), ...productionListing.refused.map((k) => `${production.label}: ${k}`)];
-  for (const key of refused) run.log.error(`refused key ${key}: not <slug>-latest or <slug>-<YYYY_MM_DD__HH_MM_SS>; left alone`);
+  const refused = [reportRefused(run, staging, stagingListing), reportRefused(run, production, productionListing)].filter((r): r is string => r !== undefined);
   const incoming = stagingListing.artifacts.filter((a) => parseKey(a.key).latest);
   const current = productionListing.artifacts.filter((a) => parseKey(a.key).latest);
   const incomingKeys = new Set(incoming.map((a) => a.key));
@@ -50,28 +51,31 @@ export async function promote(options: PromoteOptions): Promise<{ refused: strin
   const rowsAfter = await checkStaging(staging, incoming);
   const rowsBefore = await rowCounts(production, current);
 
-  const pending = await lastBackup(production);
+  const stamps = await production.folders(BACKUPS);
+  const pending = await lastBackup(production, stamps);
   const resuming = pending?.manifest.state === "copying" ? pending : undefined;
   if (resuming) run.log.warn(`resuming the promote that stopped on ${resuming.stamp}: production's set from before it stays in ${resuming.backup.label}`);
-  const verb = (done: string, would: string) => (run.dryRun ? would : done);
+  const verb = verbs(run.dryRun);
 
-  let backup = resuming?.backup;
-  if (!backup) {
-    const taken = new Set(await production.folders(BACKUPS));
-    const second = historizedKey("x", (options.now ?? (() => new Date()))()).slice(2);
+  let backup: Lake;
+  let manifest: Manifest;
+  if (resuming) {
+    ({ backup, manifest } = resuming);
+  } else {
+    const second = historizedKey("x", now()).slice(2);
     let stamp = second;
-    for (let n = 1; taken.has(stamp); n += 1) stamp = `${second}_${n}`; // two promotes in one second
+    for (let n = 1; stamps.includes(stamp); n += 1) stamp = `${second}_${n}`; // two promotes in one second
     backup = production.folder(`${BACKUPS}/${stamp}`);
     for (const artifact of current) {
       const how = run.dryRun ? "" : ` (${await transfer(production, artifact.key, backup, artifact.key)})`;
       run.say(`${verb("backed up", "would back up")} ${artifact.key} to ${backup.label}${how}`);
     }
-    const manifest: Manifest = {
+    manifest = {
       state: "copying", staging: staging.label, production: production.label,
-      startedAt: new Date().toISOString(), backedUp: current.map((a) => a.key),
+      startedAt: now().toISOString(), backedUp: current.map((a) => a.key),
     };
     // Written last: a backup with a manifest is complete.
-    if (!run.dryRun) await backup.writeDocument("manifest.json", JSON.stringify(manifest, null, 2));
+    if (!run.dryRun) await writeManifest(backup, manifest);
   }
   if (!run.dryRun) run.note(`backup of production: ${backup.label}`);
 
@@ -81,10 +85,7 @@ export async function promote(options: PromoteOptions): Promise<{ refused: strin
     run.copied(`${staging.label}/${artifact.key}`, artifact.key);
     run.say(`${verb("promoted", "would promote")} ${artifact.key}${how}`);
   }
-  if (!run.dryRun) {
-    const manifest = JSON.parse((await backup.readDocument("manifest.json"))!) as Manifest;
-    await backup.writeDocument("manifest.json", JSON.stringify({ ...manifest, state: "promoted", finishedAt: new Date().toISOString() }, null, 2));
-  }
+  if (!run.dryRun) await writeManifest(backup, { ...manifest, state: "promoted", finishedAt: now().toISOString() });
 
   const slugs = [...new Set([...rowsAfter.keys(), ...rowsBefore.keys()])].sort();
   const change = (slug: string): string => {
@@ -105,7 +106,7 @@ export async function promote(options: PromoteOptions): Promise<{ refused: strin
 /** Restore the production set of the last promote exactly: its backed-up artifacts, and none other. */
 export async function rollback(options: Omit<PromoteOptions, "staging" | "allowMissing">): Promise<void> {
   const { production, run } = options;
-  const last = await lastBackup(production);
+  const last = await lastBackup(production, await production.folders(BACKUPS));
   if (!last) throw new UserError(`no promote to roll back: ${production.label} has no complete backup in ${BACKUPS}/`);
   if (last.manifest.state === "rolled-back") throw new UserError(`the last promote (${last.stamp}) was already rolled back; nothing was changed`);
   const kept = new Set((await last.backup.list()).artifacts.map((a) => a.key));
@@ -113,7 +114,7 @@ export async function rollback(options: Omit<PromoteOptions, "staging" | "allowM
   if (lost.length) throw new ArtifactError(`backup ${last.backup.label} lacks ${lost.join(", ")}: cannot restore production exactly; nothing was changed`);
   const now = (await production.list()).artifacts.filter((a) => parseKey(a.key).latest).map((a) => a.key);
   const backedUp = new Set(last.manifest.backedUp);
-  const verb = (done: string, would: string) => (run.dryRun ? would : done);
+  const verb = verbs(run.dryRun);
   for (const key of last.manifest.backedUp) {
     if (!run.dryRun) await transfer(last.backup, key, production, key);
     run.copied(`${last.backup.label}/${key}`, key);
@@ -125,16 +126,20 @@ export async function rollback(options: Omit<PromoteOptions, "staging" | "allowM
     run.deleted(key);
     run.say(`${verb("deleted", "would delete")} ${key}: production did not have it before the promote of ${last.stamp}`);
   }
-  if (!run.dryRun) {
-    await last.backup.writeDocument("manifest.json", JSON.stringify({ ...last.manifest, state: "rolled-back", finishedAt: new Date().toISOString() }, null, 2));
-  }
+  if (!run.dryRun) await writeManifest(last.backup, { ...last.manifest, state: "rolled-back", finishedAt: (options.now ?? (() => new Date()))().toISOString() });
   run.say(`total: ${verb("restored", "would restore")} ${backedUp.size} and ${verb("deleted", "would delete")} ${added.length} -latest artifacts in ${production.label}, as before the promote of ${last.stamp}`);
 }
 
-/** The newest backup that has a manifest (one without is a backup that did not finish). */
-async function lastBackup(production: Lake): Promise<{ stamp: string; backup: Lake; manifest: Manifest } | undefined> {
-  const stamps = await production.folders(BACKUPS);
-  for (const stamp of stamps.reverse()) {
+/** What was done, or in a dry run what would be. */
+const verbs = (dryRun: boolean) => (done: string, would: string) => (dryRun ? would : done);
+
+function writeManifest(backup: Lake, manifest: Manifest): Promise<void> {
+  return backup.writeDocument("manifest.json", JSON.stringify(manifest, null, 2));
+}
+
+/** The newest of the backups `stamps` that has a manifest (one without is a backup that did not finish). */
+async function lastBackup(production: Lake, stamps: string[]): Promise<{ stamp: string; backup: Lake; manifest: Manifest } | undefined> {
+  for (const stamp of [...stamps].reverse()) {
     const backup = production.folder(`${BACKUPS}/${stamp}`);
     const text = await backup.readDocument("manifest.json");
     if (text) return { stamp, backup, manifest: JSON.parse(text) as Manifest };

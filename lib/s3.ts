@@ -67,24 +67,30 @@ export class S3Lake implements Lake {
     readonly endpoint: string,
   ) {}
 
-  /** Follows continuation tokens: a lake holds far more than the 1,000 keys of one answer. */
   async list(): Promise<Listing> {
     const artifacts: ArtifactInfo[] = [];
     const refused: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.send("list", () =>
-        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ContinuationToken: token })));
+    for await (const page of this.pages(this.prefix)) {
       for (const object of page.Contents ?? []) {
         const name = object.Key!.slice(this.prefix.length);
         if (isOurFolder(name.split("/")[0]!) && name.includes("/")) continue; // promote backups
         if (!isArtifactKey(name)) refused.push(name);
         else artifacts.push({ key: name, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0), etag: object.ETag });
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    }
     artifacts.sort((a, b) => (a.key < b.key ? -1 : 1));
     return { artifacts, refused };
+  }
+
+  /** The answers of a listing, following continuation tokens: a lake holds far more than the 1,000 keys of one answer. */
+  private async *pages(prefix: string, delimiter?: string) {
+    let token: string | undefined;
+    do {
+      const page = await this.send("list", () =>
+        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token })));
+      yield page;
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
   }
 
   async read(key: string): Promise<Buffer | undefined> {
@@ -128,13 +134,9 @@ export class S3Lake implements Lake {
   async folders(name: string): Promise<string[]> {
     const prefix = `${this.prefix}${checkFolder(name)}/`;
     const found: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.send("list", () =>
-        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: "/", ContinuationToken: token })));
+    for await (const page of this.pages(prefix, "/")) {
       for (const common of page.CommonPrefixes ?? []) found.push(common.Prefix!.slice(prefix.length, -1));
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    }
     return found.sort();
   }
 

@@ -39,6 +39,6 @@ await command(
     const staging = await run.lake(storage("staging", "s3-bucket/dev"));
     if (staging.label === production.label) throw new UserError(`${staging.label} is both staging and production`);
     const { refused } = await promote({ staging, production, run, allowMissing: Boolean(ctx.values["allow-missing"]) });
-    return refused.length ? { ok: false, error: `refused key(s), left alone: ${refused.join(", ")}` } : { ok: true };
+    return refused.length ? { ok: false, error: refused.join("; ") } : { ok: true };
   }),
 );
