@@ -1,7 +1,7 @@
 // clean_up_old_artifacts, clean_up_latest_artifacts, fetch_s3_artifacts and promote, run as a
 // user runs them, against a real S3-protocol server on loopback.
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { encodeArtifact } from "../lib/artifact.ts";
@@ -115,13 +115,18 @@ test("fetch_s3_artifacts copies each -latest that decodes into the local lake; a
   assert.match(dry.stdout, /^would copy all_retirements-latest \(5 rows, [\d.]+ kB\)$/m);
   assert.equal(existsSync(path.join(dir, "local-lake")), false, "a dry run writes nothing");
 
+  // The local lake's previous tokens_data_v2-latest must outlive the broken copy in the bucket.
+  const previous = artifact("tokens_data_v2", 4);
+  mkdirSync(path.join(dir, "local-lake"));
+  writeFileSync(path.join(dir, "local-lake", "tokens_data_v2-latest"), previous);
   const result = await run("fetch_s3_artifacts", [], { AWS_STORAGE: "dev" });
   assert.equal(result.code, 1, "a broken artifact and an unsafe key make the run fail");
   assert.match(result.stdout, /^copied all_retirements-latest \(5 rows, [\d.]+ kB\)$/m);
   assert.match(result.stdout, /^total: copied 2 of 3 -latest artifacts \([\d.]+ kB\) from s3-bucket\/dev to file:local-lake; 1 did not decode$/m);
   assert.match(result.stderr, /s3-bucket\/dev: artifact tokens_data_v2-latest holds no readable Feather table \(corrupted or truncated\?\): .*; not copied/);
   assert.match(result.stderr, /s3-bucket\/dev: refused key "\.\.\/\.\.\/etc\/x-latest": not <slug>-latest or <slug>-<YYYY_MM_DD__HH_MM_SS>; left alone/);
-  assert.deepEqual(readdirSync(path.join(dir, "local-lake")).sort(), ["all_retirements-latest", "verra_retirements-latest"]);
+  assert.deepEqual(readdirSync(path.join(dir, "local-lake")).sort(), ["all_retirements-latest", "tokens_data_v2-latest", "verra_retirements-latest"]);
+  assert.ok(readFileSync(path.join(dir, "local-lake", "tokens_data_v2-latest")).equals(previous), "the previous -latest is intact");
   for (const [slug, bytes] of Object.entries(good)) assert.ok(readFileSync(path.join(dir, "local-lake", `${slug}-latest`)).equals(bytes));
   assert.equal(existsSync(path.join(dir, "..", "etc")) || existsSync(path.join(dir, "etc")), false);
   const record = lastRun("fetch_s3_artifacts");

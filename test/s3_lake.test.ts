@@ -116,3 +116,16 @@ test("transfer copies server-side between S3 lakes on one endpoint, through the 
   assert.equal(await transfer(local, "a-latest", production, "b-latest"), "through this process");
   assert.equal((await production.read("b-latest"))?.toString(), "from staging");
 });
+
+test("a write the server refuses fails in one line and leaves the previous -latest as it was", async (t) => {
+  const lake = await s3LakeAt(tempDir(t), "s3://lake-test/refused");
+  await lake.write("verra_data_v2-latest", Buffer.from("previous"));
+  await s3.failWritesAfter("lake-test", 0);
+  t.after(() => s3.heal());
+  await assert.rejects(lake.write("verra_data_v2-latest", Buffer.from("new bytes")), (e: Error) =>
+    e instanceof SourceError && e.transient && e.message === "s3://lake-test/refused: cannot write verra_data_v2-latest: InternalError (HTTP 500)");
+  await assert.rejects(lake.copy("verra_data_v2-latest", "verra_data_v2-2026_11_25__13_15_00"), /cannot copy verra_data_v2-latest to verra_data_v2-2026_11_25__13_15_00: InternalError \(HTTP 500\)/);
+  await s3.heal();
+  assert.equal((await lake.read("verra_data_v2-latest"))?.toString(), "previous");
+  assert.deepEqual((await lake.list()).artifacts.map((a) => a.key), ["verra_data_v2-latest"]);
+});
