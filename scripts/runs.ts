@@ -63,7 +63,7 @@ await command(
         process.stdout.write(`${renderTable(
           ["id", "flow", "trigger", "status", "started (UTC)", "duration", "rows", "cols", "tries", "parent", "error"],
           runs.map((r) => [
-            String(r.id), r.flow, r.trigger, r.status, r.startedAt.slice(0, 19).replace("T", " "), duration(r),
+            String(r.id), r.flow, r.trigger, r.status, utc(r.startedAt), duration(r),
             r.rows?.toString() ?? "", r.columns?.toString() ?? "", String(r.attempts || ""), r.parentId?.toString() ?? "", r.error ?? "",
           ]),
           60,
