@@ -501,6 +501,7 @@ describe("startFakeSubgraphs queries", () => {
     for (const op of ["", "_lt", "_lte", "_gt", "_gte"]) { // a sort key with nulls (last ascending, first descending)
       for (const direction of ["asc", "desc"]) queries.push(["polygon-digital-carbon", `{ retires(orderBy: retirementTokenId, orderDirection: ${direction}, where: {retirementTokenId${op}: "7"}) { id } }`]);
     }
+    queries.push(queries[0]!, queries[1]!); // again: the direct path answers from the entity texts it made the first time
     for (const carbon of [generated["polygon-digital-carbon"], broken]) {
       const [fast, plain] = await Promise.all([startFakeSubgraphs({ stores: stores(carbon) }), startFakeSubgraphs({ stores: stores(carbon), plain: true })]);
       try {

@@ -43,7 +43,7 @@ import {
   type TypeNode,
   type ValueNode,
 } from "graphql";
-import { parseJson, readBody, sendFault, sendJson, sendNotFound, startFakeHttpServer, type Delay, type HttpFault } from "./http.ts";
+import { parseJson, readBody, sendFault, sendJson, sendNotFound, sendText, startFakeHttpServer, type Delay, type HttpFault } from "./http.ts";
 
 export type SubgraphName = "polygon-digital-carbon" | "ethereum-bridged-carbon" | "celo-bridged-carbon" | "user-carbon" | "pairs";
 
@@ -147,12 +147,12 @@ export async function startFakeSubgraphs(options: FakeSubgraphsOptions = {}): Pr
     const answer = () => respond(data.get(name)!, request);
     if (fault) {
       record(fault.kind === "graphqlError" ? [fault.message] : undefined);
-      sendSubgraphFault(req.socket, res, fault, () => JSON.stringify(answer().body));
+      sendSubgraphFault(req.socket, res, fault, () => answerText(answer()));
       return;
     }
-    const { status, body, errors } = answer();
-    record(errors);
-    sendJson(res, status, body);
+    const answered = answer();
+    record(answered.errors);
+    sendText(res, answered.status, answerText(answered));
   }
 
   const { port, stop } = await startFakeHttpServer(handle);
@@ -197,8 +197,10 @@ function parseRequest(raw: string): GraphQLRequest {
   };
 }
 
-/** HTTP status, JSON body and the error messages it carries. */
-function respond(data: EntityData, request: GraphQLRequest): { status: number; body: unknown; errors?: string[] } {
+/** HTTP status, JSON body (or its text, made already) and the error messages it carries. */
+interface Response { status: number; body: unknown; errors?: string[] }
+
+function respond(data: EntityData, request: GraphQLRequest): Response {
   if (!request.ok) {
     // graph-node answers client errors with 400 and {"error": "..."}.
     return { status: 400, body: { error: `GraphQL server error (client error): ${request.error}` }, errors: [request.error] };
@@ -206,6 +208,8 @@ function respond(data: EntityData, request: GraphQLRequest): { status: number; b
   const answer = answerQuery(data, request.query, request.variables, request.operationName);
   return { status: 200, body: answer, ...(answer.errors ? { errors: answer.errors.map((e) => e.message) } : {}) };
 }
+
+const answerText = ({ body }: Response) => (body instanceof AnswerText ? body.text : JSON.stringify(body));
 
 /** The fault kind of this fake's own, then the shared ones. */
 function sendSubgraphFault(socket: Socket, res: ServerResponse, fault: Exclude<SubgraphFault, { kind: "hang" }>, fullAnswer: () => string): void {
@@ -225,9 +229,15 @@ class QueryExecutionError extends Error {}
 
 interface Answer { data?: unknown; errors?: GraphQLFormattedError[] }
 
+/** An answer already serialized (the direct path below): its JSON text. */
+class AnswerText {
+  readonly errors = undefined;
+  constructor(readonly text: string) {}
+}
+
 interface Context { data: EntityData }
 
-function answerQuery(data: EntityData, query: string, variables: Record<string, unknown> | undefined, operationName: string | undefined): Answer {
+function answerQuery(data: EntityData, query: string, variables: Record<string, unknown> | undefined, operationName: string | undefined): Answer | AnswerText {
   const { schema } = data.model;
   let document: DocumentNode;
   try {
@@ -266,7 +276,7 @@ interface DirectField {
   reference?: { target: string; fields: DirectField[] };
 }
 
-function answerDirectly(data: EntityData, document: DocumentNode, operationName: string | undefined): Answer | undefined {
+function answerDirectly(data: EntityData, document: DocumentNode, operationName: string | undefined): AnswerText | undefined {
   try {
     const [operation, ...others] = document.definitions;
     if (others.length > 0 || operation?.kind !== Kind.OPERATION_DEFINITION || operation.operation !== "query") return undefined;
@@ -280,7 +290,14 @@ function answerDirectly(data: EntityData, document: DocumentNode, operationName:
     const definition = data.model.schema.getQueryType()!.getFields()[name]!;
     const plan = directFields(data.model, entity, nodes.flatMap((n) => n.selectionSet?.selections ?? []));
     const records = data.collection(entity, getArgumentValues(definition, nodes[0]!, {}));
-    return { data: { [name]: records.map((record) => directObject(data, record, plan)) } };
+    // Each entity's JSON is made once per selection: the pages of a walk and later walks reuse it.
+    const texts = data.texts(`${entity.name} ${planKey(plan)}`);
+    const items = records.map((record) => {
+      let text = texts.get(record);
+      if (text === undefined) texts.set(record, (text = JSON.stringify(directObject(data, record, plan))));
+      return text;
+    });
+    return new AnswerText(`{"data":{${JSON.stringify(name)}:[${items.join(",")}]}}`);
   } catch {
     return undefined; // NotDirect, or an error graphql-js will report in its own way
   }
@@ -310,6 +327,10 @@ function directFields(model: SubgraphModel, entity: EntityModel, selections: rea
     return { name, nonNull, reference: { target: target.name, fields: directFields(model, target, nodes.flatMap((n) => n.selectionSet?.selections ?? [])) } };
   });
 }
+
+/** The selection a plan stands for, as text: `id amount credit{id vintage}`. */
+const planKey = (fields: DirectField[]): string =>
+  fields.map((f) => (f.reference ? `${f.name}{${planKey(f.reference.fields)}}` : f.name)).join(" ");
 
 /** One entity as graphql-js completes it: default resolver for values, the reference resolver's lookup. */
 function directObject(data: EntityData, record: EntityRecord, fields: DirectField[]): Record<string, unknown> {
@@ -929,11 +950,19 @@ class EntityData {
   private readonly sortedCache = new Map<string, EntityRecord[]>();
   private readonly groupCache = new Map<string, Map<string, EntityRecord[]>>();
   private readonly valueGroupCache = new Map<string, Map<unknown, EntityRecord[]>>();
+  private readonly textCache = new Map<string, WeakMap<EntityRecord, string>>();
 
   constructor(readonly model: SubgraphModel, private readonly store: Store, readonly plain = false) {}
 
   records(type: string): EntityRecord[] {
     return this.store[type] ?? [];
+  }
+
+  /** Entities' JSON texts for one selection (the direct path's cache). */
+  texts(selection: string): WeakMap<EntityRecord, string> {
+    let texts = this.textCache.get(selection);
+    if (!texts) this.textCache.set(selection, (texts = new WeakMap()));
+    return texts;
   }
 
   byId(type: string): Map<string, EntityRecord> {

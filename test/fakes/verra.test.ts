@@ -204,15 +204,25 @@ describe("startFakeVerra", () => {
     await other.text();
   });
 
-  test("serializeOnce (benchmarks) answers the same bytes", async () => {
-    const once = await startFakeVerra({ records: fake.records, serializeOnce: true });
+  test("serializeOnce (benchmarks) answers the same bytes, records in date order or not", async () => {
+    const shuffled = [...fake.records].reverse(); // a window's records are then not neighbours in the encoded buffer
+    const fakes = await Promise.all([
+      startFakeVerra({ records: fake.records, serializeOnce: true }),
+      startFakeVerra({ records: shuffled }),
+      startFakeVerra({ records: shuffled, serializeOnce: true }),
+    ]);
     try {
-      for (const [start, end] of [[undefined, undefined], ["2019-01-01", "2021-12-31"], ["2030-01-01", undefined]] as const) {
-        const [a, b] = await Promise.all([fake, once].map(async (f) => (await post(f, searchBody(start, end))).text()));
-        assert.equal(b, a);
+      for (const [plain, once] of [[fake, fakes[0]!], [fakes[1]!, fakes[2]!]]) {
+        for (const [start, end] of [[undefined, undefined], ["2019-01-01", "2021-12-31"], ["2030-01-01", undefined]] as const) {
+          const [a, b] = await Promise.all([plain, once].map(async (f) => (await post(f, searchBody(start, end))).text()));
+          assert.equal(b, a);
+        }
       }
+      // Answers longer than one streamed chunk (1,000 records) too.
+      const all = JSON.parse(await (await post(fakes[2]!, searchBody(undefined, undefined))).text());
+      assert.ok(all.value.length > 1000 && all.value.length === Math.min(10_000, shuffled.length), String(all.value.length));
     } finally {
-      await once.stop();
+      await Promise.all(fakes.map((f) => f.stop()));
     }
   });
 

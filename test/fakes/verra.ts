@@ -18,8 +18,8 @@ export interface FakeVerraOptions {
   maxRowsPerAnswer?: number;
   latencyMs?: number;
   /**
-   * Serialize each record once, at start, instead of in every answer (benchmarks: the fake's CPU
-   * shares the machine with the pipelines it serves). Changes made to `records` later are not seen.
+   * Encode each record to JSON bytes once, at start, instead of in every answer (benchmarks: the
+   * fake's CPU shares the machine with the pipelines it serves). Changes made to `records` later are not seen.
    */
   serializeOnce?: boolean;
 }
@@ -50,7 +50,7 @@ export async function startFakeVerra(options: FakeVerraOptions = {}): Promise<Fa
   const maxRows = options.maxRowsPerAnswer ?? 10_000;
   let latencyMs = options.latencyMs ?? 0;
   const index = buildDateIndex(records);
-  const texts = options.serializeOnce ? records.map((r) => JSON.stringify(r)) : undefined;
+  const encoded = options.serializeOnce ? encodeRecords(records) : undefined;
   const faults: VerraFault[] = [];
   const requests: FakeVerra["requests"] = [];
 
@@ -88,7 +88,7 @@ export async function startFakeVerra(options: FakeVerraOptions = {}): Promise<Fa
     }
     const { totalCount, positions } = findWindow(index, search, maxRows);
     record(positions.length, totalCount);
-    await streamAnswer(res, texts ?? records, totalCount, positions);
+    await streamAnswer(res, encoded ?? records, totalCount, positions);
   }
 
   // Only used by the "truncated" fault: the full answer it cuts in half.
@@ -109,15 +109,41 @@ export async function startFakeVerra(options: FakeVerraOptions = {}): Promise<Fa
   };
 }
 
-/** Writes `{"totalCount":N,"value":[...]}` in pieces, honouring backpressure; records may come serialized already. */
-async function streamAnswer(res: ServerResponse, records: VerraRecord[] | string[], totalCount: number, positions: Uint32Array): Promise<void> {
+/** Every record's JSON, each followed by a comma, in one buffer: record i is `bytes[starts[i], starts[i + 1] - 1)`. */
+interface EncodedRecords { bytes: Buffer; starts: Float64Array }
+
+function encodeRecords(records: VerraRecord[]): EncodedRecords {
+  const texts = records.map((r) => JSON.stringify(r) + ",");
+  const starts = new Float64Array(records.length + 1);
+  for (let i = 0; i < texts.length; i++) starts[i + 1] = starts[i]! + Buffer.byteLength(texts[i]!);
+  const bytes = Buffer.allocUnsafe(starts[records.length]!);
+  for (let i = 0; i < texts.length; i++) bytes.write(texts[i]!, starts[i]!);
+  return { bytes, starts };
+}
+
+/** The records at `positions` as JSON array items, without brackets: a run of neighbours is one slice of the buffer. */
+function encodedItems({ bytes, starts }: EncodedRecords, positions: Uint32Array): Buffer {
+  const pieces: Buffer[] = [];
+  for (let i = 0; i < positions.length;) {
+    let j = i + 1;
+    while (j < positions.length && positions[j] === positions[j - 1]! + 1) j++;
+    pieces.push(bytes.subarray(starts[positions[i]!]!, starts[positions[j - 1]! + 1]!));
+    i = j;
+  }
+  const items = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+  return items.subarray(0, items.length - 1); // the last item's comma
+}
+
+/** Writes `{"totalCount":N,"value":[...]}` in pieces, honouring backpressure; records may come encoded already. */
+async function streamAnswer(res: ServerResponse, records: VerraRecord[] | EncodedRecords, totalCount: number, positions: Uint32Array): Promise<void> {
   res.writeHead(200, { "content-type": "application/json" });
   if (!res.write(`{"totalCount":${totalCount},"value":[`) && !(await drained(res))) return;
   for (let start = 0; start < positions.length; start += STREAM_CHUNK) {
     if (res.destroyed) return;
-    const chunk = Array.from(positions.subarray(start, start + STREAM_CHUNK), (p) => records[p]);
-    const text = typeof chunk[0] === "string" ? chunk.join(",") : JSON.stringify(chunk).slice(1, -1); // one call per chunk is faster
-    const piece = (start > 0 ? "," : "") + text;
+    const chunk = positions.subarray(start, start + STREAM_CHUNK);
+    if (start > 0 && !res.write(",") && !(await drained(res))) return;
+    // One JSON.stringify per chunk is faster than one per record.
+    const piece = Array.isArray(records) ? JSON.stringify(Array.from(chunk, (p) => records[p])).slice(1, -1) : encodedItems(records, chunk);
     if (!res.write(piece) && !(await drained(res))) return;
   }
   res.end("]}");
