@@ -198,18 +198,19 @@ function parseRequest(raw: string): GraphQLRequest {
 }
 
 /** HTTP status, JSON body (or its text, made already) and the error messages it carries. */
-interface Response { status: number; body: unknown; errors?: string[] }
+interface Reply { status: number; body: unknown; errors?: string[] }
 
-function respond(data: EntityData, request: GraphQLRequest): Response {
+function respond(data: EntityData, request: GraphQLRequest): Reply {
   if (!request.ok) {
     // graph-node answers client errors with 400 and {"error": "..."}.
     return { status: 400, body: { error: `GraphQL server error (client error): ${request.error}` }, errors: [request.error] };
   }
   const answer = answerQuery(data, request.query, request.variables, request.operationName);
+  if (answer instanceof AnswerText) return { status: 200, body: answer }; // the direct path: never errors
   return { status: 200, body: answer, ...(answer.errors ? { errors: answer.errors.map((e) => e.message) } : {}) };
 }
 
-const answerText = ({ body }: Response) => (body instanceof AnswerText ? body.text : JSON.stringify(body));
+const answerText = ({ body }: Reply) => (body instanceof AnswerText ? body.text : JSON.stringify(body));
 
 /** The fault kind of this fake's own, then the shared ones. */
 function sendSubgraphFault(socket: Socket, res: ServerResponse, fault: Exclude<SubgraphFault, { kind: "hang" }>, fullAnswer: () => string): void {
@@ -231,7 +232,6 @@ interface Answer { data?: unknown; errors?: GraphQLFormattedError[] }
 
 /** An answer already serialized (the direct path below): its JSON text. */
 class AnswerText {
-  readonly errors = undefined;
   constructor(readonly text: string) {}
 }
 
