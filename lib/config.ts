@@ -1,8 +1,9 @@
 // Configuration from the environment (and `.env`, loaded by the CLI): typed,
 // validated once at start. A bad value stops the script with a line naming it.
 import path from "node:path";
-import { ConfigError } from "./errors.ts";
-import { redact, registerSecret } from "./redact.ts";
+import { ConfigError, errorMessage } from "./errors.ts";
+import { parseBoolean, parseDuration, parseWhole } from "./parse.ts";
+import { isCredentialParameter, redact, registerSecret } from "./redact.ts";
 
 export type Storage =
   | { kind: "local"; dir: string; label: string }
@@ -30,9 +31,17 @@ export interface Config {
   maxRecords: number | undefined;
   verraMaxRecords: number | undefined;
   verraConcurrency: number;
-  retries: boolean;
+  /** Tries of a source request, the first included (DATA_PIPELINES_RETRIES: true = 4, false = 1, or a number). */
+  attempts: number;
   retryBackoffMs: number;
+  /** Longest a `Retry-After` may make us wait; a source asking for more fails the attempt. */
+  retryAfterMaxMs: number;
+  /** Idle timeout of one HTTP request: no byte for this long fails it. */
   httpTimeoutMs: number;
+  /** Total deadline of one HTTP request: connect, headers and body together. */
+  httpDeadlineMs: number;
+  /** Largest answer accepted from a source, in bytes; a larger one fails at once (not retried). */
+  httpMaxBytes: number;
   concurrency: number | undefined;
   db: string;
   production: boolean;
@@ -60,13 +69,16 @@ export const VARIABLES: Record<string, string> = {
   AWS_ACCESS_KEY_ID: "S3 access key (secret)",
   AWS_SECRET_ACCESS_KEY: "S3 secret key (secret)",
   DATA_PIPELINES_S3_ENDPOINT: "S3 endpoint (default https://nyc3.digitaloceanspaces.com)",
-  DATA_PIPELINES_DRY_RUN: "non-empty: Verra returns dummy data; flows validate but write nothing; artifact scripts only report",
+  DATA_PIPELINES_DRY_RUN: "true (or 1, yes): Verra returns dummy data; flows validate but write nothing; artifact scripts only report",
   DATA_PIPELINES_MAX_RECORDS: "optional cap per subgraph query: the newest N records (default: complete)",
   DATA_PIPELINES_VERRA_MAX_RECORDS: "optional cap on Verra rows, oldest issuance first (default: complete)",
   DATA_PIPELINES_VERRA_CONCURRENCY: "Verra date windows fetched at once (default 4)",
-  DATA_PIPELINES_RETRIES: "false disables retries (default: 3 retries of transient failures)",
+  DATA_PIPELINES_RETRIES: "true | false | a number of attempts, the first included (default true: 4 attempts, i.e. 3 retries of transient failures)",
   DATA_PIPELINES_RETRY_BACKOFF_SECONDS: "backoff factor: retry n waits up to factor x 2^(n-1) seconds, full jitter (default 10)",
-  DATA_PIPELINES_HTTP_TIMEOUT_SECONDS: "timeout of one HTTP request to a source (default 300)",
+  DATA_PIPELINES_RETRY_AFTER_MAX_SECONDS: "longest Retry-After of a source that is honoured; a source asking for more fails the attempt (default 300)",
+  DATA_PIPELINES_HTTP_TIMEOUT_SECONDS: "idle timeout of one HTTP request: no byte for this long fails it (default 300; more than 0)",
+  DATA_PIPELINES_HTTP_DEADLINE_SECONDS: "total deadline of one HTTP request, connect to last byte (default 900; more than 0)",
+  DATA_PIPELINES_HTTP_MAX_MB: "largest answer accepted from a source or an S3 object read, in MB; a larger one fails at once (default 512)",
   DATA_PIPELINES_CONCURRENCY: "flows run at once by build_all",
   DATA_PIPELINES_DB: "run-history SQLite file (default ./data/runs.sqlite)",
   DATA_PIPELINES_LOG_FORMAT: "human | json (default human; --json on any command)",
@@ -105,11 +117,6 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     const value = env[name];
     return value === undefined || value.trim() === "" ? undefined : value.trim();
   };
-  for (const name of Object.keys(env)) {
-    if (name.startsWith("DATA_PIPELINES_") && !(name in VARIABLES)) {
-      throw new ConfigError(`${name}: unknown variable (see .env.dist for the ones we read)`);
-    }
-  }
   for (const secret of ["GRAPH_API_KEY", "WEB3_INFURA_PROJECT_ID", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]) {
     registerSecret(get(secret));
   }
@@ -131,10 +138,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   if (awsStorageName !== undefined && awsStorageName !== "dev" && awsStorageName !== "prod") {
     throw new ConfigError(`AWS_STORAGE: "${awsStorageName}" is not dev or prod`);
   }
-  const retriesValue = get("DATA_PIPELINES_RETRIES");
-  if (retriesValue !== undefined && !["true", "false"].includes(retriesValue)) {
-    throw new ConfigError(`DATA_PIPELINES_RETRIES: "${retriesValue}" is not true or false`);
-  }
+  reportMisspelled(env);
   const logFormat = get("DATA_PIPELINES_LOG_FORMAT") ?? "human";
   if (logFormat !== "human" && logFormat !== "json") {
     throw new ConfigError(`DATA_PIPELINES_LOG_FORMAT: "${logFormat}" is not human or json`);
@@ -146,13 +150,16 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     s3Endpoint: parseUrl("DATA_PIPELINES_S3_ENDPOINT", get("DATA_PIPELINES_S3_ENDPOINT") ?? "https://nyc3.digitaloceanspaces.com"),
     awsAccessKeyId: get("AWS_ACCESS_KEY_ID"),
     awsSecretAccessKey: get("AWS_SECRET_ACCESS_KEY"),
-    dryRun: get("DATA_PIPELINES_DRY_RUN") !== undefined,
+    dryRun: parse(get, "DATA_PIPELINES_DRY_RUN", parseBoolean) ?? false,
     maxRecords: parseCount(get, "DATA_PIPELINES_MAX_RECORDS"),
     verraMaxRecords: parseCount(get, "DATA_PIPELINES_VERRA_MAX_RECORDS"),
     verraConcurrency: parseCount(get, "DATA_PIPELINES_VERRA_CONCURRENCY") ?? 4,
-    retries: retriesValue !== "false",
-    retryBackoffMs: parseSeconds(get, "DATA_PIPELINES_RETRY_BACKOFF_SECONDS", 10),
+    attempts: parse(get, "DATA_PIPELINES_RETRIES", parseAttempts) ?? DEFAULT_ATTEMPTS,
+    retryBackoffMs: parseSeconds(get, "DATA_PIPELINES_RETRY_BACKOFF_SECONDS", 10, { allowZero: true }),
+    retryAfterMaxMs: parseSeconds(get, "DATA_PIPELINES_RETRY_AFTER_MAX_SECONDS", 300, { allowZero: true }),
     httpTimeoutMs: parseSeconds(get, "DATA_PIPELINES_HTTP_TIMEOUT_SECONDS", 300),
+    httpDeadlineMs: parseSeconds(get, "DATA_PIPELINES_HTTP_DEADLINE_SECONDS", 900),
+    httpMaxBytes: (parseCount(get, "DATA_PIPELINES_HTTP_MAX_MB") ?? 512) * 1_000_000,
     concurrency: parseCount(get, "DATA_PIPELINES_CONCURRENCY"),
     db: path.resolve(cwd, get("DATA_PIPELINES_DB") ?? "data/runs.sqlite"),
     production,
@@ -170,8 +177,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     logFormat,
     scheduler: {
       scheduleFile: get("DATA_PIPELINES_SCHEDULE_FILE") === undefined ? undefined : path.resolve(cwd, get("DATA_PIPELINES_SCHEDULE_FILE")!),
-      graceMs: parseSeconds(get, "DATA_PIPELINES_SCHEDULER_GRACE_SECONDS", 300),
-      killAfterMs: parseSeconds(get, "DATA_PIPELINES_SCHEDULER_KILL_SECONDS", 10),
+      graceMs: parseSeconds(get, "DATA_PIPELINES_SCHEDULER_GRACE_SECONDS", 300, { allowZero: true }),
+      killAfterMs: parseSeconds(get, "DATA_PIPELINES_SCHEDULER_KILL_SECONDS", 10, { allowZero: true }),
       retentionDays: parseCount(get, "DATA_PIPELINES_RUN_RETENTION_DAYS") ?? 90,
       retentionRuns: parseCount(get, "DATA_PIPELINES_RUN_RETENTION_COUNT") ?? 500,
     },
@@ -203,20 +210,60 @@ export function parseStorage(variable: string, value: string, cwd: string): Stor
   );
 }
 
-function parseCount(get: (name: string) => string | undefined, name: string): number | undefined {
+type Get = (name: string) => string | undefined;
+
+/** A variable read with one of lib/parse.ts's parsers; its error becomes a ConfigError (exit 2) naming the variable. */
+function parse<T>(get: Get, name: string, parser: (value: string, name: string) => T): T | undefined {
   const value = get(name);
   if (value === undefined) return undefined;
-  if (!/^[0-9]+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
-    throw new ConfigError(`${name}: "${value}" is not a positive whole number`);
+  try {
+    return parser(value, name);
+  } catch (error) {
+    throw new ConfigError(errorMessage(error));
   }
-  return Number(value);
 }
 
-function parseSeconds(get: (name: string) => string | undefined, name: string, fallback: number): number {
-  const value = get(name);
-  if (value === undefined) return fallback * 1000;
-  if (!/^[0-9]+(\.[0-9]+)?$/.test(value)) throw new ConfigError(`${name}: "${value}" is not a number of seconds`);
-  return Number(value) * 1000;
+function parseCount(get: Get, name: string): number | undefined {
+  return parse(get, name, (value) => parseWhole(value, name, { min: 1 }));
+}
+
+function parseSeconds(get: Get, name: string, fallback: number, options: { allowZero?: boolean } = {}): number {
+  return parse(get, name, (value) => parseDuration(value, name, { ...options, unit: "s" })) ?? fallback * 1000;
+}
+
+/** 3 retries after the first try (SPEC §6). */
+export const DEFAULT_ATTEMPTS = 4;
+
+/** DATA_PIPELINES_RETRIES: true (the default attempts), false (one attempt), or a number of attempts. */
+function parseAttempts(value: string, name: string): number {
+  if (/^[0-9]+$/.test(value)) return parseWhole(value, name, { min: 1, max: 100 });
+  return parseBoolean(value, name) ? DEFAULT_ATTEMPTS : 1;
+}
+
+/** Variables we do not read whose name is one or two letters away from one we do: a typo that would be silently ignored. */
+function reportMisspelled(env: Env): void {
+  for (const name of Object.keys(env)) {
+    if (name in VARIABLES || name.length < 6 || !/^[A-Z0-9_]+$/.test(name)) continue;
+    if (name.startsWith("DATA_PIPELINES_")) {
+      const near = Object.keys(VARIABLES).find((known) => editDistance(known, name) <= 3);
+      throw new ConfigError(`${name}: unknown variable${near ? ` (did you mean ${near}?)` : ""} (see .env.dist for the ones we read)`);
+    }
+    const near = Object.keys(VARIABLES).find((known) => editDistance(known, name) <= 2);
+    if (near) throw new ConfigError(`${name}: unknown variable; did you mean ${near}? (see .env.dist for the ones we read)`);
+  }
+}
+
+/** Levenshtein distance, for typo hints. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 function parseUrl(name: string, value: string): string {
@@ -230,6 +277,8 @@ function parseUrl(name: string, value: string): string {
     throw new ConfigError(`${name}: "${redact(value)}" is not an http(s) URL`);
   }
   if (url.password) registerSecret(decodeURIComponent(url.password));
+  if (url.username) registerSecret(decodeURIComponent(url.username));
+  for (const [parameter, secret] of url.searchParams) if (isCredentialParameter(parameter)) registerSecret(secret);
   return value;
 }
 
@@ -247,6 +296,7 @@ export function describeConfig(config: Config): string[] {
     `  pairs           ${u.pairs}`,
     `  verra           ${u.verraSearch}`,
     `  polygon rpc     ${u.polygonRpc ?? "(not set: WEB3_INFURA_PROJECT_ID or DATA_PIPELINES_POLYGON_RPC_URL)"}`,
-    `retries: ${config.retries ? `on (backoff factor ${config.retryBackoffMs / 1000} s)` : "off"}${config.dryRun ? "; DRY RUN" : ""}`,
+    `http: idle timeout ${config.httpTimeoutMs / 1000} s, deadline ${config.httpDeadlineMs / 1000} s, answers up to ${config.httpMaxBytes / 1e6} MB, Retry-After up to ${config.retryAfterMaxMs / 1000} s`,
+    `retries: ${config.attempts > 1 ? `${config.attempts} attempts (backoff factor ${config.retryBackoffMs / 1000} s)` : "off"}${config.dryRun ? "; DRY RUN" : ""}`,
   ].map(redact);
 }

@@ -5,8 +5,13 @@ export class UserError extends Error {
   override name = "UserError";
 }
 
-/** Bad configuration: names the variable. */
-export class ConfigError extends UserError {
+/** A usage error (unknown flag, missing or malformed value): exit 2, with a pointer to --help. */
+export class UsageError extends UserError {
+  override name = "UsageError";
+}
+
+/** Bad configuration: names the variable. A malformed value is a usage error (exit 2). */
+export class ConfigError extends UsageError {
   override name = "ConfigError";
 }
 

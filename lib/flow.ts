@@ -110,12 +110,12 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
     note: (text) => history.addNote(runId, text),
     retry: (what, request) =>
       withRetries(what, request, {
-        retries: config.retries ? 3 : 0,
+        attempts: config.attempts,
         backoffMs: config.retryBackoffMs,
         ...options.retry,
-        onRetry: ({ retry, delayMs, error }) => {
+        onRetry: ({ retry, retries: of, delayMs, error }) => {
           retries++;
-          log.warn(`${errorMessage(error)}; retry ${retry}/3 in ${(delayMs / 1000).toFixed(1)} s`);
+          log.warn(`${errorMessage(error)}; retry ${retry}/${of} in ${(delayMs / 1000).toFixed(1)} s`);
         },
       }),
   };

@@ -42,8 +42,12 @@ test("defaults: local lake and history under cwd, retries on, no caps, Studio an
   const config = load({});
   assert.deepEqual(config.storage, { kind: "local", dir: "/srv/pipelines/data/lake", label: "local" });
   assert.equal(config.db, "/srv/pipelines/data/runs.sqlite");
-  assert.equal(config.retries, true);
+  assert.equal(config.attempts, 4);
   assert.equal(config.retryBackoffMs, 10_000);
+  assert.equal(config.httpTimeoutMs, 300_000);
+  assert.equal(config.httpDeadlineMs, 900_000);
+  assert.equal(config.httpMaxBytes, 512_000_000);
+  assert.equal(config.retryAfterMaxMs, 300_000);
   assert.equal(config.dryRun, false);
   assert.equal(config.maxRecords, undefined);
   assert.equal(config.verraMaxRecords, undefined);
@@ -75,11 +79,13 @@ test("set values are read: caps, retries off, backoff, dry run, history file", (
   assert.equal(config.maxRecords, 500);
   assert.equal(config.verraMaxRecords, 20);
   assert.equal(config.concurrency, 3);
-  assert.equal(config.retries, false);
+  assert.equal(config.attempts, 1);
   assert.equal(config.retryBackoffMs, 500);
   assert.equal(config.dryRun, true);
   assert.equal(config.db, "/srv/pipelines/state/history.sqlite");
-  assert.equal(load({ DATA_PIPELINES_RETRIES: "true" }).retries, true);
+  assert.equal(load({ DATA_PIPELINES_RETRIES: "true" }).attempts, 4);
+  assert.equal(load({ DATA_PIPELINES_RETRIES: "2" }).attempts, 2);
+  assert.equal(load({ DATA_PIPELINES_RETRIES: "1" }).attempts, 1);
 });
 
 test("every storage form", () => {
@@ -212,10 +218,11 @@ test("describeConfig masks the gateway key, the Infura id and a password inside 
     `  carbon eth      ${GATEWAY}/***/subgraphs/id/${IDS.carbonEth}`,
     `  carbon celo     ${GATEWAY}/***/subgraphs/id/${IDS.carbonCelo}`,
     `  holders         ${GATEWAY}/***/subgraphs/id/${IDS.holders}`,
-    "  pairs           https://user:***@host/x",
+    "  pairs           https://***:***@host/x",
     `  verra           ${VERRA}`,
     "  polygon rpc     https://polygon-mainnet.infura.io/v3/***",
-    "retries: on (backoff factor 10 s)",
+    "http: idle timeout 300 s, deadline 900 s, answers up to 512 MB, Retry-After up to 300 s",
+    "retries: 4 attempts (backoff factor 10 s)",
   ]);
 });
 

@@ -47,7 +47,7 @@ async function setup(t: Parameters<typeof tempDir>[0], env: Record<string, strin
     config, log, now: new Date(), note: () => {},
     retry: async (what, request) => {
       const { withRetries } = await import("../lib/retry.ts");
-      return withRetries(what, request, { retries: config.retries ? 3 : 0, backoffMs: 0, sleep: async (ms) => { sleeps.push(ms); } });
+      return withRetries(what, request, { attempts: config.attempts, backoffMs: 0, sleep: async (ms) => { sleeps.push(ms); } });
     },
   };
   const fetchHoldings = () => fetchCollection(ctx, "holders", {
