@@ -1,15 +1,25 @@
-// What every command shares: `.env` loading, config, common flags, one clear
-// error line and a non-zero exit on failure, `--help`.
+// What every command shares: `.env` loading, config, common flags (--help, --version, --json,
+// --progress, --verbose), and how a command ends: exit 0 on success, 2 for a usage error (with a
+// pointer to --help), 1 for any other failure, each failure one line on stderr (JSON with --json).
+// It also ends the process the way a good Unix tool does: quietly when the reader of its output
+// goes away (EPIPE), and on SIGTERM/SIGINT, an uncaught error or the end of its npm launcher only
+// after recording every run it holds open (lib/last_resort.ts).
 import { config as loadDotenv } from "dotenv";
-import { realpathSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { describeConfig, loadConfig, type Config } from "./config.ts";
-import { errorMessage, UserError } from "./errors.ts";
+import { errorMessage, UsageError, UserError } from "./errors.ts";
 import type { Flow } from "./flow.ts";
 import type { Trigger } from "./history.ts";
+import { endOpenRuns } from "./last_resort.ts";
+import { watchLauncher } from "./launcher.ts";
 import { Logger } from "./log.ts";
+import { parseWhole } from "./parse.ts";
 import { redact } from "./redact.ts";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 /** True when the module is the script node was started with (not imported). */
 export function isMain(meta: ImportMeta): boolean {
@@ -24,6 +34,7 @@ export function isMain(meta: ImportMeta): boolean {
 
 const COMMON_OPTIONS = {
   help: { type: "boolean", short: "h" },
+  version: { type: "boolean" },
   json: { type: "boolean" },
   progress: { type: "boolean" },
   verbose: { type: "boolean" },
@@ -44,6 +55,133 @@ export interface CommandSpec<O extends NonNullable<ParseArgsConfig["options"]>> 
   allowPositionals?: boolean;
   /** Show the configuration (lake, endpoints) in --help. */
   showConfig?: boolean;
+  /** The command handles SIGINT/SIGTERM itself (the scheduler daemon's graceful stop). */
+  ownSignals?: boolean;
+}
+
+/** `data-pipelines 0.1.0 (commit 1a2b3c4d5e6f)`: what runs on a machine, for --version. */
+export function versionLine(root = ROOT): string {
+  const { name, version } = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { name: string; version: string };
+  const commit = gitCommit(root);
+  return `${name} ${version}${commit ? ` (commit ${commit.slice(0, 12)})` : ""}, Node ${process.version}`;
+}
+
+/** The commit checked out in `root`, read from .git without running git; undefined outside a checkout. */
+function gitCommit(root: string): string | undefined {
+  try {
+    const git = path.join(root, ".git");
+    const head = readFileSync(path.join(git, "HEAD"), "utf8").trim();
+    const ref = /^ref: (.+)$/.exec(head)?.[1];
+    if (!ref) return /^[0-9a-f]{40}$/.test(head) ? head : undefined;
+    try {
+      return readFileSync(path.join(git, ref), "utf8").trim();
+    } catch {
+      const packed = readFileSync(path.join(git, "packed-refs"), "utf8");
+      return packed.split("\n").find((line) => line.endsWith(` ${ref}`))?.split(" ")[0];
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/** How the final error line is written: JSON with --json (or DATA_PIPELINES_LOG_FORMAT=json), a stack with --verbose. */
+interface Reporting {
+  json: boolean;
+  verbose: boolean;
+}
+
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+
+/** The exit status a failure gives: 2 for a usage error, 1 for anything else. */
+export function exitCodeOf(error: unknown): number {
+  return error instanceof UsageError || isParseArgsError(error) ? 2 : 1;
+}
+
+function isParseArgsError(error: unknown): boolean {
+  return Boolean((error as { code?: string } | null)?.code?.startsWith("ERR_PARSE_ARGS"));
+}
+
+/** node:util's parseArgs messages, said as one short line that points to --help. */
+function usageMessage(error: unknown): string {
+  const message = errorMessage(error);
+  const option = /'(-[^ ']+)/.exec(message)?.[1];
+  const code = (error as { code?: string }).code;
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown option ${option ?? message}`;
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+    if (/argument missing/.test(message)) return `${option} needs a value`;
+    // `--rows -1`: the value looks like an option.
+    const value = /specify the option argument for '[^']+'|ambiguous/.test(message) ? argvAfter(option) : undefined;
+    return value !== undefined ? `${option} needs a value (write ${option}=${value} if "${value}" is the value)` : `${option} takes no value`;
+  }
+  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") return `unexpected argument ${/'([^']*)'/.exec(message)?.[1] ?? message}`;
+  return message;
+}
+
+/** The argument after `option` on the command line. */
+function argvAfter(option: string | undefined): string | undefined {
+  const args = process.argv.slice(2);
+  const at = option === undefined ? -1 : args.indexOf(option);
+  return at >= 0 ? args[at + 1] : undefined;
+}
+
+/** One line on stderr for a failure; with --verbose the stack follows. Never throws (stderr may be gone). */
+function reportFailure(error: unknown, reporting: Reporting, hint = ""): void {
+  const usage = exitCodeOf(error) === 2;
+  const message = redact(isParseArgsError(error) ? usageMessage(error) : errorMessage(error));
+  const expected = error instanceof UserError || usage;
+  const suffix = usage ? " (see --help)" : expected || reporting.verbose ? hint : `${hint} (--verbose shows where)`;
+  try {
+    if (reporting.json) {
+      process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "error", msg: `${message}${suffix}`, exit: exitCodeOf(error) })}\n`);
+    } else {
+      process.stderr.write(`error: ${message}${suffix}\n`);
+    }
+    if (reporting.verbose && error instanceof Error && error.stack) process.stderr.write(`${redact(error.stack)}\n`);
+  } catch {
+    // stderr is closed: nothing more to say.
+  }
+}
+
+/**
+ * The ways a command can end early, handled once for every command: the reader of stdout or
+ * stderr went away (exit 0, as `git log | head`), an uncaught error or unhandled rejection (a bug:
+ * one line, exit 1), SIGINT/SIGTERM/SIGHUP and the end of an npm launcher (exit 128+n). Each first
+ * records the runs the process holds open.
+ */
+function guardProcess(reporting: Reporting, ownSignals: boolean): void {
+  const quit = (code: number, reason: string) => {
+    endOpenRuns(reason);
+    process.exit(code);
+  };
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "EPIPE" || error.code === "ERR_STREAM_DESTROYED") quit(0, "stopped: the reader of its output went away");
+      else lastResort(error);
+    });
+  }
+  const lastResort = (error: unknown) => {
+    reportFailure(error, reporting, " (an unexpected failure: please report it)");
+    quit(1, `crashed: ${redact(errorMessage(error))}`);
+  };
+  process.on("uncaughtException", lastResort);
+  process.on("unhandledRejection", lastResort);
+  if (!ownSignals) {
+    for (const signal of Object.keys(SIGNAL_NUMBERS) as NodeJS.Signals[]) {
+      process.once(signal, () => {
+        const open = endOpenRuns(`stopped by ${signal}`);
+        reportFailure(new UserError(`stopped by ${signal}${open ? `; ${open} open run(s) recorded as failed` : ""}`), reporting);
+        process.exit(128 + SIGNAL_NUMBERS[signal]!);
+      });
+    }
+  }
+  watchLauncher((launcher) => {
+    try {
+      process.stderr.write(`its launcher (npm, pid ${launcher.pid}) has ended: stopping as on SIGTERM\n`);
+    } catch {
+      // stderr went with the launcher.
+    }
+    process.kill(process.pid, "SIGTERM");
+  });
 }
 
 /**
@@ -54,40 +192,44 @@ export async function command<O extends NonNullable<ParseArgsConfig["options"]>>
   spec: CommandSpec<O>,
   body: (ctx: CommandContext<Record<string, string | boolean | string[] | boolean[] | undefined>>) => Promise<number>,
 ): Promise<void> {
-  let verbose = process.argv.includes("--verbose");
+  const argv = process.argv.slice(2);
+  const reporting: Reporting = { verbose: argv.includes("--verbose"), json: argv.includes("--json") || process.env.DATA_PIPELINES_LOG_FORMAT === "json" };
+  guardProcess(reporting, spec.ownSignals ?? false);
   try {
     const { values, positionals } = parseArgs({
-      args: process.argv.slice(2),
+      args: argv,
       options: { ...COMMON_OPTIONS, ...spec.options },
       allowPositionals: spec.allowPositionals ?? false,
       strict: true,
     });
-    verbose = Boolean(values.verbose);
+    if (values.version) {
+      process.stdout.write(`${versionLine()}\n`);
+      return;
+    }
     loadDotenv({ quiet: true });
     if (values.help) {
-      const lines = [spec.usage, ...spec.help, "", "common options: --json (JSON log lines)  --progress (progress lines off a terminal)  --verbose (stack traces)  --help"];
+      const lines = [spec.usage, ...spec.help, "", "common options: --json (JSON log lines)  --progress (progress lines off a terminal)  --verbose (stack traces)  --version  --help"];
       if (spec.showConfig) {
         lines.push("", "configuration (from the environment and .env; see .env.dist):");
         try {
           lines.push(...describeConfig(loadConfig()).map((l) => `  ${l}`));
         } catch (error) {
-          lines.push(`  ${errorMessage(error)}`);
+          lines.push(`  ${redact(errorMessage(error))}`);
         }
       }
       process.stdout.write(`${lines.join("\n")}\n`);
       return;
     }
     const config = loadConfig();
+    reporting.json ||= config.logFormat === "json";
     const log = new Logger({
       format: values.json ? "json" : config.logFormat,
       progress: values.progress ? true : undefined,
     });
     process.exitCode = await body({ values: values as Record<string, string | boolean | undefined>, positionals, config, log });
   } catch (error) {
-    process.exitCode = 1;
-    const expected = error instanceof UserError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
-    process.stderr.write(`error: ${redact(errorMessage(error))}${expected || verbose ? "" : " (--verbose shows where)"}\n`);
-    if (verbose && error instanceof Error && error.stack) process.stderr.write(`${redact(error.stack)}\n`);
+    process.exitCode = exitCodeOf(error);
+    reportFailure(error, reporting);
   }
 }
 
@@ -148,13 +290,11 @@ export interface RunOrigin {
 export function runOrigin(values: Record<string, unknown>): RunOrigin {
   const trigger = (values.trigger ?? "manual") as string;
   if (!["manual", "schedule", "build_all"].includes(trigger)) {
-    throw new UserError(`--trigger: "${trigger}" is not manual, schedule or build_all`);
+    throw new UsageError(`--trigger: "${trigger}" is not manual, schedule or build_all`);
   }
   const id = (option: string): number | null => {
     const value = values[option] as string | undefined;
-    if (value === undefined) return null;
-    if (!/^[0-9]+$/.test(value)) throw new UserError(`--${option}: "${value}" is not a run id`);
-    return Number(value);
+    return value === undefined ? null : parseWhole(value, `--${option}`, { min: 1 });
   };
   return { trigger: trigger as Trigger, parentId: id("parent-run"), runId: id("run-id") };
 }

@@ -19,9 +19,8 @@ export function parseWhole(value: string, name: string, options: { min?: number;
     throw new UsageError(`${name}: ${show(value)} is not a whole number${min > 0 ? ` of at least ${min}` : ""}`);
   }
   const n = Number(value);
-  if (n < min || n > max) {
-    throw new UsageError(`${name}: ${show(value)} is out of range (${min} to ${max === Number.MAX_SAFE_INTEGER ? "any" : max})`);
-  }
+  if (n < min) throw new UsageError(`${name}: ${show(value)} is not a whole number of at least ${min}`);
+  if (n > max) throw new UsageError(`${name}: ${show(value)} is more than ${max}`);
   return n;
 }
 

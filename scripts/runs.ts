@@ -6,6 +6,7 @@ import { command } from "../lib/cli.ts";
 import { UserError } from "../lib/errors.ts";
 import { formatDuration, renderTable } from "../lib/format.ts";
 import { RunHistory, type RunRecord, type RunStatus } from "../lib/history.ts";
+import { wholeFlag } from "../lib/parse.ts";
 import { loadSchedule, logsDirOf, schedulerStatus, utc } from "../lib/scheduler.ts";
 
 await command(
@@ -32,8 +33,8 @@ await command(
     },
   },
   async ({ values, config }) => {
-    const limit = values.limit === undefined ? 20 : Number(values.limit);
-    if (!Number.isInteger(limit) || limit < 1) throw new UserError(`--limit: "${values.limit}" is not a positive whole number`);
+    const limit = wholeFlag(values, "limit", 20, { min: 1 });
+    const runId = values.run === undefined ? undefined : wholeFlag(values, "run", 0, { min: 1 });
     const history = RunHistory.open(config.db);
     try {
       if (values.status) {
@@ -43,8 +44,8 @@ await command(
         else process.stdout.write(`${describeStatus(status)}\n`);
         return 0;
       }
-      if (values.run !== undefined) {
-        const run = /^\d+$/.test(String(values.run)) ? history.get(Number(values.run)) : undefined;
+      if (runId !== undefined) {
+        const run = history.get(runId);
         if (!run) throw new UserError(`--run: no run ${values.run} in ${config.db}`);
         const children = history.list({ parentId: run.id, limit: 1000 }).reverse();
         const logFile = path.join(logsDirOf(config.db), `${run.id}-${run.flow}.log`);

@@ -3,9 +3,10 @@ import { createWriteStream } from "node:fs";
 import { once } from "node:events";
 import { decodeArtifact } from "../lib/artifact.ts";
 import { command } from "../lib/cli.ts";
-import { UserError } from "../lib/errors.ts";
+import { UsageError, UserError } from "../lib/errors.ts";
 import { csvField, formatValue, renderTable } from "../lib/format.ts";
 import { checkKey, isArtifactKey, latestKey, openLake } from "../lib/lake.ts";
+import { wholeFlag } from "../lib/parse.ts";
 import type { Table } from "../lib/table.ts";
 
 await command(
@@ -25,14 +26,13 @@ await command(
   },
   async ({ values, positionals, config }) => {
     const [name, ...extra] = positionals;
-    if (!name || extra.length) throw new UserError("give one slug or key, e.g. npx tsx scripts/show.ts verra_data_v2");
+    if (!name || extra.length) throw new UsageError("give one slug or key, e.g. npx tsx scripts/show.ts verra_data_v2");
     const key = isArtifactKey(name) ? name : latestKey(name);
     checkKey(key);
     const format = values.format as string | undefined;
-    if (format !== undefined && format !== "csv" && format !== "json") throw new UserError(`--format: "${format}" is not csv or json`);
-    if (values.out !== undefined && !format) throw new UserError("--out needs --format csv|json");
-    const count = values.rows === undefined ? 10 : Number(values.rows);
-    if (!Number.isInteger(count) || count < 0) throw new UserError(`--rows: "${values.rows}" is not a whole number`);
+    if (format !== undefined && format !== "csv" && format !== "json") throw new UsageError(`--format: "${format}" is not csv or json`);
+    if (values.out !== undefined && !format) throw new UsageError("--out needs --format csv|json");
+    const count = wholeFlag(values, "rows", 10);
 
     const lake = await openLake(config.storage, config);
     const bytes = await lake.read(key);

@@ -69,12 +69,14 @@ describe("--help and start-up failures", { concurrency: true, timeout: 60_000 },
     const dir = tempDir(t);
     const r = await runScript("scripts/runs.ts", [], { cwd: dir, env: { DATA_PIPELINES_MAX_RECORDS: "abc" } });
     assertOneLineFailure(r, /DATA_PIPELINES_MAX_RECORDS/);
-    assert.equal(r.stderr, 'error: DATA_PIPELINES_MAX_RECORDS: "abc" is not a positive whole number\n');
+    assert.equal(r.stderr, 'error: DATA_PIPELINES_MAX_RECORDS: "abc" is not a whole number of at least 1 (see --help)\n');
+    assert.equal(r.code, 2, "a malformed value is a usage error");
   });
 
   test("an unknown flag stops runs.ts with one line naming it", async (t) => {
     const r = await runScript("scripts/runs.ts", ["--nope"], { cwd: tempDir(t) });
-    assertOneLineFailure(r, /^error: .*--nope/);
+    assertOneLineFailure(r, /^error: unknown option --nope \(see --help\)$/);
+    assert.equal(r.code, 2);
   });
 });
 

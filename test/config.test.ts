@@ -104,9 +104,9 @@ test("every storage form", () => {
 });
 
 test("malformed values are refused with a ConfigError naming the variable", () => {
-  refused({ DATA_PIPELINES_MAX_RECORDS: "abc" }, "DATA_PIPELINES_MAX_RECORDS", 'DATA_PIPELINES_MAX_RECORDS: "abc" is not a positive whole number');
-  refused({ DATA_PIPELINES_MAX_RECORDS: "0" }, "DATA_PIPELINES_MAX_RECORDS", 'DATA_PIPELINES_MAX_RECORDS: "0" is not a positive whole number');
-  refused({ DATA_PIPELINES_MAX_RECORDS: "-5" }, "DATA_PIPELINES_MAX_RECORDS", 'DATA_PIPELINES_MAX_RECORDS: "-5" is not a positive whole number');
+  refused({ DATA_PIPELINES_MAX_RECORDS: "abc" }, "DATA_PIPELINES_MAX_RECORDS", 'DATA_PIPELINES_MAX_RECORDS: "abc" is not a whole number of at least 1');
+  refused({ DATA_PIPELINES_MAX_RECORDS: "0" }, "DATA_PIPELINES_MAX_RECORDS", 'DATA_PIPELINES_MAX_RECORDS: "0" is not a whole number of at least 1');
+  refused({ DATA_PIPELINES_MAX_RECORDS: "-5" }, "DATA_PIPELINES_MAX_RECORDS", 'DATA_PIPELINES_MAX_RECORDS: "-5" is not a whole number of at least 1');
   refused({ DATA_PIPELINES_MAX_RECORDS: "1.5" }, "DATA_PIPELINES_MAX_RECORDS");
   refused({ DATA_PIPELINES_VERRA_MAX_RECORDS: "ten" }, "DATA_PIPELINES_VERRA_MAX_RECORDS");
   refused({ DATA_PIPELINES_RESULT_STORAGE: "ftp://x" }, "DATA_PIPELINES_RESULT_STORAGE");
@@ -115,8 +115,8 @@ test("malformed values are refused with a ConfigError naming the variable", () =
   refused({ DATA_PIPELINES_RESULT_STORAGE: "s3://bucket/a/./b" }, "DATA_PIPELINES_RESULT_STORAGE");
   refused({ DATA_PIPELINES_RESULT_STORAGE: "file:" }, "DATA_PIPELINES_RESULT_STORAGE");
   refused({ AWS_STORAGE: "staging" }, "AWS_STORAGE", 'AWS_STORAGE: "staging" is not dev or prod');
-  refused({ DATA_PIPELINES_RETRIES: "no" }, "DATA_PIPELINES_RETRIES", 'DATA_PIPELINES_RETRIES: "no" is not true or false');
-  refused({ DATA_PIPELINES_RETRY_BACKOFF_SECONDS: "10s" }, "DATA_PIPELINES_RETRY_BACKOFF_SECONDS");
+  refused({ DATA_PIPELINES_RETRIES: "maybe" }, "DATA_PIPELINES_RETRIES", 'DATA_PIPELINES_RETRIES: "maybe" is not true or false');
+  refused({ DATA_PIPELINES_RETRY_BACKOFF_SECONDS: "0x10" }, "DATA_PIPELINES_RETRY_BACKOFF_SECONDS");
   refused({ DATA_PIPELINES_LOG_FORMAT: "xml" }, "DATA_PIPELINES_LOG_FORMAT");
   refused({ DATA_PIPELINES_VERRA_SEARCH_URL: "not-a-url" }, "DATA_PIPELINES_VERRA_SEARCH_URL", 'DATA_PIPELINES_VERRA_SEARCH_URL: "not-a-url" is not a URL');
   refused({ DATA_PIPELINES_POLYGON_RPC_URL: "ws://node:8546" }, "DATA_PIPELINES_POLYGON_RPC_URL");
@@ -126,7 +126,7 @@ test("an unknown DATA_PIPELINES_ variable (the original's misspelling MAX_RECORD
   refused(
     { DATA_PIPELINES_MAX_RECORD: "100" },
     "DATA_PIPELINES_MAX_RECORD",
-    "DATA_PIPELINES_MAX_RECORD: unknown variable (see .env.dist for the ones we read)",
+    "DATA_PIPELINES_MAX_RECORD: unknown variable (did you mean DATA_PIPELINES_MAX_RECORDS?) (see .env.dist for the ones we read)",
   );
   // Other variables of the environment are none of our business.
   assert.doesNotThrow(() => load({ PATH: "/usr/bin", HOME: "/root", NODE_ENV: "test" }));
@@ -240,7 +240,7 @@ test("a malformed override URL is refused without echoing its password", () => {
     () => load({ DATA_PIPELINES_CARBON_SUBGRAPH_URL: "ftp://bob:hunter2pw@graph.example/x" }),
     (error: unknown) => {
       assert.ok(error instanceof ConfigError);
-      assert.equal(error.message, 'DATA_PIPELINES_CARBON_SUBGRAPH_URL: "ftp://bob:***@graph.example/x" is not an http(s) URL');
+      assert.equal(error.message, 'DATA_PIPELINES_CARBON_SUBGRAPH_URL: "ftp://***:***@graph.example/x" is not an http(s) URL');
       return true;
     },
   );
@@ -268,8 +268,8 @@ test("redact masks secrets in URL shapes even when nobody registered them", () =
     redact("rpc https://polygon-mainnet.infura.io/v3/abcdef0123456789abcdef0123456789 timed out"),
     "rpc https://polygon-mainnet.infura.io/v3/*** timed out",
   );
-  assert.equal(redact("connect https://alice:s3cr3t-pass@db.example.com/path"), "connect https://alice:***@db.example.com/path");
-  assert.equal(redact('"url":"https://alice:s3cr3t-pass@db.example.com"'), '"url":"https://alice:***@db.example.com"');
+  assert.equal(redact("connect https://alice:s3cr3t-pass@db.example.com/path"), "connect https://***:***@db.example.com/path");
+  assert.equal(redact('"url":"https://alice:s3cr3t-pass@db.example.com"'), '"url":"https://***:***@db.example.com"');
   // Not secrets: a Studio URL, a plain host with a port.
   const studio = `${STUDIO}/staging-polygon-digital-carbon/version/latest`;
   assert.equal(redact(studio), studio);

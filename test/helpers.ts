@@ -10,7 +10,8 @@ import { Logger } from "../lib/log.ts";
 import type { Table } from "../lib/table.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
+/** tsx's loader: a script runs as `node --import <loader> <script>`, one process (the tsx CLI would add a second). */
+const TSX_LOADER = import.meta.resolve("tsx");
 
 /** A fresh temporary folder, removed when the test ends. */
 export function tempDir(t: { after(fn: () => void): void }, prefix = "dp-test-"): string {
@@ -42,12 +43,12 @@ export interface ScriptResult {
   stderr: string;
 }
 
-/** Run `npx tsx <script> args` in `cwd` with only the given environment (plus PATH and HOME). */
+/** Run `<script> args` as `npx tsx` would, in `cwd` with only the given environment (plus PATH and HOME). */
 export function runScript(script: string, args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<ScriptResult> {
   return new Promise((resolve) => {
     execFile(
-      TSX,
-      [path.join(ROOT, script), ...args],
+      process.execPath,
+      ["--import", TSX_LOADER, path.join(ROOT, script), ...args],
       {
         cwd: options.cwd,
         env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", DATA_PIPELINES_RETRY_BACKOFF_SECONDS: "0", ...options.env },
