@@ -7,6 +7,7 @@ import { ArtifactError, ConfigError, SourceError } from "../lib/errors.ts";
 import { LocalLake, openLake, transfer, type Lake } from "../lib/lake.ts";
 import { S3Lake } from "../lib/s3.ts";
 import { startFakeS3, type FakeS3 } from "./fakes/s3.ts";
+import { runScriptBounded, startFaultyS3, UNAVAILABLE_PAGE, type FaultyS3 } from "./fakes/s3_faults.ts";
 import { startFakeVerra } from "./fakes/verra.ts";
 import { runScript, tempDir, testConfig } from "./helpers.ts";
 
@@ -128,4 +129,73 @@ test("a write the server refuses fails in one line and leaves the previous -late
   await s3.heal();
   assert.equal((await lake.read("verra_data_v2-latest"))?.toString(), "previous");
   assert.deepEqual((await lake.list()).artifacts.map((a) => a.key), ["verra_data_v2-latest"]);
+});
+
+/** The fault endpoint in front of the fake S3 server, stopped when the test ends. */
+async function faulty(t: { after(fn: () => Promise<void>): void }): Promise<FaultyS3> {
+  const faults = await startFaultyS3(s3.endpoint);
+  t.after(() => faults.close());
+  return faults;
+}
+
+// Small bounds, so that a hang ends in about a second: 0.5 s idle per attempt, 1 s for the whole call.
+const SHORT_WAITS = { DATA_PIPELINES_HTTP_TIMEOUT_SECONDS: "0.5", DATA_PIPELINES_HTTP_DEADLINE_SECONDS: "1" };
+
+test("a server that accepts and never answers: each call fails at its deadline in one line; checkUsable names the endpoint", async (t) => {
+  const faults = await faulty(t);
+  const lake = await s3LakeAt(tempDir(t), "s3-bucket/dev", { ...faults.env, DATA_PIPELINES_HTTP_TIMEOUT_SECONDS: "0.2", DATA_PIPELINES_HTTP_DEADLINE_SECONDS: "0.4" });
+  faults.set("hang");
+  const started = Date.now();
+  await assert.rejects(lake.read("verra_data_v2-latest"), (e: Error) =>
+    e instanceof SourceError && e.transient && e.message === `s3-bucket/dev: cannot read verra_data_v2-latest: ${faults.endpoint} did not answer within 0.4 s (DATA_PIPELINES_HTTP_DEADLINE_SECONDS)`);
+  await assert.rejects(lake.write("verra_data_v2-latest", Buffer.from("x")), /^SourceError: s3-bucket\/dev: cannot write verra_data_v2-latest: http:\S+ did not answer within 0.4 s/);
+  await assert.rejects((lake as S3Lake).checkUsable(), (e: Error) =>
+    e.message === `s3-bucket/dev: cannot list bucket dev-klimadao-data: ${faults.endpoint} did not answer within 0.4 s (DATA_PIPELINES_HTTP_DEADLINE_SECONDS)`);
+  assert.ok(Date.now() - started < 15_000, "three calls bounded by their 0.4 s deadlines");
+
+  faults.set("proxy");
+  await (lake as S3Lake).checkUsable();
+  const missing = await s3LakeAt(tempDir(t), "s3://no-such-bucket/lake", faults.env);
+  await assert.rejects((missing as S3Lake).checkUsable(), (e: Error) =>
+    e instanceof ArtifactError && e.message === `s3://no-such-bucket/lake: cannot list bucket no-such-bucket: bucket no-such-bucket does not exist at ${faults.endpoint}`);
+  const wrongKey = await s3LakeAt(tempDir(t), "s3-bucket/dev", { ...faults.env, AWS_ACCESS_KEY_ID: "NOBODY_KNOWS_ME" });
+  await assert.rejects((wrongKey as S3Lake).checkUsable(), (e: Error) =>
+    e instanceof ConfigError && e.message.startsWith("s3-bucket/dev: cannot list bucket dev-klimadao-data: InvalidAccessKeyId (HTTP 403): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") &&
+    e.message.endsWith(`(${faults.endpoint})`) && !e.message.includes("NOBODY_KNOWS_ME"));
+});
+
+test("show.ts against a hanging S3 server ends with one line within its deadline, exit 1, no process left", async (t) => {
+  const faults = await faulty(t);
+  faults.set("hang");
+  const result = await runScriptBounded("scripts/show.ts", ["verra_data_v2"], {
+    cwd: tempDir(t), ceilingMs: 30_000, env: { ...faults.env, ...SHORT_WAITS, DATA_PIPELINES_RESULT_STORAGE: "s3-bucket/dev" },
+  });
+  assert.equal(result.timedOut, false, "ended by itself");
+  assert.equal(result.code, 1);
+  assert.equal(result.stderr, `error: s3-bucket/dev: cannot read verra_data_v2-latest: ${faults.endpoint} did not answer within 1 s (DATA_PIPELINES_HTTP_DEADLINE_SECONDS)\n`);
+  assert.equal(result.stdout, "");
+  assert.equal(result.survivors, false, "no process of its group is left");
+  assert.ok(faults.requests >= 1);
+});
+
+test("an S3 503 with an HTML body: the status and what the server said, in one line, nothing else on stderr", async (t) => {
+  const faults = await faulty(t);
+  faults.set("unavailable");
+  const result = await runScriptBounded("scripts/show.ts", ["verra_data_v2"], {
+    cwd: tempDir(t), ceilingMs: 30_000, env: { ...faults.env, ...SHORT_WAITS, DATA_PIPELINES_RESULT_STORAGE: "s3-bucket/dev" },
+  });
+  assert.equal(result.code, 1);
+  assert.equal(result.stderr, `error: s3-bucket/dev: cannot read verra_data_v2-latest: HTTP 503 from ${faults.endpoint} (Service Unavailable: ` +
+    "No server is available to handle this request. Please try again later. Reference #18.2f3c1d17.1764691200.5a1b2c3d, upstream s3-backend-7 returned no answer in …)\n");
+  assert.ok(UNAVAILABLE_PAGE.length > 160, "the page is cut, not quoted whole");
+  assert.equal(result.survivors, false);
+});
+
+test("an object larger than DATA_PIPELINES_HTTP_MAX_MB is refused at once, not retried", async (t) => {
+  const lake = await s3LakeAt(tempDir(t), "s3://lake-test/large", { DATA_PIPELINES_HTTP_MAX_MB: "1" });
+  await lake.write("verra_data_v2-latest", Buffer.alloc(1_500_000, 1));
+  await lake.write("small-latest", Buffer.alloc(999_999, 2));
+  await assert.rejects(lake.read("verra_data_v2-latest"), (e: Error) =>
+    e instanceof SourceError && !e.transient && e.message === "s3://lake-test/large: cannot read verra_data_v2-latest: it is 2 MB, more than the 1 MB DATA_PIPELINES_HTTP_MAX_MB allows");
+  assert.equal((await lake.read("small-latest"))?.length, 999_999);
 });
