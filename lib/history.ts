@@ -1,10 +1,11 @@
 // Run history: one row per run of any script, in SQLite (WAL, busy timeout)
 // so that the daemon and scripts started by hand can write at the same time.
 import Database from "better-sqlite3";
-import { mkdirSync, readFileSync } from "node:fs";
+import { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
 import { UserError } from "./errors.ts";
+import { describeFileError, isFileSystemError, makeFolder } from "./lake.ts";
 import { redact } from "./redact.ts";
 
 export type RunStatus = "running" | "succeeded" | "failed" | "crashed" | "skipped";
@@ -124,21 +125,45 @@ interface RunRow {
   written_keys: string; upstream_keys: string; deleted_keys: string; error: string | null; notes: string; pid: number | null; host: string | null;
 }
 
-export class RunHistory {
-  private constructor(private readonly db: Database.Database, readonly file: string) {}
+/** How long a write waits for another process's write lock before it fails. */
+export const BUSY_TIMEOUT_MS = 15_000;
 
-  static open(file: string): RunHistory {
-    mkdirSync(path.dirname(file), { recursive: true });
-    const db = new Database(file, { timeout: 15_000 });
-    db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = NORMAL");
-    db.pragma("foreign_keys = ON");
-    db.exec(SCHEMA);
-    const existing = new Set((db.pragma("table_info(runs)") as { name: string }[]).map((c) => c.name));
-    for (const [name, type] of Object.entries(ADDED_COLUMNS)) {
-      if (!existing.has(name)) db.exec(`ALTER TABLE runs ADD COLUMN ${name} ${type}`);
+export class RunHistory {
+  private constructor(private readonly db: Database.Database, readonly file: string, private readonly busyTimeoutMs: number) {}
+
+  /**
+   * Open (or make) the run history. A file that cannot be opened, is not an SQLite database, is
+   * damaged or stays locked is a {@link UserError} naming the file and DATA_PIPELINES_DB.
+   */
+  static open(file: string, options: { /** Tests shorten it. */ busyTimeoutMs?: number } = {}): RunHistory {
+    const busyTimeoutMs = options.busyTimeoutMs ?? BUSY_TIMEOUT_MS;
+    let db: Database.Database | undefined;
+    try {
+      makeFolder(path.dirname(file));
+      refuseOtherFile(file);
+      db = new Database(file, { timeout: busyTimeoutMs });
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      db.pragma("foreign_keys = ON");
+      db.exec(SCHEMA);
+      const existing = new Set((db.pragma("table_info(runs)") as { name: string }[]).map((c) => c.name));
+      for (const [name, type] of Object.entries(ADDED_COLUMNS)) {
+        if (!existing.has(name)) db.exec(`ALTER TABLE runs ADD COLUMN ${name} ${type}`);
+      }
+      return new RunHistory(db, file, busyTimeoutMs);
+    } catch (error) {
+      db?.close();
+      throw runHistoryError(file, error, busyTimeoutMs);
     }
-    return new RunHistory(db, file);
+  }
+
+  /** Run a statement; SQLite's failure (busy, damaged, disk full) becomes one line naming the file. */
+  private guard<T>(action: () => T): T {
+    try {
+      return action();
+    } catch (error) {
+      throw runHistoryError(this.file, error, this.busyTimeoutMs);
+    }
   }
 
   close(): void {
@@ -147,14 +172,16 @@ export class RunHistory {
 
   /** Runs left `running` by a process of this host that no longer exists become `crashed`. */
   markCrashed(now = new Date()): RunRecord[] {
-    const host = hostname();
-    const running = this.db.prepare("SELECT * FROM runs WHERE status = 'running' AND host = ?").all(host) as RunRow[];
-    const dead = running.filter((r) => r.pid !== null && r.pid !== process.pid && !processExists(r.pid));
-    const mark = this.db.prepare(
-      "UPDATE runs SET status = 'crashed', ended_at = ?, error = COALESCE(error, ?) WHERE id = ? AND status = 'running'",
-    );
-    for (const run of dead) mark.run(now.toISOString(), `process ${run.pid} ended without recording the run's end`, run.id);
-    return dead.map((r) => this.get(r.id)!);
+    return this.guard(() => {
+      const host = hostname();
+      const running = this.db.prepare("SELECT * FROM runs WHERE status = 'running' AND host = ?").all(host) as RunRow[];
+      const dead = running.filter((r) => r.pid !== null && r.pid !== process.pid && !processExists(r.pid));
+      const mark = this.db.prepare(
+        "UPDATE runs SET status = 'crashed', ended_at = ?, error = COALESCE(error, ?) WHERE id = ? AND status = 'running'",
+      );
+      for (const run of dead) mark.run(now.toISOString(), `process ${run.pid} ended without recording the run's end`, run.id);
+      return dead.map((r) => this.get(r.id)!);
+    });
   }
 
   /**
@@ -162,25 +189,27 @@ export class RunHistory {
    * before it started this process, so that one run has one record.
    */
   start(run: { flow: string; trigger: Trigger; parentId?: number | null; pid?: number; at?: Date; runId?: number | null }): number {
-    if (run.runId != null) {
-      const taken = this.db.prepare(
-        "UPDATE runs SET pid = ?, host = ?, trigger = ?, parent_id = COALESCE(?, parent_id) WHERE id = ? AND flow = ? AND status = 'running'",
-      ).run(run.pid ?? process.pid, hostname(), run.trigger, run.parentId ?? null, run.runId, run.flow);
-      if (taken.changes === 0) throw new UserError(`--run-id ${run.runId}: no running ${run.flow} run with that id in the run history`);
-      return run.runId;
-    }
-    const result = this.db.prepare(
-      "INSERT INTO runs (flow, parent_id, trigger, status, started_at, pid, host) VALUES (?, ?, ?, 'running', ?, ?, ?)",
-    ).run(run.flow, run.parentId ?? null, run.trigger, (run.at ?? new Date()).toISOString(), run.pid ?? process.pid, hostname());
-    return Number(result.lastInsertRowid);
+    return this.guard(() => {
+      if (run.runId != null) {
+        const taken = this.db.prepare(
+          "UPDATE runs SET pid = ?, host = ?, trigger = ?, parent_id = COALESCE(?, parent_id) WHERE id = ? AND flow = ? AND status = 'running'",
+        ).run(run.pid ?? process.pid, hostname(), run.trigger, run.parentId ?? null, run.runId, run.flow);
+        if (taken.changes === 0) throw new UserError(`--run-id ${run.runId}: no running ${run.flow} run with that id in the run history`);
+        return run.runId;
+      }
+      const result = this.db.prepare(
+        "INSERT INTO runs (flow, parent_id, trigger, status, started_at, pid, host) VALUES (?, ?, ?, 'running', ?, ?, ?)",
+      ).run(run.flow, run.parentId ?? null, run.trigger, (run.at ?? new Date()).toISOString(), run.pid ?? process.pid, hostname());
+      return Number(result.lastInsertRowid);
+    });
   }
 
   /** A trigger that did not run (already queued or running): recorded, with the reason. */
   skipped(run: { flow: string; trigger: Trigger; reason: string; parentId?: number | null; at?: Date }): number {
     const at = (run.at ?? new Date()).toISOString();
-    const result = this.db.prepare(
+    const result = this.guard(() => this.db.prepare(
       "INSERT INTO runs (flow, parent_id, trigger, status, started_at, ended_at, error, pid, host) VALUES (?, ?, ?, 'skipped', ?, ?, ?, ?, ?)",
-    ).run(run.flow, run.parentId ?? null, run.trigger, at, at, redact(run.reason), process.pid, hostname());
+    ).run(run.flow, run.parentId ?? null, run.trigger, at, at, redact(run.reason), process.pid, hostname()));
     return Number(result.lastInsertRowid);
   }
 
@@ -201,16 +230,16 @@ export class RunHistory {
   }
 
   finish(id: number, outcome: RunOutcome, at = new Date()): void {
-    this.db.prepare(
+    this.guard(() => this.db.prepare(
       "UPDATE runs SET status = ?, ended_at = ?, attempts = COALESCE(?, attempts), rows = COALESCE(?, rows), columns = COALESCE(?, columns), error = ? WHERE id = ?",
     ).run(
       outcome.status, at.toISOString(), outcome.attempts ?? null, outcome.rows ?? null, outcome.columns ?? null,
       outcome.error ? redact(outcome.error) : null, id,
-    );
+    ));
   }
 
   get(id: number): RunRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM runs WHERE id = ?").get(id) as RunRow | undefined;
+    const row = this.guard(() => this.db.prepare("SELECT * FROM runs WHERE id = ?").get(id) as RunRow | undefined);
     return row && toRecord(row);
   }
 
@@ -221,7 +250,7 @@ export class RunHistory {
     if (filter.statuses?.length) { where.push(`status IN (${filter.statuses.map(() => "?").join(", ")})`); params.push(...filter.statuses); }
     if (filter.parentId !== undefined) { where.push("parent_id = ?"); params.push(filter.parentId); }
     const sql = `SELECT * FROM runs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...params, filter.limit ?? 20) as RunRow[]).map(toRecord);
+    return this.guard(() => this.db.prepare(sql).all(...params, filter.limit ?? 20) as RunRow[]).map(toRecord);
   }
 
   /**
@@ -232,7 +261,7 @@ export class RunHistory {
   acquireSchedulerLock(holder: { role: string; pid?: number; now?: Date }): LockResult {
     const pid = holder.pid ?? process.pid;
     const now = holder.now ?? new Date();
-    return this.db.transaction((): LockResult => {
+    return this.guard(() => this.db.transaction((): LockResult => {
       const current = this.schedulerHolder();
       const state = schedulerState(current, now);
       const mine = current?.pid === pid && current.host === hostname();
@@ -241,25 +270,25 @@ export class RunHistory {
         "INSERT OR REPLACE INTO scheduler (id, pid, host, role, started_at, heartbeat_at, stopped_at) VALUES (1, ?, ?, ?, ?, ?, NULL)",
       ).run(pid, hostname(), holder.role, now.toISOString(), now.toISOString());
       return { acquired: true, previous: current && !mine && (state === "dead" || state === "stale") ? current : undefined };
-    }).immediate();
+    }).immediate());
   }
 
   /** Write the holder's heartbeat; false when `pid` no longer holds the lock (taken over). */
   schedulerHeartbeat(pid = process.pid, now = new Date()): boolean {
-    return this.db.prepare("UPDATE scheduler SET heartbeat_at = ? WHERE id = 1 AND pid = ? AND host = ? AND stopped_at IS NULL")
-      .run(now.toISOString(), pid, hostname()).changes === 1;
+    return this.guard(() => this.db.prepare("UPDATE scheduler SET heartbeat_at = ? WHERE id = 1 AND pid = ? AND host = ? AND stopped_at IS NULL")
+      .run(now.toISOString(), pid, hostname()).changes === 1);
   }
 
   /** Let go of the lock (a clean stop); does nothing if `pid` does not hold it. */
   releaseSchedulerLock(pid = process.pid, now = new Date()): void {
-    this.db.prepare("UPDATE scheduler SET stopped_at = ? WHERE id = 1 AND pid = ? AND host = ? AND stopped_at IS NULL")
-      .run(now.toISOString(), pid, hostname());
+    this.guard(() => this.db.prepare("UPDATE scheduler SET stopped_at = ? WHERE id = 1 AND pid = ? AND host = ? AND stopped_at IS NULL")
+      .run(now.toISOString(), pid, hostname()));
   }
 
   /** The scheduler that holds (or last held) the lock, with its heartbeat. */
   schedulerHolder(): SchedulerHolder | undefined {
-    const row = this.db.prepare("SELECT * FROM scheduler WHERE id = 1").get() as
-      { pid: number; host: string; role: string; started_at: string; heartbeat_at: string; stopped_at: string | null } | undefined;
+    const row = this.guard(() => this.db.prepare("SELECT * FROM scheduler WHERE id = 1").get() as
+      { pid: number; host: string; role: string; started_at: string; heartbeat_at: string; stopped_at: string | null } | undefined);
     return row && {
       pid: row.pid, host: row.host, role: row.role, startedAt: row.started_at, heartbeatAt: row.heartbeat_at, stoppedAt: row.stopped_at,
     };
@@ -271,18 +300,125 @@ export class RunHistory {
    * (to delete the per-run log files with them).
    */
   prune(options: { before: Date; keepPerFlow: number }): { id: number; flow: string }[] {
-    return this.db.prepare(`
+    return this.guard(() => this.db.prepare(`
       DELETE FROM runs WHERE status != 'running' AND (
         started_at < ?
         OR id IN (SELECT id FROM (
           SELECT id, ROW_NUMBER() OVER (PARTITION BY flow ORDER BY id DESC) AS n FROM runs WHERE status != 'running'
         ) WHERE n > ?)
-      ) RETURNING id, flow`).all(options.before.toISOString(), options.keepPerFlow) as { id: number; flow: string }[];
+      ) RETURNING id, flow`).all(options.before.toISOString(), options.keepPerFlow) as { id: number; flow: string }[]);
   }
 
   private appendJson(id: number, column: "written_keys" | "upstream_keys" | "deleted_keys" | "notes", value: string): void {
-    this.db.prepare(`UPDATE runs SET ${column} = json_insert(${column}, '$[#]', ?) WHERE id = ?`).run(value, id);
+    this.guard(() => this.db.prepare(`UPDATE runs SET ${column} = json_insert(${column}, '$[#]', ?) WHERE id = ?`).run(value, id));
   }
+
+  /**
+   * Record a run's start unless another run of the same flow is running on this host (its process
+   * alive): then this run is recorded as failed at once, and `refused` names the run that holds the
+   * flow. Atomic (BEGIN IMMEDIATE): of two runs starting at once, one starts. Holders whose process
+   * is gone are marked crashed first. The run taken over with `runId` (the scheduler's record) is
+   * not its own rival. Runs recorded on another host are not checked: their process cannot be seen.
+   */
+  startAlone(run: { flow: string; trigger: Trigger; parentId?: number | null; runId?: number | null; at?: Date }): { id: number; refused?: string } {
+    const at = (run.at ?? new Date()).toISOString();
+    return this.guard(() => this.db.transaction(() => {
+      const rivals = this.db.prepare("SELECT * FROM runs WHERE flow = ? AND status = 'running' AND host = ? AND id IS NOT ? ORDER BY id")
+        .all(run.flow, hostname(), run.runId ?? null) as RunRow[];
+      let holder: RunRow | undefined;
+      for (const rival of rivals) {
+        if (rival.pid === null) continue;
+        if (processExists(rival.pid)) holder ??= rival;
+        else {
+          this.db.prepare("UPDATE runs SET status = 'crashed', ended_at = ?, error = COALESCE(error, ?) WHERE id = ?")
+            .run(at, `process ${rival.pid} ended without recording the run's end`, rival.id);
+        }
+      }
+      const id = this.start({ ...run, at: new Date(at) });
+      if (!holder) return { id };
+      const since = `${holder.started_at.slice(0, 10)} ${holder.started_at.slice(11, 19)} UTC`;
+      const refused = `${run.flow} is already running (run ${holder.id}, pid ${holder.pid}, started ${since}); wait for it or stop it`;
+      this.db.prepare("UPDATE runs SET status = 'failed', ended_at = ?, error = ? WHERE id = ?").run(at, redact(refused), id);
+      return { id, refused };
+    }).immediate());
+  }
+}
+
+/**
+ * One line that names the file and DATA_PIPELINES_DB and says what to do: busy, not a database,
+ * damaged, cannot be opened, read-only, disk full. Anything else is returned as it is.
+ */
+export function runHistoryError(file: string, error: unknown, busyTimeoutMs = BUSY_TIMEOUT_MS): unknown {
+  const history = `the run history ${file} (DATA_PIPELINES_DB)`;
+  if (isFileSystemError(error)) {
+    return new UserError(`${history} cannot be opened: ${describeFileError(error, file)}: point DATA_PIPELINES_DB at a file in a writable folder`);
+  }
+  if (!(error instanceof Database.SqliteError)) return error;
+  const kind = error.code.replace(/^(SQLITE_[A-Z]+).*$/, "$1"); // SQLITE_IOERR_WRITE is an SQLITE_IOERR
+  const detail = `(${error.message})`;
+  switch (kind) {
+    case "SQLITE_BUSY":
+    case "SQLITE_LOCKED":
+      return new UserError(
+        `${history} is busy: another process holds a write lock for more than ${busyTimeoutMs / 1000} s ${detail}; `
+        + `try again when it is done (lsof ${file} lists the processes that have it open)`,
+      );
+    case "SQLITE_NOTADB":
+      return new UserError(`${history} is not an SQLite database ${detail}: point DATA_PIPELINES_DB at another file or move this one aside`);
+    case "SQLITE_CORRUPT":
+      return new UserError(`${history} is damaged ${detail}: move it aside (a new one is made on the next run) or point DATA_PIPELINES_DB at another file`);
+    case "SQLITE_CANTOPEN":
+      return new UserError(`${history} cannot be opened: ${whyCannotOpen(file) ?? detail}: point DATA_PIPELINES_DB at a file in a writable folder`);
+    case "SQLITE_READONLY":
+    case "SQLITE_PERM":
+      return new UserError(`${history} is read-only ${detail}: give this user write permission on it and its folder, or point DATA_PIPELINES_DB at another file`);
+    case "SQLITE_FULL":
+      return new UserError(`${history} cannot be written: no space left on device ${detail}: free space on its disk or point DATA_PIPELINES_DB elsewhere`);
+    default:
+      return new UserError(`${history}: ${error.message} (${error.code})`);
+  }
+}
+
+/**
+ * SQLite takes a file shorter than its header for an empty database and overwrites it: a file
+ * that has bytes but not SQLite's header is refused before SQLite sees it.
+ */
+function refuseOtherFile(file: string): void {
+  let header: Buffer;
+  try {
+    const handle = openSync(file, "r");
+    try {
+      header = Buffer.alloc(SQLITE_HEADER.length);
+      header = header.subarray(0, readSync(handle, header, 0, header.length, 0));
+    } finally {
+      closeSync(handle);
+    }
+  } catch {
+    return; // missing (made by SQLite), a folder or unreadable: SQLite's own error says which
+  }
+  if (header.length > 0 && !header.equals(SQLITE_HEADER.subarray(0, header.length))) {
+    throw new Database.SqliteError("file is not a database", "SQLITE_NOTADB");
+  }
+}
+
+const SQLITE_HEADER = Buffer.from("SQLite format 3\0", "latin1");
+
+/** SQLite says only "unable to open database file": find out why from the file system. */
+function whyCannotOpen(file: string): string | undefined {
+  try {
+    if (statSync(file).isDirectory()) return `${file} is a folder (EISDIR)`;
+    accessSync(file, constants.R_OK | constants.W_OK);
+    accessSync(path.dirname(file), constants.W_OK); // WAL needs its -wal and -shm files beside it
+  } catch (error) {
+    if (!isFileSystemError(error)) throw error;
+    if (error.code !== "ENOENT") return describeFileError(error, file);
+    try {
+      accessSync(path.dirname(file), constants.W_OK);
+    } catch (inFolder) {
+      if (isFileSystemError(inFolder)) return describeFileError(inFolder, path.dirname(file));
+    }
+  }
+  return undefined;
 }
 
 function toRecord(row: RunRow): RunRecord {

@@ -1,11 +1,12 @@
 // The lake: where artifacts live. One interface, a local folder here, an
 // S3 bucket elsewhere. Keys are flat and checked before they touch a path.
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdirSync, statSync } from "node:fs";
+import { copyFile, link, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { ArtifactBody } from "./artifact.ts";
 import type { Config, Storage } from "./config.ts";
-import { ArtifactError } from "./errors.ts";
+import { ArtifactError, UserError } from "./errors.ts";
 
 export interface ArtifactInfo {
   key: string;
@@ -28,7 +29,7 @@ export interface Lake {
   /** The bytes of an artifact, or undefined when there is none. */
   read(key: string): Promise<Buffer | undefined>;
   /** Atomic: a reader sees the old bytes or the new ones, never a mix. */
-  write(key: string, bytes: Uint8Array | ArtifactBody): Promise<void>;
+  write(key: string, bytes: Uint8Array | ArtifactBody, options?: WriteOptions): Promise<void>;
   /** Atomic too; server-side where the lake allows it. */
   copy(fromKey: string, toKey: string): Promise<void>;
   /** Copy from another lake without passing the bytes through this process: how, or false when it cannot. */
@@ -41,10 +42,36 @@ export interface Lake {
   /** Small JSON documents beside the artifacts of a folder (a promote's manifest). */
   readDocument(name: string): Promise<string | undefined>;
   writeDocument(name: string, text: string): Promise<void>;
+  /**
+   * Fail with one line unless the lake can be written: its folder exists or can be made, is a
+   * folder, and takes a small file (local); the bucket answers (S3). Called before a flow fetches.
+   */
+  checkUsable(): Promise<void>;
+  /**
+   * Remove what writes killed half-way left behind (local temporary files); returns what it removed.
+   * Optional: an S3 write is one PUT and leaves nothing behind.
+   */
+  sweepTemporaries?(): Promise<string[]>;
+}
+
+export interface WriteOptions {
+  /**
+   * Refuse to replace an existing artifact (a historized key is written once: two runs of a flow in
+   * the same second cannot overwrite each other's copy). Local lakes honour it.
+   */
+  exclusive?: boolean;
+}
+
+/** A lake's folder or file failed (full, read-only, not a folder, ...): one line naming the lake and the key. */
+export class StorageError extends UserError {
+  override name = "StorageError";
+  constructor(message: string, readonly code: string | undefined) {
+    super(message);
+  }
 }
 
 /** Folders the scripts keep inside a lake; everything else in a lake must be an artifact. */
-const OUR_FOLDERS = new Set(["_promote"]);
+const OUR_FOLDERS = new Set(["_promote", "_backup"]);
 
 export function isOurFolder(name: string): boolean {
   return OUR_FOLDERS.has(name);
@@ -111,34 +138,47 @@ export async function transfer(from: Lake, fromKey: string, to: Lake, toKey: str
 /** The S3 settings of the configuration; the SDK is loaded only when an S3 lake is opened. */
 export async function openLake(
   storage: Storage,
-  config: Pick<Config, "s3Endpoint" | "awsAccessKeyId" | "awsSecretAccessKey" | "httpTimeoutMs">,
+  config: Pick<Config, "s3Endpoint" | "awsAccessKeyId" | "awsSecretAccessKey" | "httpTimeoutMs" | "httpDeadlineMs" | "httpMaxBytes">,
 ): Promise<Lake> {
   if (storage.kind === "local") return new LocalLake(storage.dir, storage.label);
   const { s3Lake } = await import("./s3.ts");
   return s3Lake(storage.bucket, storage.prefix, storage.label, {
-    endpoint: config.s3Endpoint, accessKeyId: config.awsAccessKeyId, secretAccessKey: config.awsSecretAccessKey, timeoutMs: config.httpTimeoutMs,
+    endpoint: config.s3Endpoint, accessKeyId: config.awsAccessKeyId, secretAccessKey: config.awsSecretAccessKey,
+    timeoutMs: config.httpTimeoutMs, deadlineMs: config.httpDeadlineMs, maxBytes: config.httpMaxBytes,
   });
 }
 
-/** A flat folder of artifact files. Writes go to a temporary file in the same folder, then rename. */
+/**
+ * A flat folder of artifact files. Writes go to a temporary file in the same folder, then rename.
+ * Every failure of the file system is a {@link StorageError} naming the lake and the key.
+ */
 export class LocalLake implements Lake {
   readonly label: string;
   constructor(readonly dir: string, label = `file:${dir}`) {
     this.label = label;
   }
 
+  /** The lake in error lines: its label, and its folder when the label does not say it. */
+  private get where(): string {
+    return this.label === `file:${this.dir}` ? `lake ${this.label}` : `lake ${this.label} (${this.dir})`;
+  }
+
   private file(key: string): string {
     return path.join(this.dir, checkKey(key));
   }
 
-  async list(): Promise<Listing> {
-    let names: string[];
+  /** Run a file-system action; its failure becomes one line: `lake <label>: cannot <what>: <why>`. */
+  private async guard<T>(what: string, file: string, action: () => Promise<T>): Promise<T> {
     try {
-      names = await readdir(this.dir);
+      return await action();
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return { artifacts: [], refused: [] };
-      throw error;
+      if (!isFileSystemError(error)) throw error;
+      throw new StorageError(`${this.where}: cannot ${what}: ${describeFileError(error, file)}`, errorCode(error));
     }
+  }
+
+  async list(): Promise<Listing> {
+    const names = await this.guard("list", this.dir, () => readdir(this.dir).catch(noneIfMissing));
     const artifacts: ArtifactInfo[] = [];
     const refused: string[] = [];
     for (const name of names.sort()) {
@@ -154,11 +194,12 @@ export class LocalLake implements Lake {
   }
 
   async read(key: string): Promise<Buffer | undefined> {
-    return readIfExists(this.file(key));
+    const file = this.file(key);
+    return this.guard(`read ${key}`, file, () => readIfExists(file));
   }
 
-  async write(key: string, bytes: Uint8Array | ArtifactBody): Promise<void> {
-    await this.replace(checkKey(key), async (temporary) => {
+  async write(key: string, bytes: Uint8Array | ArtifactBody, options: WriteOptions = {}): Promise<void> {
+    await this.replace(checkKey(key), `write ${key}`, async (temporary) => {
       const handle = await open(temporary, "w");
       try {
         if (bytes instanceof Uint8Array) await handle.writeFile(bytes);
@@ -167,7 +208,7 @@ export class LocalLake implements Lake {
       } finally {
         await handle.close();
       }
-    });
+    }, options);
   }
 
   async copy(fromKey: string, toKey: string): Promise<void> {
@@ -177,7 +218,7 @@ export class LocalLake implements Lake {
   async copyFrom(from: Lake, fromKey: string, toKey: string): Promise<"file copy" | false> {
     if (!(from instanceof LocalLake)) return false;
     const source = from.file(fromKey);
-    await this.replace(checkKey(toKey), async (temporary) => {
+    await this.replace(checkKey(toKey), `copy ${fromKey} to ${toKey}`, async (temporary) => {
       try {
         await copyFile(source, temporary);
       } catch (error) {
@@ -190,23 +231,32 @@ export class LocalLake implements Lake {
 
   /**
    * Fill a temporary file in the lake's folder, then rename it over `name` (a checked key or
-   * document name): atomic on one file system.
+   * document name): atomic on one file system. Temporaries of `name`'s slug (or document) left
+   * by a write that was killed are removed first.
    */
-  private async replace(name: string, fill: (temporary: string) => Promise<void>): Promise<void> {
+  private async replace(name: string, what: string, fill: (temporary: string) => Promise<void>, options: WriteOptions = {}): Promise<void> {
     const target = path.join(this.dir, name);
-    await mkdir(this.dir, { recursive: true });
-    const temporary = path.join(this.dir, `.${name}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-    try {
-      await fill(temporary);
-      await rename(temporary, target);
-    } catch (error) {
-      await rm(temporary, { force: true });
-      throw error;
-    }
+    await this.guard(what, target, async () => {
+      makeFolder(this.dir);
+      const slug = isArtifactKey(name) ? parseKey(name).slug : undefined;
+      const ofThisSlug = (of: string) => of === name || (slug !== undefined && isArtifactKey(of) && parseKey(of).slug === slug);
+      // A leftover that cannot be removed does not stop the write: the write says what is wrong.
+      await readdir(this.dir).then((names) => removeStaleTemporaries(this.dir, names, ofThisSlug)).catch(() => []);
+      const temporary = path.join(this.dir, temporaryName(name));
+      try {
+        await fill(temporary);
+        if (options.exclusive) await placeOnce(temporary, target);
+        else await rename(temporary, target);
+      } catch (error) {
+        await rm(temporary, { force: true }).catch(() => {});
+        throw error;
+      }
+    });
   }
 
   async delete(key: string): Promise<void> {
-    await rm(this.file(key), { force: true });
+    const file = this.file(key);
+    await this.guard(`delete ${key}`, file, () => rm(file, { force: true }));
   }
 
   folder(name: string): LocalLake {
@@ -214,20 +264,220 @@ export class LocalLake implements Lake {
   }
 
   async folders(name: string): Promise<string[]> {
-    const entries = await readdir(path.join(this.dir, checkFolder(name)), { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return [];
-      throw error;
-    });
+    const dir = path.join(this.dir, checkFolder(name));
+    const entries = await this.guard(`list ${name}`, dir, () => readdir(dir, { withFileTypes: true }).catch(noneIfMissing));
     return entries.filter((e) => e.isDirectory() && SLUG.test(e.name)).map((e) => e.name).sort();
   }
 
   async readDocument(name: string): Promise<string | undefined> {
-    return (await readIfExists(path.join(this.dir, checkDocumentName(name))))?.toString("utf8");
+    const file = path.join(this.dir, checkDocumentName(name));
+    return (await this.guard(`read ${name}`, file, () => readIfExists(file)))?.toString("utf8");
   }
 
   async writeDocument(name: string, text: string): Promise<void> {
-    await this.replace(checkDocumentName(name), (temporary) => writeFile(temporary, text));
+    await this.replace(checkDocumentName(name), `write ${name}`, (temporary) => writeFile(temporary, text));
   }
+
+  /**
+   * The folder exists or can be made, is a folder, can be listed, and takes a small file (written,
+   * synced, removed): checked before a flow fetches anything, so that a lake that is a file,
+   * read-only or full fails at once.
+   */
+  async checkUsable(): Promise<void> {
+    try {
+      makeFolder(this.dir);
+      const probe = path.join(this.dir, temporaryName("probe"));
+      try {
+        const handle = await open(probe, "w");
+        try {
+          await handle.writeFile("this lake takes writes\n");
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      } finally {
+        await rm(probe, { force: true }).catch(() => {});
+      }
+      await readdir(this.dir);
+    } catch (error) {
+      if (!isFileSystemError(error)) throw error;
+      throw new StorageError(`${this.where} is not usable: ${describeFileError(error, this.dir)}`, errorCode(error));
+    }
+  }
+
+  /**
+   * Remove the temporary files of writes that were killed half-way (their process no longer
+   * exists), in the lake's folder and in our folders inside it (promote's backups). Returns their
+   * paths relative to the lake's folder.
+   */
+  async sweepTemporaries(): Promise<string[]> {
+    return this.guard("remove temporary files", this.dir, () => sweepFolder(this.dir, "", (name) => isOurFolder(name)));
+  }
+}
+
+async function sweepFolder(dir: string, relative: string, descend: (name: string) => boolean): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(noneIfMissing);
+  const removed = (await removeStaleTemporaries(dir, entries.map((e) => e.name), () => true)).map((name) => path.join(relative, name));
+  for (const entry of entries) {
+    if (entry.isDirectory() && descend(entry.name)) {
+      removed.push(...await sweepFolder(path.join(dir, entry.name), path.join(relative, entry.name), (name) => SLUG.test(name)));
+    }
+  }
+  return removed;
+}
+
+/** `.<name>.<pid>.<hex>.tmp`: the writing process's id tells a killed write's leftover from a live one. */
+const TEMPORARY = /^\.(.+)\.(\d+)\.[0-9a-f]+\.tmp$/;
+
+function temporaryName(name: string): string {
+  return `.${name}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+}
+
+/**
+ * Remove the temporary files in `dir` (not below) whose writer no longer exists and whose target
+ * `belongs`; returns their names. A temporary of a live process (another writer still filling it,
+ * or this process) is kept.
+ */
+async function removeStaleTemporaries(dir: string, names: string[], belongs: (target: string) => boolean): Promise<string[]> {
+  const candidates = names.flatMap((name) => {
+    const match = TEMPORARY.exec(name);
+    return match && belongs(match[1]!) && Number(match[2]) !== process.pid ? [{ name, pid: Number(match[2]) }] : [];
+  });
+  if (candidates.length === 0) return [];
+  const { processExists } = await import("./history.ts"); // loaded only when there is something to judge
+  const removed: string[] = [];
+  for (const { name, pid } of candidates.sort((a, b) => a.name.localeCompare(b.name))) {
+    if (processExists(pid)) continue;
+    await rm(path.join(dir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+/**
+ * `mkdir -p` (synchronous: one system call when the folder exists). Node's recursive mkdir says
+ * ENOENT whatever stopped it (a read-only file system, no permission): the first missing folder is
+ * then made alone, which fails with the real reason.
+ */
+export function makeFolder(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    mkdirSync(firstMissing(dir));
+    mkdirSync(dir, { recursive: true });
+  }
+}
+
+/** Give the temporary file its final name unless that name exists (a hard link cannot replace a file). */
+async function placeOnce(temporary: string, target: string): Promise<void> {
+  await link(temporary, target);
+  await rm(temporary, { force: true });
+}
+
+/** A failure of the operating system (with an errno code), as opposed to one of ours. */
+export function isFileSystemError(error: unknown): error is NodeJS.ErrnoException {
+  const e = error as NodeJS.ErrnoException | undefined;
+  return !(error instanceof UserError) && typeof e?.code === "string" && typeof e.errno === "number";
+}
+
+/** The errno code that says what happened: `rm` of a folder is EISDIR, `mkdir` where a file is is ENOTDIR. */
+function errorCode(error: NodeJS.ErrnoException): string | undefined {
+  if (error.code === "ERR_FS_EISDIR") return "EISDIR";
+  if (error.code === "EEXIST" && error.syscall === "mkdir") return "ENOTDIR";
+  return error.code;
+}
+
+const REASONS: Record<string, string> = {
+  ENOSPC: "no space left on device",
+  EDQUOT: "disk quota exceeded",
+  EMFILE: "too many open files",
+  ENFILE: "too many open files in the system",
+  EIO: "input/output error",
+};
+
+/**
+ * What went wrong, in words, with the path it concerns: `/srv/lake is not a folder (ENOTDIR)`.
+ * `file` is the file the operation was about, for errors that carry no path (reading a folder).
+ * A temporary file is named by its folder: its name means nothing to a reader.
+ */
+export function describeFileError(error: NodeJS.ErrnoException, file?: string): string {
+  const code = errorCode(error) ?? "unknown";
+  const dest = (error as { dest?: string }).dest;
+  const where = shown(error.path ?? file ?? "");
+  switch (code) {
+    case "ENOTDIR": return `${firstNonFolder(error.path ?? file ?? "")} is not a folder (ENOTDIR)`;
+    case "EISDIR": return `${firstFolder([dest, error.path, file]) ?? shown(file ?? error.path ?? "")} is a folder (EISDIR)`;
+    case "ENOENT": {
+      const missing = firstMissing(error.path ?? file ?? "");
+      if (TEMPORARY.test(path.basename(missing))) return `a temporary file in ${path.dirname(missing)} was removed during the write (ENOENT)`;
+      return `${missing} does not exist (ENOENT)`;
+    }
+    case "EEXIST": return `${shown(dest ?? error.path ?? file ?? "")} already exists (EEXIST)`;
+    // A copy or a rename has two paths: the one written to is on the read-only file system; a
+    // permission may be missing on either.
+    case "EROFS": return `${dest ? shown(dest) : where} is on a read-only file system (EROFS)`;
+    case "EACCES": return `permission denied on ${where}${dest ? ` or ${shown(dest)}` : ""} (EACCES)`;
+    case "EPERM": return `operation not permitted on ${where}${dest ? ` or ${shown(dest)}` : ""} (EPERM)`;
+  }
+  // Node's own text, without its "CODE: " prefix and ", syscall 'path'" suffix.
+  const text = REASONS[code] ?? /^[A-Z0-9_]+: ([^,]+)/.exec(error.message)?.[1] ?? error.message;
+  return `${text} (${code})`;
+}
+
+function shown(file: string): string {
+  return TEMPORARY.test(path.basename(file)) ? path.dirname(file) : file;
+}
+
+/** The first of the paths that is a folder (of the two paths of a rename or a copy, the one that makes EISDIR). */
+function firstFolder(candidates: (string | undefined)[]): string | undefined {
+  return candidates.find((file) => {
+    try {
+      return file !== undefined && statSync(file).isDirectory();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The first folder on the way to `file` that is not a folder (the one that makes ENOTDIR). */
+function firstNonFolder(file: string): string {
+  const chain = ancestors(file);
+  for (const at of chain) {
+    try {
+      if (!statSync(at).isDirectory()) return at;
+    } catch {
+      break;
+    }
+  }
+  return file;
+}
+
+/** The first missing folder on the way to `file` (or `file` itself). */
+function firstMissing(file: string): string {
+  for (const at of ancestors(file)) {
+    try {
+      statSync(at);
+    } catch {
+      return at;
+    }
+  }
+  return file;
+}
+
+/** `/a`, `/a/b`, `/a/b/c` for `/a/b/c`. */
+function ancestors(file: string): string[] {
+  const chain: string[] = [];
+  for (let at = path.resolve(file); ; at = path.dirname(at)) {
+    chain.unshift(at);
+    if (path.dirname(at) === at) return chain.slice(1);
+  }
+}
+
+/** For a listing: a folder that does not exist has nothing in it. */
+function noneIfMissing(error: NodeJS.ErrnoException): never[] {
+  if (error.code === "ENOENT") return [];
+  throw error;
 }
 
 /** A file's bytes, or undefined when there is no such file. */

@@ -6,7 +6,8 @@ import path from "node:path";
 import { test } from "node:test";
 import { pathToFileURL } from "node:url";
 import Database from "better-sqlite3";
-import { RunHistory, type RunRecord } from "../lib/history.ts";
+import { UserError } from "../lib/errors.ts";
+import { BUSY_TIMEOUT_MS, RunHistory, runHistoryError, type RunRecord } from "../lib/history.ts";
 import { registerSecret } from "../lib/redact.ts";
 import { ROOT, tempDir } from "./helpers.ts";
 
@@ -331,4 +332,23 @@ test("prune keeps running runs and deletes by age and by count per flow", (t) =>
   ]);
   assert.deepEqual(history.list({ limit: 100 }).map((r) => r.id).sort((x, y) => x - y), [ids.oldRunning, ids.a1, ids.a2, ids.b2, ids.b3, child]);
   assert.equal(history.get(child)!.parentId, null, "a child run outlives its pruned parent");
+});
+
+test("run-history errors: each SQLite failure is one line naming the file and DATA_PIPELINES_DB; other errors pass unchanged", () => {
+  const file = "/srv/data/runs.sqlite";
+  const line = (code: string, message: string) => (runHistoryError(file, new Database.SqliteError(message, code)) as Error).message;
+  const history = `the run history ${file} (DATA_PIPELINES_DB)`;
+  assert.equal(BUSY_TIMEOUT_MS, 15_000);
+  assert.equal(line("SQLITE_BUSY", "database is locked"),
+    `${history} is busy: another process holds a write lock for more than 15 s (database is locked); try again when it is done (lsof ${file} lists the processes that have it open)`);
+  assert.equal(line("SQLITE_BUSY_SNAPSHOT", "database is locked"), line("SQLITE_BUSY", "database is locked"));
+  assert.equal(line("SQLITE_FULL", "database or disk is full"),
+    `${history} cannot be written: no space left on device (database or disk is full): free space on its disk or point DATA_PIPELINES_DB elsewhere`);
+  assert.equal(line("SQLITE_READONLY", "attempt to write a readonly database"),
+    `${history} is read-only (attempt to write a readonly database): give this user write permission on it and its folder, or point DATA_PIPELINES_DB at another file`);
+  assert.equal(line("SQLITE_IOERR_WRITE", "disk I/O error"), `${history}: disk I/O error (SQLITE_IOERR_WRITE)`);
+  const ours = new UserError("--run-id 3: no running x run with that id in the run history");
+  assert.equal(runHistoryError(file, ours), ours);
+  const bug = new TypeError("x is not a function");
+  assert.equal(runHistoryError(file, bug), bug);
 });

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { ArtifactError } from "../lib/errors.ts";
 import { historizedKey, latestKey, LocalLake, openLake, parseKey } from "../lib/lake.ts";
-import { tempDir, testConfig } from "./helpers.ts";
+import { ROOT, tempDir, testConfig } from "./helpers.ts";
 
 /** Every file and folder under `dir`, relative, sorted. */
 function tree(dir: string): string[] {
@@ -135,6 +137,108 @@ test("concurrent writes of one key leave one complete version and no temporary f
   const got = (await lake.read("race-latest"))!;
   assert.ok(versions.some((v) => v.equals(got)), "one of the written versions, whole");
   assert.deepEqual(readdirSync(dir), ["race-latest"]);
+});
+
+/** The pid of a process that has ended (and been reaped). */
+function deadPid(): number {
+  const child = spawnSync("true");
+  assert.equal(child.status, 0);
+  return child.pid;
+}
+
+test("a write removes its slug's temporaries left by killed writes, keeping a live writer's and other slugs'", async (t) => {
+  const dir = tempDir(t);
+  const lake = new LocalLake(dir);
+  const dead = deadPid();
+  const live = process.ppid; // alive, and not this process: another writer still filling its file
+  const leftovers = [
+    `.raw_verra_data-latest.${dead}.0a0a0a0a.tmp`,
+    `.raw_verra_data-2026_01_02__03_04_05.${dead}.0b0b0b0b.tmp`,
+    `.raw_verra_data-latest.${live}.0c0c0c0c.tmp`,
+    `.raw_verra_data_v2-latest.${dead}.0d0d0d0d.tmp`,
+    `.manifest.json.${dead}.0e0e0e0e.tmp`,
+    ".hidden",
+  ];
+  for (const name of leftovers) writeFileSync(path.join(dir, name), "half-written");
+  await lake.write("raw_verra_data-2026_02_03__04_05_06", Buffer.from("new"));
+  assert.deepEqual(readdirSync(dir).sort(), [
+    `.hidden`,
+    `.manifest.json.${dead}.0e0e0e0e.tmp`,
+    `.raw_verra_data-latest.${live}.0c0c0c0c.tmp`,
+    `.raw_verra_data_v2-latest.${dead}.0d0d0d0d.tmp`,
+    "raw_verra_data-2026_02_03__04_05_06",
+  ]);
+  await lake.copy("raw_verra_data-2026_02_03__04_05_06", "verra_data_v2-latest"); // another slug: not the one with an underscore after it
+  assert.ok(readdirSync(dir).includes(`.raw_verra_data_v2-latest.${dead}.0d0d0d0d.tmp`));
+  await lake.writeDocument("manifest.json", "{}");
+  assert.ok(!readdirSync(dir).includes(`.manifest.json.${dead}.0e0e0e0e.tmp`), "a document's own leftovers go with its next write");
+});
+
+test("sweepTemporaries removes every killed write's temporary, in the lake and in our folders, and says which", async (t) => {
+  const dir = tempDir(t);
+  const lake = new LocalLake(dir);
+  const dead = deadPid();
+  const backup = path.join(dir, "_promote", "2026_01_02__03_04_05");
+  mkdirSync(backup, { recursive: true });
+  mkdirSync(path.join(dir, "not_ours"));
+  await lake.write("verra_data_v2-latest", Buffer.from("v2"));
+  const stale = [`.verra_data_v2-latest.${dead}.00000001.tmp`, `.x-2026_01_02__03_04_05.${dead}.00000002.tmp`];
+  for (const name of stale) writeFileSync(path.join(dir, name), "half");
+  writeFileSync(path.join(backup, `.x-latest.${dead}.00000003.tmp`), "half");
+  writeFileSync(path.join(backup, `.manifest.json.${dead}.00000004.tmp`), "half");
+  writeFileSync(path.join(dir, `.x-latest.${process.ppid}.00000005.tmp`), "a live writer's");
+  writeFileSync(path.join(dir, "not_ours", `.x-latest.${dead}.00000006.tmp`), "not in a folder of ours: left alone");
+  assert.deepEqual(await lake.sweepTemporaries(), [
+    ...stale,
+    path.join("_promote", "2026_01_02__03_04_05", `.manifest.json.${dead}.00000004.tmp`),
+    path.join("_promote", "2026_01_02__03_04_05", `.x-latest.${dead}.00000003.tmp`),
+  ]);
+  assert.deepEqual(tree(dir), [
+    `.x-latest.${process.ppid}.00000005.tmp`,
+    "_promote",
+    path.join("_promote", "2026_01_02__03_04_05"),
+    "not_ours",
+    path.join("not_ours", `.x-latest.${dead}.00000006.tmp`),
+    "verra_data_v2-latest",
+  ]);
+  assert.deepEqual(await lake.sweepTemporaries(), [], "nothing left to remove");
+  assert.deepEqual(await new LocalLake(path.join(dir, "missing")).sweepTemporaries(), [], "a lake not made yet has none");
+});
+
+test("a write killed half-way leaves a temporary that the next write of the slug removes", async (t) => {
+  const dir = tempDir(t);
+  const child = spawn(process.execPath, ["--import", "tsx", "-e", `
+    const { LocalLake } = await import(${JSON.stringify(path.join(ROOT, "lib", "lake.ts"))});
+    const { writeSync } = await import("node:fs");
+    // Half the body written, then this process spins until it is killed (no catch can remove the file).
+    const body = { length: 2, *chunks() { yield Buffer.from("a"); writeSync(1, "writing\\n"); for (;;); } };
+    await new LocalLake(${JSON.stringify(dir)}).write("verra_data_v2-latest", body);
+  `], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  t.after(() => child.kill("SIGKILL"));
+  const ended = once(child, "exit");
+  await Promise.race([once(child.stdout!, "data"), ended.then(() => assert.fail("the writer ended before it wrote"))]);
+  child.kill("SIGKILL");
+  await ended;
+  const leftover = readdirSync(dir);
+  assert.equal(leftover.length, 1);
+  assert.match(leftover[0]!, new RegExp(`^\\.verra_data_v2-latest\\.${child.pid}\\.[0-9a-f]{8}\\.tmp$`));
+  await new LocalLake(dir).write("verra_data_v2-2026_01_02__03_04_05", Buffer.from("next"));
+  assert.deepEqual(readdirSync(dir), ["verra_data_v2-2026_01_02__03_04_05"]);
+});
+
+test("an exclusive write never replaces an existing artifact (a historized copy is written once)", async (t) => {
+  const dir = tempDir(t);
+  const lake = new LocalLake(dir);
+  await lake.write("x-2026_01_02__03_04_05", Buffer.from("first"), { exclusive: true });
+  await assert.rejects(lake.write("x-2026_01_02__03_04_05", Buffer.from("second"), { exclusive: true }), {
+    name: "StorageError",
+    message: `lake file:${dir}: cannot write x-2026_01_02__03_04_05: ${dir}/x-2026_01_02__03_04_05 already exists (EEXIST)`,
+  });
+  assert.deepEqual(await lake.read("x-2026_01_02__03_04_05"), Buffer.from("first"));
+  assert.deepEqual(readdirSync(dir), ["x-2026_01_02__03_04_05"], "no temporary left");
+  const results = await Promise.allSettled(["a", "b", "c", "d"].map((v) => lake.write("y-2026_01_02__03_04_05", Buffer.from(v), { exclusive: true })));
+  assert.equal(results.filter((r) => r.status === "fulfilled").length, 1, "of concurrent writers, exactly one wins");
+  assert.deepEqual(readdirSync(dir).sort(), ["x-2026_01_02__03_04_05", "y-2026_01_02__03_04_05"]);
 });
 
 test("historizedKey formats the time in UTC; latestKey and parseKey", () => {
