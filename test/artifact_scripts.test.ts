@@ -82,23 +82,32 @@ test("clean_up_old_artifacts deletes historized artifacts older than 7 days, nev
   assert.equal(record.trigger, "schedule");
   assert.deepEqual(record.deletedKeys, ["raw_verra_data-2026_10_01__13_15_00", "raw_verra_data-2026_11_17__13_15_00"]);
 
-  const shorter = await run("clean_up_old_artifacts", ["--days", "0.5", "--dry-run"], { AWS_STORAGE: "dev" });
-  assert.match(shorter.stdout, /^would delete raw_verra_data-2026_11_19__13_15_00 /m);
-  assert.match(shorter.stdout, /^would delete tokens_data_v2-2026_11_24__13_15_00 /m);
-  assert.doesNotMatch(shorter.stdout, /would delete \S+-latest/);
+  // --days 0: every historized copy, more than the daily share, so backed up first.
+  const all = await run("clean_up_old_artifacts", ["--days", "0", "--dry-run"], { AWS_STORAGE: "dev" });
+  assert.equal(all.code, 0, all.stderr);
+  assert.match(all.stdout, /^would back up raw_verra_data-2026_11_19__13_15_00 to s3-bucket\/dev\/_backup\/\d{4}_\d\d_\d\d__\d\d_\d\d_\d\d_clean_up_old_artifacts$/m);
+  assert.match(all.stdout, /^would delete raw_verra_data-2026_11_19__13_15_00 /m);
+  assert.match(all.stdout, /^would delete tokens_data_v2-2026_11_24__13_15_00 /m);
+  assert.doesNotMatch(all.stdout, /would (delete|back up) \S+-latest/);
 });
 
 test("clean_up_latest_artifacts deletes every -latest and keeps the historized copies; AWS_STORAGE is required", async (t) => {
   const { dev, run, lastRun } = await setup(t);
   for (const key of ["a-latest", "a-2026_11_24__13_15_00", "b-latest"]) await dev.write(key, Buffer.from(key));
   const missing = await run("clean_up_latest_artifacts");
-  assert.equal(missing.code, 1);
-  assert.equal(missing.stderr, "error: AWS_STORAGE is not set: set it to dev or prod (or give --lake <storage>)\n");
+  assert.equal(missing.code, 2, "a configuration error is a usage error");
+  assert.match(missing.stderr, /^error: AWS_STORAGE is not set: set it to dev or prod \(or give --lake <storage>\)( \(see --help\))?\n$/);
   assert.equal((await dev.list()).artifacts.length, 3);
 
   const result = await run("clean_up_latest_artifacts", [], { AWS_STORAGE: "dev" });
   assert.equal(result.code, 0, result.stderr);
-  assert.equal(result.stdout, "deleted a-latest\ndeleted b-latest\ntotal: deleted 2 -latest artifacts in s3-bucket/dev (16 B)\n");
+  const stamp = /--restore (\S+)/.exec(result.stdout)?.[1];
+  assert.equal(result.stdout, [
+    `backed up a-latest to s3-bucket/dev/_backup/${stamp} (server-side)`,
+    `backed up b-latest to s3-bucket/dev/_backup/${stamp} (server-side)`,
+    `backup: s3-bucket/dev/_backup/${stamp} (2 artifacts) before: delete 2 -latest artifacts; restore with: npx tsx scripts/clean_up_latest_artifacts.ts --restore ${stamp} --lake s3-bucket/dev`,
+    "deleted a-latest", "deleted b-latest", "total: deleted 2 -latest artifacts in s3-bucket/dev (16 B)", "",
+  ].join("\n"));
   assert.deepEqual((await dev.list()).artifacts.map((a) => a.key), ["a-2026_11_24__13_15_00"]);
   assert.deepEqual(lastRun("clean_up_latest_artifacts").deletedKeys, ["a-latest", "b-latest"]);
 });
