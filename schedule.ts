@@ -1,5 +1,7 @@
 // schedule.ts: the scheduler daemon. Triggers the jobs on their schedules (UTC), one at a time,
-// each in its own process, and records every run; see the README, "Scheduler".
+// each in its own process, and records every run; see the README, "Scheduler". Started as
+// `node --import tsx schedule.ts` (not through npx, which does not pass SIGTERM on), so that a
+// supervisor's SIGTERM reaches it and it stops only once its job's end is recorded.
 import path from "node:path";
 import { command } from "./lib/cli.ts";
 import { renderTable } from "./lib/format.ts";
@@ -7,13 +9,15 @@ import { formatSpan, jobSpec, loadSchedule, nextRuns, runDaemon, utc } from "./l
 
 await command(
   {
-    usage: "usage: npx tsx schedule.ts [--schedule <file>] [--catch-up] | --list | --once <job>",
+    usage: "usage: node --import tsx schedule.ts [--schedule <file>] [--catch-up] | --list | --once <job>",
     help: [
       "",
-      "Runs the jobs on their schedules (UTC) until SIGINT/SIGTERM, one at a time, each as its own process",
+      "Runs the jobs on their schedules (UTC) until SIGINT/SIGTERM/SIGHUP, one at a time, each as its own process",
       "(scripts/<job>.ts). A trigger that arrives while a job runs waits in a queue; one for a job already",
       "queued or running is recorded as skipped. On SIGINT/SIGTERM the running job may finish within",
       "DATA_PIPELINES_SCHEDULER_GRACE_SECONDS (default 300), then it is stopped and recorded as failed; exit 0.",
+      "A second signal stops the job at once. Start the daemon with node --import tsx, not npx: npx does not",
+      "pass SIGTERM on to it.",
       "Default schedule: clean_up_old_artifacts 0 22 * * *, build_all 15 13 * * *, build_frequent 45 * * * *.",
       "  --schedule <file>   JSON schedule replacing the defaults (or DATA_PIPELINES_SCHEDULE_FILE):",
       '                      {"build_all": {"cron": "15 13 * * *", "timeout": "6h"}, "build_frequent": "45 * * * *"}',
@@ -29,6 +33,7 @@ await command(
       "catch-up": { type: "boolean" },
       "scripts-dir": { type: "string" },
     },
+    ownSignals: true, // runDaemon: the running job's grace period, its end recorded, then exit 0
   },
   async ({ values, config, log }) => {
     const scriptsDir = typeof values["scripts-dir"] === "string" ? path.resolve(values["scripts-dir"]) : undefined;

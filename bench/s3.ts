@@ -32,10 +32,19 @@ export async function s3Clean(count: number): Promise<S3Figure[]> {
     const env = { ...s3.env, DATA_PIPELINES_DB: path.join(dir, "runs.sqlite"), AWS_STORAGE: "dev" };
     const config = loadConfig(env, dir);
     const lake = await openLake(config.awsStorage!, config);
-    // Four in five are historized copies from 10 days ago: the clean-up deletes those.
-    const keys = Array.from({ length: count }, (_, i) => i % 5 === 0 ? `dataset_${i}-latest` : `dataset_${i}-2026_11_01__13_15_00`);
+    // 50 datasets, each a -latest and 99 historized copies; the oldest 20 copies of each are from 10 days
+    // ago: the routine daily clean-up deletes those (a fifth of the copies: no backup, as the daemon runs it).
+    const perDataset = Math.ceil(count / 50);
+    const stamp = (j: number) => `2026_11_01__13_${String(Math.floor(j / 60)).padStart(2, "0")}_${String(j % 60).padStart(2, "0")}`;
+    const keys = Array.from({ length: count }, (_, i) => {
+      const dataset = Math.floor(i / perDataset);
+      const j = i % perDataset;
+      return j === 0 ? `dataset_${dataset}-latest` : `dataset_${dataset}-${stamp(j)}`;
+    });
     for (let i = 0; i < keys.length; i += 100) await Promise.all(keys.slice(i, i + 100).map((k) => lake.write(k, Buffer.alloc(1024))));
-    for (const key of keys) if (!key.endsWith("-latest")) s3.setLastModified("dev-klimadao-data", `lake/${key}`, new Date(Date.now() - 10 * DAY));
+    for (const [i, key] of keys.entries()) {
+      if (i % perDataset >= 1 && i % perDataset <= 20) s3.setLastModified("dev-klimadao-data", `lake/${key}`, new Date(Date.now() - 10 * DAY));
+    }
     const listStarted = performance.now();
     const listed = (await lake.list()).artifacts.length;
     const listMs = performance.now() - listStarted;

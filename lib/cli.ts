@@ -153,10 +153,12 @@ function guardProcess(reporting: Reporting, ownSignals: boolean): void {
     endOpenRuns(reason);
     process.exit(code);
   };
+  // A child of the scheduler or of build_all whose parent was killed meets a closed pipe too: say which.
+  const hadParentChannel = Boolean(process.channel);
   for (const stream of [process.stdout, process.stderr]) {
     stream.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code === "EPIPE" || error.code === "ERR_STREAM_DESTROYED") quit(0, "stopped: the reader of its output went away");
-      else lastResort(error);
+      if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") return lastResort(error);
+      quit(0, hadParentChannel && !process.connected ? "stopped: its parent process ended" : "stopped: the reader of its output went away");
     });
   }
   const lastResort = (error: unknown) => {

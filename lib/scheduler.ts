@@ -2,7 +2,7 @@
 // SPEC §8 or a JSON file, validated at start), a queue that runs one job at a time, each job as a
 // child process with a timeout and its output in a log file per run, the lock and heartbeat in the
 // run history, catch-up of missed triggers, retention and the status `runs.ts --status` shows.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { Cron, type CronOptions } from "croner";
 import type { Config } from "./config.ts";
 import { errorMessage, UserError } from "./errors.ts";
+import { signalGroup, spawnContained } from "./exit_with_parent.ts";
 import { formatDuration } from "./format.ts";
 import {
   HEARTBEAT_INTERVAL_MS, RunHistory, schedulerState,
@@ -21,8 +22,6 @@ import { redact } from "./redact.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const SCRIPTS_DIR = path.join(ROOT, "scripts");
-const TSX = import.meta.resolve("tsx");
-const EXIT_WITH_PARENT = import.meta.resolve("./exit_with_parent.ts");
 
 /** SPEC §8: the old deployment's schedules (UTC), in its order. */
 export const DEFAULT_SCHEDULE: Record<string, string> = {
@@ -236,6 +235,8 @@ export class Scheduler {
   private current: Running | undefined;
   private readonly crons: Cron[] = [];
   private stopping = false;
+  /** Set by the first `shutdown`: resolves once the running job's end is recorded. */
+  private stopped: Promise<void> | undefined;
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly options: SchedulerOptions) {
@@ -285,23 +286,33 @@ export class Scheduler {
   /**
    * Stop scheduling; queued triggers are recorded as skipped; the running job may finish within
    * `graceMs`, then it is stopped (SIGTERM, then SIGKILL) and recorded as failed. Called again
-   * (a second signal), it stops the job at once.
+   * (a second signal), it stops the job at once; every call resolves only once the job's end is
+   * recorded, so that nothing closes the run history before.
    */
-  async shutdown(graceMs: number): Promise<void> {
+  shutdown(graceMs: number): Promise<void> {
     const run = this.current;
-    if (this.stopping) {
+    if (this.stopped) {
       if (run) {
         if (run.reason) signalGroup(run.child, "SIGKILL");
         else this.stopRun(run, "stopped at shutdown (second signal)");
       }
-      return;
+      return this.stopped;
     }
+    this.stopped = this.stopAfterGrace(run, graceMs);
+    return this.stopped;
+  }
+
+  private async stopAfterGrace(run: Running | undefined, graceMs: number): Promise<void> {
     this.stopping = true;
     for (const cron of this.crons) cron.stop();
     const { history, log } = this.options;
     for (const p of this.queue.splice(0)) {
-      const id = history.skipped({ flow: p.spec.job, trigger: p.trigger, reason: "the scheduler stopped before it could run" });
-      log.info(`skipped ${p.spec.job} run ${id}: the scheduler stopped before it could run`);
+      try {
+        const id = history.skipped({ flow: p.spec.job, trigger: p.trigger, reason: "the scheduler stopped before it could run" });
+        log.info(`skipped ${p.spec.job} run ${id}: the scheduler stopped before it could run`);
+      } catch (error) {
+        log.error(`could not record the skipped trigger of ${p.spec.job}: ${errorMessage(error)}`); // the running job still gets its end recorded
+      }
     }
     if (!run) return;
     log.info(`stopping: ${run.spec.job} run ${run.runId} may finish within ${formatSpan(graceMs)}`);
@@ -342,16 +353,17 @@ export class Scheduler {
     const file = createWriteStream(path.join(this.options.logsDir, `${runId}-${job}.log`));
     file.on("error", (error) => log.error(`${job} run ${runId}: cannot write its log file: ${error.message}`));
     const started = Date.now();
-    // Its own process group (detached), so that stopping it stops what it started too, and a
-    // Ctrl-C meant for the scheduler does not reach it before its grace period. The IPC channel
-    // only tells it when the scheduler is gone (lib/exit_with_parent.ts).
-    const child = spawn(process.execPath, [
-      "--import", TSX, "--import", EXIT_WITH_PARENT, p.spec.script, "--trigger", p.trigger, "--run-id", String(runId),
-    ], { cwd: this.options.cwd, env: this.options.env ?? process.env, stdio: ["ignore", "pipe", "pipe", "ipc"], detached: true });
+    // Its own process group, so that a Ctrl-C meant for the scheduler does not reach it before its
+    // grace period; it stops by itself if the scheduler dies (lib/exit_with_parent.ts).
+    const child = spawnContained(p.spec.script, ["--trigger", p.trigger, "--run-id", String(runId)], {
+      cwd: this.options.cwd, env: this.options.env, stdio: ["ignore", "pipe", "pipe"],
+    });
     const jobLog = log.child({ flow: job, run: runId });
+    const ownPrefix = new RegExp(`^((?:WARN|ERROR) )?${job} run ${runId}: `);
     const onLine = (line: string) => {
       file.write(`${redact(line)}\n`);
-      jobLog.info(line.replace(/^\d\d:\d\d:\d\d /, "")); // the job's own clock: the daemon's line has one
+      // Without the job's own clock and its own "<job> run <id>: " (the daemon's line has both).
+      jobLog.info(line.replace(/^\d\d:\d\d:\d\d /, "").replace(ownPrefix, "$1"));
       this.options.onLine?.({ job, runId }, line);
     };
     createInterface({ input: child.stdout! }).on("line", onLine);
@@ -435,16 +447,6 @@ export class Scheduler {
   }
 }
 
-/** A signal to the job and every process it started (its process group). */
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    child.kill(signal);
-  }
-}
-
 /**
  * The jobs whose latest trigger before `now` has no run at or after it (the scheduler was down):
  * each once, oldest trigger first. A run of any trigger counts, a skipped one does not.
@@ -494,9 +496,12 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   }
   const history = RunHistory.open(config.db);
   const timers: NodeJS.Timeout[] = [];
-  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
+  // SIGHUP too: a closed terminal stops the daemon the same careful way.
+  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   let onSignal: ((signal: NodeJS.Signals) => void) | undefined;
   let locked = false;
+  /** Set once jobs may run: stops them (at once if not yet stopping) and resolves when the running one's end is recorded. */
+  let stopJobs: (() => Promise<void>) | undefined;
   try {
     const lock = history.acquireSchedulerLock({ role: once ? `once ${once.job}` : "daemon" });
     if (!lock.acquired) {
@@ -521,10 +526,13 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     const scheduler = new Scheduler({
       history, log, jobs, logsDir, killAfterMs: config.scheduler.killAfterMs, onEnd: (e) => { end = e; },
     });
+    stopJobs = () => scheduler.shutdown(0);
     let lostLock = false;
+    let signalled = false;
     const stopped = new Promise<void>((resolve) => {
       onSignal = (signal) => {
-        log.info(`${signal}: stopping, no new jobs`);
+        log.info(signalled ? `${signal} again: stopping the running job now` : `${signal}: stopping, no new jobs`);
+        signalled = true;
         void scheduler.shutdown(config.scheduler.graceMs).then(resolve);
       };
       for (const s of signals) process.on(s, onSignal);
@@ -575,11 +583,24 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     log.info(lostLock ? "scheduler stopped: lost the lock" : "scheduler stopped");
     return lostLock ? 1 : 0;
   } finally {
+    // However this ends (signals, a lost lock, an error), the running job's end is recorded before
+    // the run history closes; the wait is bounded by the kill timer (and the job's pipes closing).
+    if (stopJobs) await settledWithin(stopJobs(), config.scheduler.killAfterMs + JOB_END_MARGIN_MS);
     for (const t of timers) clearInterval(t);
     if (onSignal) for (const s of signals) process.off(s, onSignal);
     if (locked) history.releaseSchedulerLock();
     history.close();
   }
+}
+
+/** After SIGKILL: the 2 s the scheduler waits for a job's pipes to close, and the recording. */
+const JOB_END_MARGIN_MS = 5_000;
+
+/** Wait for `promise` (fulfilled or rejected), at most `ms`. */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => {}), new Promise((resolve) => { timer = setTimeout(resolve, timerMs(ms)); })]);
+  clearTimeout(timer);
 }
 
 export interface SchedulerStatus {

@@ -2,11 +2,11 @@
 // tests use: a Verra registry, a graph-node with the five subgraphs, a Polygon JSON-RPC node),
 // runs build_all against them into the configured lake (./data/lake by default), prints its
 // summary and where the artifacts are, and stops the fakes.
-import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { command } from "../lib/cli.ts";
-import { UserError } from "../lib/errors.ts";
+import { spawnContained } from "../lib/exit_with_parent.ts";
+import { wholeFlag } from "../lib/parse.ts";
 import { startFakeSources } from "../test/fakes/all.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -25,16 +25,16 @@ await command(
     options: { "verra-rows": { type: "string" } },
   },
   async ({ values, config, log }) => {
-    const rows = values["verra-rows"] === undefined ? 20_000 : Number(values["verra-rows"]);
-    if (!Number.isInteger(rows) || rows < 1) throw new UserError(`--verra-rows: "${values["verra-rows"]}" is not a positive whole number`);
+    const rows = wholeFlag(values, "verra-rows", 20_000, { min: 1 });
     const sources = await startFakeSources({ verraRows: rows });
     log.info(`fake sources on 127.0.0.1: Verra registry (${rows} records), graph-node (5 subgraphs), Polygon RPC`);
     let code: number;
     try {
       code = await new Promise<number>((resolve) => {
-        const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), path.join(ROOT, "scripts", "build_all.ts")], {
+        // Its own process group, stopped with the demo (lib/exit_with_parent.ts).
+        const child = spawnContained(path.join(ROOT, "scripts", "build_all.ts"), [], {
           env: { ...process.env, ...sources.env },
-          stdio: "inherit",
+          stdio: ["inherit", "inherit", "inherit"],
         });
         child.on("exit", (c) => resolve(c ?? 1));
       });

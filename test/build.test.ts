@@ -47,6 +47,18 @@ test("a cycle or an unknown upstream is refused at start, naming it", () => {
   assert.throws(() => flowGraph([source("a"), derived("b", ["missing"])]), /flow b reads missing, which is not a flow of this build/);
 });
 
+test("--concurrency is a whole number of at least 1: anything else is a usage error (exit 2) naming the flag", async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), "dp-build-usage-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const refused = ["0", "two", "1.5"];
+  const results = await Promise.all(refused.map((n) => runScript("scripts/build_all.ts", ["--concurrency", n], { cwd: dir })));
+  for (const [i, r] of results.entries()) {
+    assert.deepEqual([r.code, r.stdout], [2, ""]);
+    assert.ok(r.stderr.startsWith(`error: --concurrency: "${refused[i]}" `) && r.stderr.endsWith(" (see --help)\n"), r.stderr);
+    assert.equal(r.stderr.split("\n").length, 2, "one line");
+  }
+});
+
 // One lake for the build tests below, in order: a full build, then builds that need a previous one.
 let sources: FakeSources;
 let cwd: string;

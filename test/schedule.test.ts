@@ -212,6 +212,17 @@ describe("running jobs", { concurrency: true, timeout: 60_000 }, () => {
       "WARN ended stubborn run 1: failed in <t> (stopped at shutdown after the grace period of 200 ms)",
     ]);
   });
+  test("a second shutdown (a second signal) stops the job at once, and resolves only once its end is recorded", async (t) => {
+    const { history, scheduler, output, ends } = testScheduler(t, [{ job: "sleeps" }]);
+    scheduler.trigger("sleeps");
+    await output.waitFor(/^sleeps 1: sleeping$/);
+    const first = scheduler.shutdown(60_000);
+    await scheduler.shutdown(60_000);
+    assert.deepEqual(ends.map((e) => [e.job, e.status, e.error]), [["sleeps", "failed", "stopped at shutdown (second signal)"]]);
+    assert.deepEqual(fields(history.get(1)), ["sleeps", "schedule", "failed", "stopped at shutdown (second signal)"]);
+    await first;
+    await scheduler.shutdown(0); // and again: nothing left to stop
+  });
 });
 
 describe("catch-up and retention", () => {
