@@ -48,10 +48,15 @@ export interface ArtifactBody {
   chunks(): Iterable<Uint8Array>;
 }
 
+/** An encoded table and, by column in order, how many of its values are null (for validation). */
+export interface EncodedTable extends ArtifactBody {
+  nullCounts: number[];
+}
+
 /** Encode a table as an envelope written in pieces (the Feather bytes are kept, the base64 is made on demand). */
-export function encodeArtifactBody(input: Table): ArtifactBody {
+export function encodeArtifactBody(input: Table): EncodedTable {
   const feather = featherPieces(input);
-  return { length: envelopeLength(feather.length), chunks: () => envelopeChunks(feather) };
+  return { length: envelopeLength(feather.length), chunks: () => envelopeChunks(feather), nullCounts: feather.nullCounts };
 }
 
 /**
@@ -70,16 +75,19 @@ interface FeatherPieces {
   length: number;
 }
 
-function featherPieces(input: Table): FeatherPieces {
+/** The Feather pieces, and the null values of each column (counted while it was built). */
+function featherPieces(input: Table): FeatherPieces & { nullCounts: number[] } {
   if (input.columns.length === 0) throw new Error("a table without columns cannot be written as an artifact");
   const fields: ArrowField[] = [];
   const children: ArrowColumn<unknown>[] = [];
   const pandasColumns: object[] = [];
+  const nullCounts: number[] = [];
   for (const column of input.columns) {
     const type = arrowType(column.type);
     const batch = buildBatch(input.rows, column, type);
     fields.push({ name: column.name, type, nullable: true, metadata: new Map() });
     children.push(new ArrowColumn([batch], type));
+    nullCounts.push(batch.nullCount);
     pandasColumns.push({ name: column.name, field_name: column.name, ...pandasType(column.type, batch.nullCount > 0), metadata: null });
   }
   const pandas = {
@@ -102,7 +110,7 @@ function featherPieces(input: Table): FeatherPieces {
   };
   tableToIPC(new ArrowTable(schema, children), { format: "file", sink });
   if (length === 0) throw new Error("Arrow encoding produced no bytes");
-  return { pieces, length };
+  return { pieces, length, nullCounts };
 }
 
 /**
@@ -403,11 +411,21 @@ export function decodeArtifact(bytes: Uint8Array, key: string, columns?: readonl
   return readArtifact(bytes, key, (feather) => decodeFeather(feather, columns));
 }
 
-/** The columns and row count of an artifact, without reading its rows (for validation). */
-export function decodeArtifactSummary(bytes: Uint8Array, key: string): { columns: Column[]; rowCount: number } {
+/** What validation needs of an artifact: its columns, row count and null values by column. */
+export interface ArtifactSummary {
+  columns: Column[];
+  rowCount: number;
+  /** Null values by column (same order as `columns`), from the record batches' null counts. */
+  nullCounts: number[];
+}
+
+/** The columns, row count and null counts of an artifact, without reading its values (for validation). */
+export function decodeArtifactSummary(bytes: Uint8Array, key: string): ArtifactSummary {
   return readArtifact(bytes, key, (feather) => {
     const { arrow, columns } = readFeather(feather);
-    return { columns: columns.map((c) => c.column), rowCount: arrow.numRows };
+    // Each record batch's FieldNode says how many nulls it holds: no value is read.
+    const nullCounts = columns.map(({ index }) => arrow.getChildAt(index).nullCount);
+    return { columns: columns.map((c) => c.column), rowCount: arrow.numRows, nullCounts };
   });
 }
 

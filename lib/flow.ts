@@ -6,6 +6,7 @@ import type { Config } from "./config.ts";
 import { errorMessage, UserError, ValidationError } from "./errors.ts";
 import type { RunHistory, Trigger } from "./history.ts";
 import { checkSlug, historizedKey, latestKey, type Lake } from "./lake.ts";
+import { whileOpen } from "./last_resort.ts";
 import type { Logger } from "./log.ts";
 import { withRetries, type RetryPolicy } from "./retry.ts";
 import { requireColumns, type Column, type Table } from "./table.ts";
@@ -26,6 +27,11 @@ interface FlowBase {
   slug: string;
   /** Write `<slug>-<timestamp>` before `-latest` (default true). */
   historized?: boolean;
+  /**
+   * Columns that may legitimately be empty, or far emptier than in the previous `-latest` (a
+   * beneficiary only some records have): exempt from the null-share checks of validation.
+   */
+  sparse?: readonly string[];
 }
 
 export interface SourceFlow extends FlowBase {
@@ -95,45 +101,55 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
   const { config, lake, history } = options;
   const clock = options.now ?? (() => new Date());
   history.markCrashed();
-  const runId = history.start({ flow: flow.slug, trigger: options.trigger ?? "manual", parentId: options.parentId, runId: options.runId });
+  // One run of a flow at a time: two in the same second would write the same historized key.
+  const start = history.startAlone({ flow: flow.slug, trigger: options.trigger ?? "manual", parentId: options.parentId, runId: options.runId });
+  const runId = start.id;
   const log = options.log.child({ flow: flow.slug, run: runId });
-  for (const slug of options.staleUpstreams ?? []) {
-    const note = `built on the previous ${slug}-latest: ${slug} failed in this build`;
-    history.addNote(runId, note);
-    log.warn(note);
+  if (start.refused !== undefined) {
+    log.error(`failed: ${start.refused}`);
+    return { runId, status: "failed", writtenKeys: [], error: start.refused };
   }
   let retries = 0;
-  const ctx: FlowContext = {
-    config,
-    log,
-    now: clock(),
-    note: (text) => history.addNote(runId, text),
-    retry: (what, request) =>
-      withRetries(what, request, {
-        attempts: config.attempts,
-        backoffMs: config.retryBackoffMs,
-        ...options.retry,
-        onRetry: ({ retry, retries: of, delayMs, error }) => {
-          retries++;
-          log.warn(`${errorMessage(error)}; retry ${retry}/${of} in ${(delayMs / 1000).toFixed(1)} s`);
-        },
-      }),
-  };
+  // A process that dies early (SIGTERM, an uncaught error elsewhere) still records this run's end.
+  const closeRun = whileOpen((reason) => history.finish(runId, { status: "failed", attempts: 1 + retries, error: reason }));
   const writtenKeys: string[] = [];
-  log.info(`started (${flow.kind === "source" ? "fetch" : `build from ${flow.from.join(", ")}`}) into ${lake.label}`);
   try {
+    for (const slug of options.staleUpstreams ?? []) {
+      const note = `built on the previous ${slug}-latest: ${slug} failed in this build`;
+      history.addNote(runId, note);
+      log.warn(note);
+    }
+    const ctx: FlowContext = {
+      config,
+      log,
+      now: clock(),
+      note: (text) => history.addNote(runId, text),
+      retry: (what, request) =>
+        withRetries(what, request, {
+          attempts: config.attempts,
+          backoffMs: config.retryBackoffMs,
+          ...options.retry,
+          onRetry: ({ retry, retries: of, delayMs, error }) => {
+            retries++;
+            log.warn(`${errorMessage(error)}; retry ${retry}/${of} in ${(delayMs / 1000).toFixed(1)} s`);
+          },
+        }),
+    };
+    log.info(`started (${flow.kind === "source" ? "fetch" : `build from ${flow.from.join(", ")}`}) into ${lake.label}`);
+    // A lake that cannot take the result fails now, not after the whole fetch (a dry run writes nothing, not even a probe).
+    if (!config.dryRun) await lake.checkUsable();
     // The previous shape is read first: its bytes are gone before the new table is in memory.
     const previous = await previousShape(flow.slug, lake, ctx);
     const result = flow.kind === "source" ? await flow.fetch(ctx) : await flow.build(await readUpstream(flow, lake, history, runId, options.upstream), ctx);
-    if (previous) {
-      const problems = compareTables(previous, { columns: result.columns, rowCount: result.rows.length });
-      if (problems.length) throw new ValidationError(`validation against ${latestKey(flow.slug)} failed: ${problems.join("; ")}; nothing written`);
-    }
+    // Encoded before validation (also in a dry run): the encoder counts each column's nulls.
+    const body = encodeArtifactBody(result);
+    const next: TableShape = { columns: result.columns, rowCount: result.rows.length, nullCounts: body.nullCounts };
+    const problems = "unreadable" in previous ? emptyOverUnreadable(previous, next) : previous.shape ? compareTables(previous.shape, next, flow.sparse) : [];
+    if (problems.length) throw new ValidationError(`validation against ${latestKey(flow.slug)} failed: ${problems.join("; ")}; nothing written`);
     if (config.dryRun) {
       ctx.note("dry run: nothing written");
       log.info(`dry run: would write ${result.rows.length} rows x ${result.columns.length} columns`);
     } else {
-      const body = encodeArtifactBody(result); // the table is encoded fully before the first write
       const keys = [...(flow.historized === false ? [] : [historizedKey(flow.slug, ctx.now)]), latestKey(flow.slug)];
       for (const [i, key] of keys.entries()) {
         // The historized copy is written, and -latest copied from it: the same bytes, encoded once.
@@ -144,10 +160,12 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
       log.info(`wrote ${result.rows.length} rows x ${result.columns.length} columns (${(body.length / 1e6).toFixed(1)} MB): ${keys.join(", ")}`);
     }
     history.finish(runId, { status: "succeeded", attempts: 1 + retries, rows: result.rows.length, columns: result.columns.length }, clock());
+    closeRun();
     return { runId, status: "succeeded", rows: result.rows.length, columns: result.columns.length, writtenKeys, table: result };
   } catch (error) {
     const message = errorMessage(error);
     history.finish(runId, { status: "failed", attempts: 1 + retries, error: message }, clock());
+    closeRun();
     log.error(`failed: ${message}`, error instanceof UserError ? undefined : { stack: (error as Error)?.stack });
     return { runId, status: "failed", writtenKeys, error: message };
   }
@@ -175,30 +193,48 @@ async function readUpstream(
   return inputs;
 }
 
-/** The columns and row count of the previous `-latest`, if there is a readable one (otherwise validation is skipped). */
-async function previousShape(slug: string, lake: Lake, ctx: FlowContext): Promise<TableShape | undefined> {
+/** The previous `-latest`: its shape; none (first run); or unreadable, with why. */
+type Previous = { shape?: TableShape } | { unreadable: string; key: string };
+
+/** The columns, row count and null counts of the previous `-latest`, if there is a readable one. */
+async function previousShape(slug: string, lake: Lake, ctx: FlowContext): Promise<Previous> {
   const key = latestKey(slug);
   const bytes = await lake.read(key);
   if (!bytes) {
     ctx.note(`no previous ${key}: validation skipped`);
-    return undefined;
+    return {};
   }
   try {
-    return decodeArtifactSummary(bytes, key);
+    return { shape: decodeArtifactSummary(bytes, key) };
   } catch (error) {
     ctx.log.warn(`validation skipped: ${errorMessage(error)}`);
     ctx.note(`previous ${key} unreadable: validation skipped`);
-    return undefined;
+    return { unreadable: errorMessage(error), key };
   }
+}
+
+/** An unreadable `-latest` may hold data: it is replaced by a table with rows, never by an empty one. */
+function emptyOverUnreadable(previous: { unreadable: string; key: string }, next: TableShape): string[] {
+  return next.rowCount > 0 ? [] : [`0 rows, and the previous ${previous.key} cannot be read to tell whether it holds data (${previous.unreadable}): an empty table is not written over it`];
 }
 
 export interface TableShape {
   columns: Column[];
   rowCount: number;
+  /** Null values by column, in the order of `columns` (when known: the null-share checks need them). */
+  nullCounts?: number[];
 }
 
-/** What makes `next` unacceptable as the successor of `previous`: row count under 99%, columns added, removed or retyped. */
-export function compareTables(previous: TableShape, next: TableShape): string[] {
+/** A column's share of nulls may grow by this much (20 percentage points) before it must also not have doubled. */
+export const NULL_SHARE_JUMP = 0.2;
+
+/**
+ * What makes `next` unacceptable as the successor of `previous`: row count under 99%, columns
+ * added, removed or retyped; and, for columns not declared `sparse`, a column that had values and
+ * is now all null, or whose share of nulls grew by more than 20 percentage points and at least
+ * doubled (12% -> 35% fails; 30% -> 45%, 1% -> 15% pass).
+ */
+export function compareTables(previous: TableShape, next: TableShape, sparse: readonly string[] = []): string[] {
   const problems: string[] = [];
   if (next.rowCount < 0.99 * previous.rowCount) {
     problems.push(`${next.rowCount} rows, fewer than 99% of the previous ${previous.rowCount} rows`);
@@ -213,5 +249,27 @@ export function compareTables(previous: TableShape, next: TableShape): string[] 
     problems.push(`columns changed (${previous.columns.length} -> ${next.columns.length}): added [${added.join(", ")}], removed [${removed.join(", ")}]`);
   }
   if (retyped.length) problems.push(`column types changed: ${retyped.join(", ")}`);
+  problems.push(...nullShareProblems(previous, next, new Set(sparse)));
   return problems;
+}
+
+function nullShareProblems(previous: TableShape, next: TableShape, sparse: Set<string>): string[] {
+  if (!previous.nullCounts || !next.nullCounts || previous.rowCount === 0 || next.rowCount === 0) return [];
+  const was = new Map(previous.columns.map((c, i) => [c.name, previous.nullCounts![i]! / previous.rowCount]));
+  const problems: string[] = [];
+  next.columns.forEach((column, i) => {
+    const before = was.get(column.name);
+    if (before === undefined || sparse.has(column.name)) return;
+    const now = next.nullCounts![i]! / next.rowCount;
+    const emptied = now === 1 && before < 1;
+    const jumped = now - before > NULL_SHARE_JUMP && now >= 2 * before;
+    if (emptied || jumped) problems.push(`column ${column.name}: ${percent(now)} null, was ${percent(before)} in the previous -latest`);
+  });
+  if (problems.length) problems[problems.length - 1] += " (a column that may legitimately be this empty belongs in the flow's `sparse` list)";
+  return problems;
+}
+
+/** A share as a percentage with one decimal, rounded down: only an all-null column shows 100%. */
+function percent(share: number): string {
+  return share === 1 ? "100%" : `${(Math.floor(share * 1000) / 10).toFixed(1)}%`;
 }

@@ -13,12 +13,15 @@ export interface SubgraphFlowDefinition {
   /** A last step on the flattened table (filters, joins with lookups, reordering). */
   then?: (table: Table, ctx: FlowContext) => Table | Promise<Table>;
   historized?: boolean;
+  /** Columns that may legitimately be empty (see `sparse` in lib/flow.ts). */
+  sparse?: readonly string[];
 }
 
 export function subgraphFlow(definition: SubgraphFlowDefinition): SourceFlow {
   return sourceFlow({
     slug: definition.slug,
     historized: definition.historized,
+    sparse: definition.sparse,
     fetch: async (ctx) => {
       const table = tableOf(await fetchCollection(ctx, definition.source, definition.query), definition.columns);
       return definition.then ? definition.then(table, ctx) : table;

@@ -1,14 +1,17 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { decodeArtifact, encodeArtifact } from "../lib/artifact.ts";
 import { SourceError } from "../lib/errors.ts";
 import { derivedFlow, runFlow, sourceFlow, type Flow } from "../lib/flow.ts";
-import { RunHistory } from "../lib/history.ts";
+import { processExists, RunHistory } from "../lib/history.ts";
 import { LocalLake } from "../lib/lake.ts";
+import { endOpenRuns } from "../lib/last_resort.ts";
 import { table, type Table } from "../lib/table.ts";
-import { memoryLogger, tempDir, testConfig } from "./helpers.ts";
+import { memoryLogger, ROOT, tempDir, testConfig } from "./helpers.ts";
 
 function numbers(count: number, column = "n"): Table {
   return table({ [column]: "int", label: "string" }, Array.from({ length: count }, (_, i) => ({ [column]: i, label: `row ${i}` })));
@@ -213,4 +216,195 @@ test("an unexpected exception fails the run and is recorded, not thrown", async 
   const result = await run(sourceFlow({ slug: "sample", fetch: async () => { throw new TypeError("boom"); } }));
   assert.equal(result.status, "failed");
   assert.equal(history.get(result.runId)!.error, "boom");
+});
+
+// ------------------------------------------------------------ one run of a flow at a time (historized keys never collide)
+
+/** A source flow whose fetch waits until `release()`; `fetching` resolves when it has started. */
+function held(slug = "sample") {
+  let release!: () => void;
+  let started!: () => void;
+  const gate = new Promise<void>((resolve) => { release = resolve; });
+  const fetching = new Promise<void>((resolve) => { started = resolve; });
+  const flow = sourceFlow({ slug, fetch: async () => { started(); await gate; return numbers(3); } });
+  return { flow, release, fetching };
+}
+
+const ALREADY_RUNNING = (slug: string, run: number, pid: number) =>
+  new RegExp(`^${slug} is already running \\(run ${run}, pid ${pid}, started \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC\\); wait for it or stop it$`);
+
+test("a second run of a flow while one runs fails at start, writes nothing, and is recorded; after the first ends a new run works", async (t) => {
+  const { lakeDir, history, run, lines } = setup(t);
+  const before = await seedPrevious(lakeDir, numbers(3));
+  const first = held();
+  const running = run(first.flow, { now: () => new Date("2026-11-25T13:15:07Z") });
+  await first.fetching;
+  let fetched = false;
+  const second = await run(sourceFlow({ slug: "sample", fetch: async () => { fetched = true; return numbers(3); } }), { now: () => new Date("2026-11-25T13:15:07Z") });
+  assert.equal(second.status, "failed");
+  assert.match(second.error!, ALREADY_RUNNING("sample", 1, process.pid));
+  assert.equal(fetched, false, "refused before fetching anything");
+  assert.deepEqual(second.writtenKeys, []);
+  assert.equal(history.get(second.runId)!.status, "failed");
+  assert.equal(history.get(second.runId)!.error, second.error);
+  assert.ok(lines.some((l) => /ERROR .*sample is already running/.test(l)), lines.join("\n"));
+  assert.deepEqual(readdirSync(lakeDir), ["sample-latest"], "the second run wrote nothing");
+  assert.deepEqual(readFileSync(path.join(lakeDir, "sample-latest")), before);
+
+  first.release();
+  const ended = await running;
+  assert.equal(ended.status, "succeeded");
+  assert.deepEqual(ended.writtenKeys, ["sample-2026_11_25__13_15_07", "sample-latest"]);
+  const third = await run(fixed(numbers(3)), { now: () => new Date("2026-11-25T13:15:08Z") });
+  assert.equal(third.status, "succeeded", third.error);
+  assert.equal(history.get(1)!.status, "succeeded", "the first run's record is its own");
+});
+
+test("another flow runs beside a running one: the rule is per slug", async (t) => {
+  const { run } = setup(t);
+  const first = held("sample");
+  const running = run(first.flow);
+  await first.fetching;
+  assert.equal((await run(sourceFlow({ slug: "other", fetch: async () => numbers(1) }))).status, "succeeded");
+  first.release();
+  assert.equal((await running).status, "succeeded");
+});
+
+test("a run that holds the flow in another live process blocks; once that process is gone its run is marked crashed and a new run starts", async (t) => {
+  const { history, run, lakeDir } = setup(t);
+  const other = spawn(process.execPath, ["-e", "process.stdin.resume()"], { stdio: ["pipe", "ignore", "ignore"] });
+  t.after(() => { if (other.exitCode === null) other.kill(); });
+  await once(other, "spawn");
+  const held = history.start({ flow: "sample", trigger: "schedule", pid: other.pid! });
+  const refused = await run(fixed(numbers(2)));
+  assert.match(refused.error!, ALREADY_RUNNING("sample", held, other.pid!));
+  assert.throws(() => readdirSync(lakeDir), /ENOENT/, "nothing written");
+
+  other.stdin!.end(); // the other process ends without recording its run's end
+  await once(other, "exit");
+  const next = await run(fixed(numbers(2)));
+  assert.equal(next.status, "succeeded", next.error);
+  assert.equal(history.get(held)!.status, "crashed");
+});
+
+test("--run-id takeover: the scheduler's record is not a rival; another live run of the flow is, and the taken-over record says why", async (t) => {
+  const { history, config, lake } = setup(t);
+  const { log } = memoryLogger();
+  const go = (runId: number | null, flow = fixed(numbers(2)), parentId?: number) =>
+    runFlow(flow, { config, lake, history, log, runId, parentId, trigger: runId ? "schedule" : "build_all" });
+  const scheduled = history.start({ flow: "sample", trigger: "schedule" }); // as the scheduler records it, with its own pid
+  const taken = await go(scheduled);
+  assert.equal(taken.status, "succeeded", taken.error);
+  assert.equal(taken.runId, scheduled);
+
+  const build = history.start({ flow: "build_all", trigger: "schedule" }); // a build running its flows in this process
+  const child = await go(null, fixed(numbers(2)), build);
+  assert.equal(child.status, "succeeded", child.error);
+  assert.equal(history.get(child.runId)!.parentId, build);
+
+  const first = held();
+  const running = runFlow(first.flow, { config, lake, history, log: memoryLogger().log });
+  await first.fetching;
+  const second = history.start({ flow: "sample", trigger: "schedule" });
+  const refused = await go(second);
+  assert.equal(refused.runId, second);
+  assert.match(refused.error!, /^sample is already running \(run \d+, pid \d+/);
+  assert.equal(history.get(second)!.status, "failed");
+  assert.equal(history.get(second)!.error, refused.error);
+  first.release();
+  assert.equal((await running).status, "succeeded");
+});
+
+test("two processes of one flow: the second fails with the already-running line; SIGTERM records the first as failed; then a new run works", async (t) => {
+  const dir = tempDir(t);
+  const script = path.join(dir, "slow_sample.mts");
+  // A flow script as the real ones are: runWhenMain, its fetch waiting until its stdin ends.
+  writeFileSync(script, `
+import { runWhenMain } from ${JSON.stringify(path.join(ROOT, "lib", "cli.ts"))};
+import { sourceFlow } from ${JSON.stringify(path.join(ROOT, "lib", "flow.ts"))};
+import { table } from ${JSON.stringify(path.join(ROOT, "lib", "table.ts"))};
+const flow = sourceFlow({ slug: "slow_sample", fetch: async () => {
+  process.stdout.write("fetching\\n");
+  await new Promise((resolve) => { process.stdin.on("end", resolve); process.stdin.resume(); });
+  return table({ n: "int" }, [{ n: 1 }]);
+} });
+runWhenMain(import.meta, flow);
+`);
+  const env = {
+    PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "",
+    DATA_PIPELINES_RESULT_STORAGE: `file:${path.join(dir, "lake")}`, DATA_PIPELINES_DB: path.join(dir, "runs.sqlite"),
+  };
+  const start = (stdin: "pipe" | "ignore") => {
+    const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), script], { cwd: dir, env, stdio: [stdin, "pipe", "pipe"] });
+    t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL"); });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (c: Buffer) => { stdout += c.toString(); });
+    child.stderr!.on("data", (c: Buffer) => { stderr += c.toString(); });
+    const exited = once(child, "exit").then(([code, signal]) => ({ code: code as number | null, signal: signal as string | null, stdout, stderr }));
+    return { child, exited, output: () => stdout, errors: () => stderr };
+  };
+
+  const first = start("pipe");
+  for (let waited = 0; !first.output().includes("fetching"); waited += 20) {
+    assert.ok(waited < 30_000 && first.child.exitCode === null, `the first run reaches its fetch: ${first.errors()}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const second = await start("ignore").exited;
+  assert.equal(second.code, 1, second.stderr);
+  assert.match(second.stderr, new RegExp(`slow_sample is already running \\(run 1, pid ${first.child.pid}, started [^)]+\\); wait for it or stop it`));
+  assert.deepEqual(readdirSync(path.join(dir, "lake")), [], "nothing written (the first run checked the lake, then waits in its fetch)");
+
+  first.child.kill("SIGTERM");
+  const firstEnd = await first.exited;
+  assert.notEqual(firstEnd.code, 0);
+  assert.equal(processExists(first.child.pid!), false, "no pid survives");
+  const history = RunHistory.open(env.DATA_PIPELINES_DB);
+  t.after(() => history.close());
+  const [refused, stopped] = [history.get(2)!, history.get(1)!];
+  assert.equal(stopped.status, "failed", `${firstEnd.stdout}\n${firstEnd.stderr}`);
+  assert.equal(stopped.error, "stopped by SIGTERM");
+  assert.equal(refused.status, "failed");
+  assert.match(refused.error!, /already running/);
+
+  const third = await start("ignore").exited; // stdin at its end at once: the fetch answers
+  assert.equal(third.code, 0, third.stderr);
+  assert.equal(history.get(3)!.status, "succeeded");
+  assert.ok(readdirSync(path.join(dir, "lake")).includes("slow_sample-latest"));
+});
+
+// ------------------------------------------------------------ every failure ends in a recorded run
+
+test("while a run is open the last resort can end it (SIGTERM, a crash elsewhere): recorded as failed with the reason; unregistered once its end is recorded", async (t) => {
+  const { run, history } = setup(t);
+  let seen: { ended: number; status?: string; error?: string | null } | undefined;
+  const result = await run(sourceFlow({
+    slug: "sample",
+    fetch: async () => {
+      const ended = endOpenRuns("stopped by SIGTERM");
+      const record = history.list({ flow: "sample", limit: 1 })[0]!;
+      seen = { ended, status: record.status, error: record.error };
+      throw new Error("the process would have exited here");
+    },
+  }));
+  assert.deepEqual(seen, { ended: 1, status: "failed", error: "stopped by SIGTERM" });
+  assert.equal(result.status, "failed");
+  assert.equal(endOpenRuns("later"), 0, "a finished run is no longer registered");
+  const ok = await run(fixed(numbers(1)));
+  assert.equal(ok.status, "succeeded");
+  assert.equal(endOpenRuns("later"), 0);
+});
+
+test("a lake that cannot be used fails the run before any fetch, with one line naming the lake, and the run is recorded", async (t) => {
+  const { dir, config, history } = setup(t);
+  const notAFolder = path.join(dir, "lake-file");
+  writeFileSync(notAFolder, "a file where the lake should be");
+  let fetched = false;
+  const result = await runFlow(sourceFlow({ slug: "sample", fetch: async () => { fetched = true; return numbers(1); } }), {
+    config, lake: new LocalLake(notAFolder), history, log: memoryLogger().log,
+  });
+  assert.equal(result.status, "failed");
+  assert.equal(fetched, false);
+  assert.match(result.error!, /lake file:.*lake-file is not usable: .*lake-file is not a folder \(ENOTDIR\)/);
+  assert.equal(history.get(result.runId)!.status, "failed");
 });
