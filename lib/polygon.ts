@@ -1,8 +1,10 @@
 // Polygon contract calls of tokens_data_v2 (DATASETS.md §5.13, §6.3): the redeem fee of
 // each pool token, read with viem over JSON-RPC. The connection is asserted first
 // (eth_chainId must be Polygon mainnet); then every view call goes, at the latest block,
-// in one JSON-RPC batch (one HTTP round trip). Failures become one-line SourceErrors that
-// name the RPC by its origin only: the Infura project id sits in the URL path.
+// in one JSON-RPC batch (one HTTP round trip). Requests have the bounds of lib/http.ts: viem's
+// own timeout (a total one) is the deadline, the idle timeout is undici's, the answer is capped
+// and a redirect is not followed. Failures become one-line SourceErrors that name the RPC by its
+// origin only: the Infura project id sits in the URL path.
 import {
   BaseError,
   ContractFunctionExecutionError,
@@ -11,6 +13,7 @@ import {
   http,
   HttpRequestError,
   parseAbi,
+  ResponseBodyTooLargeError,
   RpcRequestError,
   TimeoutError,
   type Address,
@@ -18,7 +21,7 @@ import {
 import { TOKEN_NAMES, TOKENS, type TokenName } from "./constants.ts";
 import { errorMessage, SourceError, UserError } from "./errors.ts";
 import type { FlowContext } from "./flow.ts";
-import { parseRetryAfter } from "./http.ts";
+import { httpBounds, parseRetryAfter, redirectError, seconds, statusError, tooLargeError, type HttpBounds } from "./http.ts";
 import { redact } from "./redact.ts";
 
 export const POLYGON_CHAIN_ID = 137;
@@ -67,17 +70,25 @@ export async function feeRedeemFactors(ctx: FlowContext): Promise<Record<TokenNa
     throw new UserError("no Polygon RPC configured: set WEB3_INFURA_PROJECT_ID (Infura) or DATA_PIPELINES_POLYGON_RPC_URL");
   }
   const where = `Polygon RPC (${new URL(url).origin})`;
-  const timeoutMs = ctx.config.httpTimeoutMs;
+  const bounds = httpBounds(ctx.config);
   // viem loses the HTTP status when an error answer is labelled JSON but is not: keep it here.
   let failedStatus: HttpStatus | undefined;
+  const { Agent, fetch } = await import("undici");
+  const idle = new Agent({ headersTimeout: bounds.timeoutMs, bodyTimeout: bounds.timeoutMs });
   const client = createPublicClient({
     // batch: calls made in the same tick go in one JSON-RPC batch; retries are ours (ctx.retry), not viem's.
     transport: http(url, {
       batch: true,
       retryCount: 0,
-      timeout: timeoutMs,
+      timeout: bounds.deadlineMs, // viem's timeout covers the body too: it is the total deadline
+      maxResponseBodySize: bounds.maxBytes,
+      fetchOptions: { redirect: "manual" },
+      fetchFn: (input, init) => fetch(input as string, { ...init, dispatcher: idle } as never) as unknown as Promise<Response>,
       onFetchResponse: (response) => {
-        if (!response.ok) failedStatus = { status: response.status, retryAfterMs: parseRetryAfter(response.headers.get("retry-after") ?? undefined) };
+        if (!response.ok) {
+          const header = (name: string) => response.headers.get(name) ?? undefined;
+          failedStatus = { status: response.status, retryAfterMs: parseRetryAfter(header("retry-after")), location: header("location") };
+        }
       },
     }),
   });
@@ -87,10 +98,21 @@ export async function feeRedeemFactors(ctx: FlowContext): Promise<Record<TokenNa
       try {
         return await request();
       } catch (error) {
-        throw rpcError(`${where}, ${what}`, error, timeoutMs, failedStatus);
+        throw rpcError(`${where}, ${what}`, error, bounds, failedStatus, url);
       }
     });
+  try {
+    return await readFactors(ctx, where, client, call);
+  } finally {
+    await idle.destroy(); // no socket of ours outlives the call
+  }
+}
 
+type Client = ReturnType<typeof createPublicClient>;
+type Call = <T>(what: string, request: () => Promise<T>) => Promise<T>;
+
+/** The chain check, then the fee calls in one batch, as factors. */
+async function readFactors(ctx: FlowContext, where: string, client: Client, call: Call): Promise<Record<TokenName, number>> {
   const chainId = await call("eth_chainId", () => client.getChainId());
   if (!Number.isSafeInteger(chainId)) throw new SourceError(`${where}: eth_chainId answered a malformed chain id`, false);
   if (chainId !== POLYGON_CHAIN_ID) {
@@ -123,6 +145,7 @@ export async function feeRedeemFactors(ctx: FlowContext): Promise<Record<TokenNa
 export interface HttpStatus {
   status: number;
   retryAfterMs?: number;
+  location?: string;
 }
 
 // JSON-RPC error codes worth another try: internal error, resource unavailable, limit exceeded.
@@ -134,12 +157,14 @@ const TRANSIENT_RPC_CODES = new Set([-32603, -32002, -32005]);
  * Permanent: a revert, other HTTP 4xx and JSON-RPC errors, an answer that does not decode.
  * Never quotes the URL (viem's own messages do).
  */
-export function rpcError(where: string, error: unknown, timeoutMs: number, failedStatus?: HttpStatus): SourceError {
+export function rpcError(where: string, error: unknown, bounds: HttpBounds, failedStatus?: HttpStatus, url = ""): SourceError {
   if (error instanceof SourceError) return error;
-  const fail = (text: string, transient: boolean, retryAfterMs?: number) => new SourceError(`${where}: ${text}`, transient, retryAfterMs);
+  const fail = (text: string, transient: boolean) => new SourceError(`${where}: ${text}`, transient);
   if (!(error instanceof BaseError)) return fail(short(errorMessage(error)), false);
 
-  if (error.walk((e) => e instanceof TimeoutError)) return fail(`no answer within ${timeoutMs / 1000} s`, true);
+  if (error.walk((e) => e instanceof TimeoutError)) return fail(`no complete answer within ${seconds(bounds.deadlineMs)} s (DATA_PIPELINES_HTTP_DEADLINE_SECONDS)`, true);
+  const tooLarge = error.walk((e) => e instanceof ResponseBodyTooLargeError) as ResponseBodyTooLargeError | null;
+  if (tooLarge) return tooLargeError(where, bounds.maxBytes, "reading stopped there");
   const rpc = error.walk((e) => e instanceof RpcRequestError) as RpcRequestError | null;
   const httpError = error.walk((e) => e instanceof HttpRequestError) as HttpRequestError | null;
   const nodeMessage = rpc ? short(rpc.details) : "";
@@ -147,10 +172,11 @@ export function rpcError(where: string, error: unknown, timeoutMs: number, faile
 
   const status = rpc?.status ?? httpError?.status ?? failedStatus?.status;
   if (status !== undefined) {
-    const transient = status === 408 || status === 429 || status >= 500;
     const headers = rpc?.headers ?? httpError?.headers;
-    const retryAfter = headers ? parseRetryAfter(headers.get("retry-after") ?? undefined) : failedStatus?.retryAfterMs;
-    return fail(`HTTP ${status}${rpc ? ` (JSON-RPC error ${rpc.code}: ${nodeMessage})` : ""}`, transient, retryAfter);
+    const header = (name: string) => headers?.get(name) ?? undefined;
+    if (status >= 300 && status < 400) return redirectError(where, status, header("location") ?? failedStatus?.location, url);
+    const retryAfter = headers ? parseRetryAfter(header("retry-after")) : failedStatus?.retryAfterMs;
+    return statusError(where, status, retryAfter, bounds.retryAfterMaxMs, rpc ? ` (JSON-RPC error ${rpc.code}: ${nodeMessage})` : "");
   }
   if (rpc) return fail(`JSON-RPC error ${rpc.code}: ${nodeMessage}`, TRANSIENT_RPC_CODES.has(rpc.code));
   if (httpError) {
@@ -159,6 +185,8 @@ export function rpcError(where: string, error: unknown, timeoutMs: number, faile
     if (cause && /^Expected \d+ responses/.test(cause.message)) return fail(`malformed batch answer (${short(cause.message)})`, false);
     const root = cause?.cause as (Error & { code?: string }) | undefined; // undici's system error under "fetch failed"
     if (root?.code === "ECONNREFUSED") return fail("connection refused (is the RPC up?)", true);
+    if (root?.code === "UND_ERR_HEADERS_TIMEOUT") return fail(`no answer within ${seconds(bounds.timeoutMs)} s`, true);
+    if (root?.code === "UND_ERR_BODY_TIMEOUT") return fail(`answer stalled: no byte for ${seconds(bounds.timeoutMs)} s`, true);
     if (cause?.message === "terminated") return fail("answer cut short", true);
     return fail(`network error (${short(root instanceof Error ? root.message : cause?.message ?? httpError.shortMessage)})`, true);
   }

@@ -10,13 +10,13 @@ export type PoolQuantities = Record<TokenName, number>;
 
 export const POOL_COLUMNS: Column[] = TOKEN_NAMES.map((t) => ({ name: `Credit ${t} Quantity`, type: "float" }));
 
-/** Every credit's balance in each pool, in tonnes; a pool the credit is not in counts 0. */
-export async function fetchPoolBalances(ctx: FlowContext): Promise<Map<string, PoolQuantities>> {
+/** Every credit's balance in each pool, in tonnes; a pool the credit is not in counts 0. `signal` stops the fetch. */
+export async function fetchPoolBalances(ctx: FlowContext, signal?: AbortSignal): Promise<Map<string, PoolQuantities>> {
   const balances = await fetchCollection(ctx, "carbonPolygon", {
     collection: "carbonPoolCreditBalances",
     select: "balance pool { id } credit { id }",
     capped: false, // a lookup: every credit's balances, whatever the cap on the main query
-  });
+  }, signal);
   const byCredit = new Map<string, PoolQuantities>();
   const seen = new Set<string>();
   for (const b of balances) {

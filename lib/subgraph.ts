@@ -8,7 +8,8 @@
 import type { Urls } from "./config.ts";
 import { SourceError } from "./errors.ts";
 import type { FlowContext } from "./flow.ts";
-import { postJson } from "./http.ts";
+import { httpBounds, postJson } from "./http.ts";
+import { redact } from "./redact.ts";
 
 export type SubgraphSource = keyof Omit<Urls, "verraSearch" | "polygonRpc">;
 
@@ -35,65 +36,136 @@ export interface CollectionQuery {
 export const PAGE_SIZE = 1000;
 
 /** Every entity of a collection (or the first DATA_PIPELINES_MAX_RECORDS in its order). */
-export async function fetchCollection(ctx: FlowContext, source: SubgraphSource, query: CollectionQuery): Promise<Entity[]> {
+export async function fetchCollection(ctx: FlowContext, source: SubgraphSource, query: CollectionQuery, signal?: AbortSignal): Promise<Entity[]> {
   const orderBy = query.orderBy ?? "id";
   const direction = query.orderDirection ?? "asc";
+  const sign = direction === "desc" ? -1 : 1;
   const cap = query.capped === false ? undefined : ctx.config.maxRecords;
   const key = sortKey(orderBy);
   const select = `${query.select} id ${key.selection}`;
+  const label = `${source} subgraph, ${query.collection}`;
+  // Stopped at the first failure (of this collection or of the caller's): no request of it goes on after that.
+  const stop = new AbortController();
+  if (signal?.aborted) stop.abort();
+  signal?.addEventListener("abort", () => stop.abort(), { once: true, signal: stop.signal });
   const out: Entity[] = [];
   let pages = 0;
-  const page = async (where: Record<string, unknown>, by: string, dir: string): Promise<Entity[]> => {
+  /** The first failure of a tie group fetched alongside the paging: it is the one reported. */
+  let tieFailure: { error: unknown } | undefined;
+  /**
+   * One page. `cursor` is where the filter should have moved past: a record at or before it
+   * means the source ignored the filter, and asking on would repeat the same page forever.
+   */
+  const page = async (where: Record<string, unknown>, by: string, dir: string, cursor?: Cursor): Promise<Entity[]> => {
+    const n = ++pages;
     const text = `{ ${query.collection}(first: ${PAGE_SIZE}, orderBy: ${by}, orderDirection: ${dir}, where: ${literal(where)}) { ${select} } }`;
-    const data = await ask(ctx, source, text, `${query.collection} page ${pages + 1}`);
-    pages++;
+    const data = await ask(ctx, source, text, `${query.collection} page ${n}`, stop.signal);
     const rows = data[query.collection];
-    if (!Array.isArray(rows)) throw new SourceError(`${source} subgraph: answer has no ${query.collection} list`, false);
+    if (!Array.isArray(rows)) throw new SourceError(`${label}: answer has no ${query.collection} list`, false);
+    if (cursor && (rows as Entity[]).some(cursor.notPast)) {
+      const repeated = rows.length === cursor.previous.length && (rows as Entity[]).every((r, i) => r.id === cursor.previous[i]!.id);
+      throw new SourceError(
+        `${label}: the cursor did not advance past ${cursor.shown} (page ${n} ${repeated ? "repeats the previous one" : "holds records the cursor had passed"}); the source ignored the filter`,
+        false,
+      );
+    }
     ctx.log.progress(`${query.collection}: ${pages} pages, ${(out.length + rows.length).toLocaleString("en-US")} records`);
     return rows as Entity[];
   };
   /** All entities matching `where`, by id: the cursor is unique, so nothing is lost. */
   const allById = async (where: Record<string, unknown>): Promise<Entity[]> => {
     const found: Entity[] = [];
+    let previous: Entity[] = [];
     for (let after: string | undefined; ;) {
-      const rows = await page(merge(where, after === undefined ? {} : { id_gt: after }), "id", "asc");
-      found.push(...rows);
+      const cursor = after === undefined ? undefined : { shown: `id ${after}`, notPast: (e: Entity) => String(e.id) === after, previous };
+      const rows = await page(merge(where, after === undefined ? {} : { id_gt: after }), "id", "asc", cursor);
+      append(found, rows);
       if (rows.length < PAGE_SIZE || (cap !== undefined && out.length + found.length >= cap)) return found;
       after = String(rows.at(-1)!.id);
+      previous = rows;
     }
   };
 
-  if (orderBy === "id" && direction === "asc") {
-    out.push(...(await allById(query.where ?? {})));
-  } else {
-    const past = direction === "desc" ? "lt" : "gt";
-    // The ties of one page are fetched while the next page is asked for: they do not wait on each other.
-    const ties: Array<Promise<Entity[]>> = [];
-    for (let cursor: unknown; ;) {
-      const rows = await page(merge(query.where ?? {}, cursor === undefined ? {} : key.filter(past, cursor)), orderBy, direction);
-      if (rows.length < PAGE_SIZE) {
-        out.push(...rows);
-        break;
+  try {
+    if (orderBy === "id" && direction === "asc") {
+      append(out, await allById(query.where ?? {}));
+    } else {
+      const past = direction === "desc" ? "lt" : "gt";
+      // The ties of one page are fetched while the next page is asked for: they do not wait on each other.
+      // Each is watched from the start, so that its failure stops the paging at once (never unobserved).
+      const ties: Array<Promise<Entity[]>> = [];
+      let previous: Entity[] = [];
+      for (let cursor: unknown; ;) {
+        if (tieFailure) throw tieFailure.error;
+        const last = cursor;
+        const check = last === undefined ? undefined : {
+          shown: `${orderBy} ${String(last)}`,
+          notPast: (e: Entity) => sign * compareValues(key.value(e), last) <= 0,
+          previous,
+        };
+        const rows = await page(merge(query.where ?? {}, last === undefined ? {} : key.filter(past, last)), orderBy, direction, check);
+        if (rows.length < PAGE_SIZE) {
+          append(out, rows);
+          break;
+        }
+        cursor = key.value(rows.at(-1)!);
+        if (cursor === null || cursor === undefined) {
+          throw new SourceError(`${label}: a full page ends on a record without ${orderBy} (id ${String(rows.at(-1)!.id)}); the cursor cannot move past it`, false);
+        }
+        append(out, rows.filter((r) => key.value(r) !== cursor));
+        const tied = allById(merge(query.where ?? {}, key.filter("", cursor)));
+        previous = rows;
+        if (cap === undefined) {
+          tied.catch((error: unknown) => {
+            tieFailure ??= { error };
+            stop.abort();
+          });
+          ties.push(tied);
+          continue;
+        }
+        append(out, await tied); // with a cap, the count must be known before asking for more
+        if (out.length >= cap) break;
       }
-      const last = key.value(rows.at(-1)!);
-      out.push(...rows.filter((r) => key.value(r) !== last));
-      const tied = allById(merge(query.where ?? {}, key.filter("", last)));
-      cursor = last;
-      if (cap === undefined) {
-        ties.push(tied);
-        continue;
-      }
-      out.push(...(await tied)); // with a cap, the count must be known before asking for more
-      if (out.length >= cap) break;
+      for (const group of await Promise.all(ties)) append(out, group);
     }
-    for (const group of await Promise.all(ties)) out.push(...group);
+  } catch (error) {
+    throw tieFailure ? tieFailure.error : error;
+  } finally {
+    stop.abort(); // what is still under way stops; and the listener on `signal` goes
   }
   ctx.log.info(`${source} ${query.collection}: ${out.length} records in ${pages} pages`);
   // Servers differ in how they order ties (graph-node breaks them by id in the sort's direction);
   // sorting here makes the documented order hold whatever the server did.
-  const sign = direction === "desc" ? -1 : 1;
   out.sort((a, b) => sign * compareValues(key.value(a), key.value(b)) || compareValues(a.id, b.id));
   return cap !== undefined ? out.slice(0, cap) : out;
+}
+
+/**
+ * Fetches run at the same time, their results in order. The first failure is the one thrown and
+ * aborts the others (each is handed the signal), so that none goes on asking after the run failed;
+ * no rejection is left unobserved.
+ */
+export async function together<T extends readonly unknown[]>(...fetches: { [K in keyof T]: (signal: AbortSignal) => Promise<T[K]> }): Promise<T> {
+  const stop = new AbortController();
+  try {
+    return (await Promise.all(fetches.map((fetch) => fetch(stop.signal)))) as unknown as T;
+  } finally {
+    stop.abort(); // after a success: nothing left to stop
+  }
+}
+
+interface Cursor {
+  /** The cursor, for messages: `timestamp 1700000000`, `id 0x12`. */
+  shown: string;
+  /** A record the filter should have excluded. */
+  notPast: (e: Entity) => boolean;
+  /** The page the cursor came from. */
+  previous: Entity[];
+}
+
+/** `into.push(...more)` without the spread, which overflows the stack past about 100,000 items. */
+function append(into: Entity[], more: Entity[]): void {
+  for (const e of more) into.push(e);
 }
 
 /** Compare two sort-key values: whole numbers (BigInt or Int, as text or numbers) numerically, the rest as text. */
@@ -152,16 +224,17 @@ export function literal(value: unknown): string {
 const TRANSIENT_ERROR = /indexer|unavailable|behind|timeout|timed out|too many|rate limit|overloaded|try again|temporar|store error|database|connection|internal error|bad gateway/i;
 
 /** Send one query; the `data` of the answer, or a SourceError (transient or not, by what the source says). */
-export async function ask(ctx: FlowContext, source: SubgraphSource, query: string, what: string): Promise<Entity> {
+export async function ask(ctx: FlowContext, source: SubgraphSource, query: string, what: string, signal?: AbortSignal): Promise<Entity> {
   const where = `${source} subgraph, ${what}`;
   return ctx.retry(where, async () => {
-    const answer = (await postJson(ctx.config.urls[source], { query }, { timeoutMs: ctx.config.httpTimeoutMs, what: `${source} subgraph, ${what}` })) as {
+    const answer = (await postJson(ctx.config.urls[source], { query }, { ...httpBounds(ctx.config), what: where, signal })) as {
       data?: Entity | null;
       errors?: Array<{ message?: string }>;
     };
     if (answer === null || typeof answer !== "object") throw new SourceError(`${where}: answer is not a JSON object`, true);
     if (Array.isArray(answer.errors) && answer.errors.length > 0) {
-      const messages = answer.errors.map((e) => e?.message ?? JSON.stringify(e)).join("; ");
+      // Redacted: a source may quote the request, key and all.
+      const messages = redact(answer.errors.map((e) => e?.message ?? JSON.stringify(e)).join("; "));
       throw new SourceError(`${where}: ${messages}`, TRANSIENT_ERROR.test(messages));
     }
     if (!answer.data || typeof answer.data !== "object") throw new SourceError(`${where}: answer has no data`, true);

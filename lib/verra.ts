@@ -4,9 +4,10 @@
 // unexpectedly early or late record is never lost; a window that comes back
 // with fewer rows than its totalCount is split in two, down to single days.
 import { mapPool } from "./concurrency.ts";
-import { SourceError } from "./errors.ts";
+import { count, INVALID, shown } from "./columns.ts";
+import { SourceError, ValidationError } from "./errors.ts";
 import type { FlowContext } from "./flow.ts";
-import { postJson } from "./http.ts";
+import { httpBounds, postJson } from "./http.ts";
 import { rowMaker, type Column, type ColumnType, type Row, type Table, type Value } from "./table.ts";
 
 /** Verra key -> column name and type (DATASETS.md §4.1). Unknown keys pass through as they are. */
@@ -116,8 +117,22 @@ export async function fetchVerra(ctx: FlowContext): Promise<Table> {
   let rowsSoFar = 0;
   let requests = 0;
   let windowsDone = 0;
+  // The first failure stops the other windows: no new one starts, the requests under way are aborted
+  // (and fail as "cancelled"); that first failure is the one every window reports.
+  const stop = new AbortController();
+  let failure: { error: unknown } | undefined;
 
   const fetchWindow = async (w: Window): Promise<VerraRecord[]> => {
+    try {
+      return await fetchWindowRecords(w);
+    } catch (error) {
+      failure ??= { error };
+      stop.abort();
+      throw failure.error;
+    }
+  };
+
+  const fetchWindowRecords = async (w: Window): Promise<VerraRecord[]> => {
     const what = `Verra issuances ${describeWindow(w)}`;
     const answer = await ctx.retry(what, async () => {
       requests++;
@@ -125,7 +140,7 @@ export async function fetchVerra(ctx: FlowContext): Promise<Table> {
       if (w.start !== undefined) body.issuanceStartInclusive = dayText(w.start);
       if (w.end !== undefined) body.issuanceEndInclusive = dayText(w.end);
       const query = { $maxResults: "20000", $count: "true", $skip: "0", format: "csv" }; // as the original sent them (Q24)
-      return checkAnswer(await postJson(config.urls.verraSearch, body, { timeoutMs: config.httpTimeoutMs, what, query }), what);
+      return checkAnswer(await postJson(config.urls.verraSearch, body, { ...httpBounds(config), what, query, signal: stop.signal }), what);
     });
     if (answer.value.length > answer.totalCount) {
       throw new SourceError(`${what}: ${answer.value.length} rows, more than its totalCount ${answer.totalCount}`, false);
@@ -155,7 +170,7 @@ export async function fetchVerra(ctx: FlowContext): Promise<Table> {
       log.progress(`Verra: ${windowsDone}/${windows.length} windows, ${rowsSoFar.toLocaleString("en-US")} rows`);
       return part;
     },
-    () => cap !== undefined && rowsSoFar >= cap,
+    () => stop.signal.aborted || (cap !== undefined && rowsSoFar >= cap),
   );
   const result = assemble(parts.filter(Boolean), cap);
   log.info(`Verra: ${result.rows.length} records from ${requests} requests over ${windows.length} windows`);
@@ -171,6 +186,8 @@ interface Part {
   /** Verra keys in order of first appearance. */
   keys: string[];
   rows: Row[];
+  /** Typed columns whose values did not all parse, by column name. */
+  invalid: Map<string, Unparsed>;
 }
 
 /** Keys whose values repeat across records (one project, country, date ... has many issuances). */
@@ -197,10 +214,16 @@ const makeKnownRow = rowMaker(KNOWN.map((k) => k.name));
 function toRows(records: VerraRecord[]): Part {
   const keys = new Set<string>();
   const values: Value[] = new Array(KNOWN.length);
+  const invalid = new Map<string, Unparsed>();
   const rows = records.map((record) => {
     for (let k = 0; k < KNOWN.length; k++) {
-      const { key, type, repeated } = KNOWN[k]!;
-      const value = coerce(record[key], type);
+      const { key, name, type, repeated } = KNOWN[k]!;
+      const raw = record[key];
+      let value = coerce(raw, type);
+      if (value === INVALID) {
+        countInvalid(invalid, name, type, raw);
+        value = null;
+      }
       values[k] = repeated ? intern(value) : value;
     }
     const row = makeKnownRow(values);
@@ -210,13 +233,43 @@ function toRows(records: VerraRecord[]): Part {
     }
     return row;
   });
-  return { keys: [...keys], rows };
+  return { keys: [...keys], rows, invalid };
 }
 
-/** Concatenate the parts in order (capped), type the unknown columns, fill missing keys with null. */
+/** Present values of a typed column that do not parse as its type: how many, and the first. */
+interface Unparsed {
+  type: ColumnType;
+  count: number;
+  first: unknown;
+}
+
+function countInvalid(invalid: Map<string, Unparsed>, name: string, type: ColumnType, raw: unknown): void {
+  const seen = invalid.get(name);
+  if (seen) seen.count++;
+  else invalid.set(name, { type, count: 1, first: raw });
+}
+
+const EXPECTED: Partial<Record<ColumnType, string>> = { int: "a whole number", float: "a number", bool: "true or false" };
+
+/**
+ * Concatenate the parts in order (capped), type the unknown columns, fill missing keys with null.
+ * Fails when a typed column met values that do not parse as its type (SPEC §6): never nulls for nonsense.
+ */
 function assemble(parts: Part[], cap?: number): Table {
   const keys = new Set<string>();
-  for (const part of parts) for (const key of part.keys) keys.add(key);
+  const invalid = new Map<string, Unparsed>();
+  for (const part of parts) {
+    for (const key of part.keys) keys.add(key);
+    for (const [name, u] of part.invalid) {
+      const seen = invalid.get(name);
+      if (seen) seen.count += u.count;
+      else invalid.set(name, { ...u });
+    }
+  }
+  if (invalid.size) {
+    throw new ValidationError([...invalid].map(([name, u]) =>
+      `column ${name}: ${count(u.count)} ${u.count === 1 ? "value does" : "values do"} not parse as ${EXPECTED[u.type] ?? u.type} (first: ${shown(u.first)})`).join("; "));
+  }
   let rows = parts.length === 1 ? parts[0]!.rows : parts.flatMap((p) => p.rows);
   if (cap !== undefined && rows.length > cap) rows = rows.slice(0, cap);
   const columns: Column[] = [...keys].map((key) => {
@@ -228,28 +281,29 @@ function assemble(parts: Part[], cap?: number): Table {
     for (const row of rows) {
       const value = row[column.name];
       if (value === undefined) row[column.name] = null;
-      else if (unknown) row[column.name] = coerce(value, column.type);
+      // The inferred type holds every value of an unknown column: nothing is lost here.
+      else if (unknown) row[column.name] = coerce(value, column.type) as Value;
     }
   }
   return { columns, rows };
 }
 
-/** A value as its column's type; what cannot be read as that type becomes null. */
-function coerce(value: unknown, type: ColumnType): Value {
+/** A value as its column's type: null when absent, INVALID when present but not of that type. */
+function coerce(value: unknown, type: ColumnType): Value | typeof INVALID {
   if (value === undefined || value === null) return null;
   switch (type) {
     case "string":
       return typeof value === "string" ? value : typeof value === "object" ? JSON.stringify(value) : String(value);
     case "int": {
       const n = typeof value === "string" && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
-      return typeof n === "number" && Number.isSafeInteger(n) ? n : null;
+      return typeof n === "number" && Number.isSafeInteger(n) ? n : INVALID;
     }
     case "float":
-      return typeof value === "number" ? value : null;
+      return typeof value === "number" ? value : INVALID;
     case "bool":
-      return typeof value === "boolean" ? value : value === "true" ? true : value === "false" ? false : null;
+      return typeof value === "boolean" ? value : value === "true" ? true : value === "false" ? false : INVALID;
     default:
-      return null;
+      return INVALID;
   }
 }
 

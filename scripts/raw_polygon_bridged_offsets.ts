@@ -5,19 +5,21 @@ import { runWhenMain } from "../lib/cli.ts";
 import { col, decimal, tableOf } from "../lib/columns.ts";
 import { sourceFlow } from "../lib/flow.ts";
 import { fetchPoolBalances, withPoolQuantities } from "../lib/pools.ts";
-import { fetchCollection } from "../lib/subgraph.ts";
+import { fetchCollection, together } from "../lib/subgraph.ts";
 import { withColumns } from "../lib/table.ts";
 
 const flow = sourceFlow({
   slug: "raw_polygon_bridged_offsets",
   fetch: async (ctx) => {
-    // The three collections do not depend on each other: asked for at the same time.
-    const balances = fetchPoolBalances(ctx);
-    const firstBridge = firstBridgeDates(ctx);
-    const credits = await fetchCollection(ctx, "carbonPolygon", {
-      collection: "carbonCredits",
-      select: "currentSupply bridged bridgeProtocol vintage project { id region methodologies country category name }",
-    });
+    // The three collections do not depend on each other: asked for at the same time; the first failure stops all.
+    const [credits, balances, bridged] = await together(
+      (signal) => fetchCollection(ctx, "carbonPolygon", {
+        collection: "carbonCredits",
+        select: "currentSupply bridged bridgeProtocol vintage project { id region methodologies country category name }",
+      }, signal),
+      (signal) => fetchPoolBalances(ctx, signal),
+      (signal) => firstBridgeDates(ctx, signal),
+    );
     const table = tableOf(credits, {
       "Token Address": col.string("id"),
       Quantity: col.tonnes("currentSupply"),
@@ -32,15 +34,14 @@ const flow = sourceFlow({
       "Project Type": col.string("project.category"),
       Name: col.string("project.name"),
     });
-    const withPools = withPoolQuantities(table, "Token Address", await balances);
-    const bridged = await firstBridge;
+    const withPools = withPoolQuantities(table, "Token Address", balances);
     return withColumns(withPools, [{ name: "Date", type: "int" }], (r) => [bridged.get(r["Token Address"] as string) ?? null]);
   },
 });
 
 /** The earliest bridge timestamp of each credit (unix seconds). */
-async function firstBridgeDates(ctx: Parameters<typeof fetchCollection>[0]): Promise<Map<string, number>> {
-  const bridges = await fetchCollection(ctx, "carbonPolygon", { collection: "bridges", select: "timestamp credit { id }", capped: false });
+async function firstBridgeDates(ctx: Parameters<typeof fetchCollection>[0], signal: AbortSignal): Promise<Map<string, number>> {
+  const bridges = await fetchCollection(ctx, "carbonPolygon", { collection: "bridges", select: "timestamp credit { id }", capped: false }, signal);
   const first = new Map<string, number>();
   for (const b of bridges) {
     const credit = (b.credit as { id: string } | null)?.id;

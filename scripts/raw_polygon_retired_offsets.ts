@@ -6,19 +6,22 @@ import { col, tableOf } from "../lib/columns.ts";
 import { EXCLUDED_RETIREE } from "../lib/constants.ts";
 import { sourceFlow } from "../lib/flow.ts";
 import { fetchPoolBalances, withPoolQuantities } from "../lib/pools.ts";
-import { fetchCollection } from "../lib/subgraph.ts";
+import { fetchCollection, together } from "../lib/subgraph.ts";
 import { filterRows } from "../lib/table.ts";
 
 const flow = sourceFlow({
   slug: "raw_polygon_retired_offsets",
   fetch: async (ctx) => {
-    const balances = fetchPoolBalances(ctx); // asked for at the same time as the retirements
-    const retires = await fetchCollection(ctx, "carbonPolygon", {
-      collection: "retires",
-      select: "amount timestamp hash retiringAddress { id } credit { id bridgeProtocol vintage retired project { id region methodologies country category name } }",
-      orderBy: "timestamp",
-      orderDirection: "desc",
-    });
+    // The retirements and the pool balances are asked for at the same time; the first failure stops both.
+    const [retires, balances] = await together(
+      (signal) => fetchCollection(ctx, "carbonPolygon", {
+        collection: "retires",
+        select: "amount timestamp hash retiringAddress { id } credit { id bridgeProtocol vintage retired project { id region methodologies country category name } }",
+        orderBy: "timestamp",
+        orderDirection: "desc",
+      }, signal),
+      (signal) => fetchPoolBalances(ctx, signal),
+    );
     const table = tableOf(retires, {
       ID: col.string("id"),
       Quantity: col.tonnes("amount"),
@@ -37,7 +40,7 @@ const flow = sourceFlow({
       "Tx ID": col.string("hash"),
     });
     const kept = filterRows(table, (r) => r.Retiree !== EXCLUDED_RETIREE);
-    return withPoolQuantities(kept, "Token Address", await balances);
+    return withPoolQuantities(kept, "Token Address", balances);
   },
 });
 

@@ -194,3 +194,18 @@ test("a source that is down fails with 'connection refused'", async (t) => {
   const result = await run();
   assert.match(result.error!, /connection refused \(is the source up\?\)/);
 });
+
+test("a Retry-After over DATA_PIPELINES_RETRY_AFTER_MAX_SECONDS fails the run at once; no other window is asked for", async (t) => {
+  const fake = await fakeVerra(t, generateVerraRecords(100));
+  const { run, sleeps, history, lake } = await harness(t, fake, { DATA_PIPELINES_RETRY_AFTER_MAX_SECONDS: "60" });
+  const previous = encodeArtifact(table({ x: "int" }, [{ x: 1 }]));
+  await lake.write("raw_verra_data-latest", previous);
+  fake.injectFaults({ kind: "status", status: 429, retryAfterSeconds: 3_600 });
+  const result = await run();
+  assert.equal(result.status, "failed");
+  assert.match(result.error!, /^Verra issuances .* \(http:\/\/127\.0\.0\.1:\d+\/uiapi\/asset\/asset\/search\): HTTP 429, asked to wait 3600 s \(Retry-After\), more than DATA_PIPELINES_RETRY_AFTER_MAX_SECONDS=60$/);
+  assert.equal(history.get(result.runId)!.status, "failed");
+  assert.deepEqual(sleeps, []);
+  assert.ok(fake.requests.length <= 4, `the windows under way at most (${fake.requests.length} requests)`);
+  assert.deepEqual(await lake.read("raw_verra_data-latest"), previous);
+});
