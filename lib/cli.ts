@@ -227,6 +227,7 @@ export async function command<O extends NonNullable<ParseArgsConfig["options"]>>
     const log = new Logger({
       format: values.json ? "json" : config.logFormat,
       progress: values.progress ? true : undefined,
+      verbose: Boolean(values.verbose),
     });
     process.exitCode = await body({ values: values as Record<string, string | boolean | undefined>, positionals, config, log });
   } catch (error) {

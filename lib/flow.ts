@@ -1,11 +1,11 @@
 // A dataset flow and its runner: fetch (source) or build from upstream
 // `-latest` artifacts (derived), validate against the previous `-latest`,
 // write the historized copy then `-latest`, and record the run (SPEC §6, §7).
-import { decodeArtifact, decodeArtifactSummary, encodeArtifactBody } from "./artifact.ts";
+import { decodeArtifact, decodeArtifactSummary, encodeArtifactBody, type ArtifactBody } from "./artifact.ts";
 import type { Config } from "./config.ts";
 import { errorMessage, UserError, ValidationError } from "./errors.ts";
 import type { RunHistory, Trigger } from "./history.ts";
-import { checkSlug, historizedKey, latestKey, type Lake } from "./lake.ts";
+import { checkSlug, historizedKey, latestKey, StorageError, type Lake } from "./lake.ts";
 import { whileOpen } from "./last_resort.ts";
 import type { Logger } from "./log.ts";
 import { withRetries, type RetryPolicy } from "./retry.ts";
@@ -150,10 +150,12 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
       ctx.note("dry run: nothing written");
       log.info(`dry run: would write ${result.rows.length} rows x ${result.columns.length} columns`);
     } else {
-      const keys = [...(flow.historized === false ? [] : [historizedKey(flow.slug, ctx.now)]), latestKey(flow.slug)];
-      for (const [i, key] of keys.entries()) {
-        // The historized copy is written, and -latest copied from it: the same bytes, encoded once.
-        await (i === 0 ? lake.write(key, body) : lake.copy(keys[0]!, key));
+      // The historized copy is written, and -latest copied from it: the same bytes, encoded once.
+      const keys = [flow.historized === false ? undefined : await writeHistorized(lake, flow.slug, ctx.now, body), latestKey(flow.slug)]
+        .filter((key): key is string => key !== undefined);
+      if (keys.length === 1) await lake.write(keys[0]!, body);
+      else await lake.copy(keys[0]!, keys[1]!);
+      for (const key of keys) {
         history.addWrittenKey(runId, key);
         writtenKeys.push(key);
       }
@@ -166,8 +168,24 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
     const message = errorMessage(error);
     history.finish(runId, { status: "failed", attempts: 1 + retries, error: message }, clock());
     closeRun();
-    log.error(`failed: ${message}`, error instanceof UserError ? undefined : { stack: (error as Error)?.stack });
+    log.error(`failed: ${message}`, error instanceof UserError || !log.verbose ? undefined : { stack: (error as Error)?.stack });
     return { runId, status: "failed", writtenKeys, error: message };
+  }
+}
+
+/**
+ * Write `<slug>-<YYYY_MM_DD__HH_MM_SS>` under a key no earlier run used: a run that started in the same
+ * second as the one before it (they cannot overlap: one run of a flow at a time) takes the next second.
+ */
+async function writeHistorized(lake: Lake, slug: string, at: Date, body: ArtifactBody): Promise<string> {
+  for (let shift = 0; ; shift++) {
+    const key = historizedKey(slug, new Date(at.getTime() + shift * 1000));
+    try {
+      await lake.write(key, body, { exclusive: true });
+      return key;
+    } catch (error) {
+      if (!(error instanceof StorageError && error.code === "EEXIST") || shift === 59) throw error;
+    }
   }
 }
 

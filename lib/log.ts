@@ -12,6 +12,8 @@ export interface LoggerOptions {
   progress?: boolean;
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
   context?: Record<string, string | number>;
+  /** --verbose: failures carry their stack trace. */
+  verbose?: boolean;
   /** Injected for tests: the clock that throttles progress. */
   now?: () => number;
 }
@@ -48,6 +50,10 @@ export class Logger {
     this.stream = options.stream ?? process.stderr;
     this.showProgress = options.progress ?? Boolean(this.stream.isTTY);
     this.now = options.now ?? Date.now;
+  }
+
+  get verbose(): boolean {
+    return this.options.verbose ?? false;
   }
 
   /** A logger whose lines also carry these fields (flow, run id). */

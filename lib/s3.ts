@@ -15,7 +15,9 @@ import {
 } from "@aws-sdk/client-s3";
 import type { ArtifactBody } from "./artifact.ts";
 import { ArtifactError, ConfigError, errorMessage, SourceError, UserError } from "./errors.ts";
-import { checkFolder, checkKey, checkDocumentName, isArtifactKey, isOurFolder, type ArtifactInfo, type Lake, type Listing } from "./lake.ts";
+import {
+  checkFolder, checkKey, checkDocumentName, isArtifactKey, isOurFolder, StorageError, type ArtifactInfo, type Lake, type Listing, type WriteOptions,
+} from "./lake.ts";
 import { redact } from "./redact.ts";
 
 export interface S3Settings {
@@ -129,9 +131,17 @@ export class S3Lake implements Lake {
     return this.get(this.prefix + checkKey(key), key);
   }
 
-  async write(key: string, bytes: Uint8Array | ArtifactBody): Promise<void> {
+  async write(key: string, bytes: Uint8Array | ArtifactBody, options: WriteOptions = {}): Promise<void> {
     const body = bytes instanceof Uint8Array ? bytes : Buffer.concat([...bytes.chunks()], bytes.length);
-    await this.put(this.prefix + checkKey(key), body, key);
+    try {
+      await this.put(this.prefix + checkKey(key), body, key, options.exclusive);
+    } catch (error) {
+      // If-None-Match: * refused: the key exists (servers that ignore the header just overwrite).
+      if (options.exclusive && error instanceof ArtifactError && /changed since it was checked/.test(error.message)) {
+        throw new StorageError(`${this.label}: cannot write ${key}: it already exists (EEXIST)`, "EEXIST");
+      }
+      throw error;
+    }
   }
 
   async copy(fromKey: string, toKey: string): Promise<void> {
@@ -224,9 +234,11 @@ export class S3Lake implements Lake {
     return Buffer.concat(chunks, size);
   }
 
-  private async put(objectKey: string, body: Uint8Array, name: string): Promise<void> {
+  private async put(objectKey: string, body: Uint8Array, name: string, onlyIfNew = false): Promise<void> {
     await this.call(`write ${name}`, (abortSignal) =>
-      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: body.length }), { abortSignal }));
+      this.client.send(new PutObjectCommand({
+        Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: body.length, IfNoneMatch: onlyIfNew ? "*" : undefined,
+      }), { abortSignal }));
   }
 
   /**

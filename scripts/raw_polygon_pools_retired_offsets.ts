@@ -7,6 +7,8 @@ import { subgraphFlow } from "../lib/subgraph_flow.ts";
 
 const flow = subgraphFlow({
   slug: "raw_polygon_pools_retired_offsets",
+  // Optional texts a retiree may leave empty.
+  sparse: ["Beneficiary", "Retirement Message"],
   source: "carbonPolygon",
   query: {
     collection: "klimaRetires",

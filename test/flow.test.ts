@@ -11,7 +11,7 @@ import { processExists, RunHistory } from "../lib/history.ts";
 import { LocalLake } from "../lib/lake.ts";
 import { endOpenRuns } from "../lib/last_resort.ts";
 import { table, type Table } from "../lib/table.ts";
-import { memoryLogger, ROOT, tempDir, testConfig } from "./helpers.ts";
+import { memoryLogger, readArtifactFile, ROOT, tempDir, testConfig } from "./helpers.ts";
 
 function numbers(count: number, column = "n"): Table {
   return table({ [column]: "int", label: "string" }, Array.from({ length: count }, (_, i) => ({ [column]: i, label: `row ${i}` })));
@@ -36,6 +36,20 @@ function setup(t: Parameters<typeof tempDir>[0], env: Record<string, string> = {
 }
 
 const fixed = (data: Table) => sourceFlow({ slug: "sample", fetch: async () => data });
+
+test("two runs of one flow started in the same second keep both historized copies: the second takes the next second", async (t) => {
+  const { lakeDir, run } = setup(t);
+  const at = new Date("2026-11-25T13:15:07.100Z");
+  const first = await run(fixed(numbers(5)), { now: () => at });
+  const second = await run(fixed(numbers(6)), { now: () => new Date(at.getTime() + 500) });
+  const third = await run(fixed(numbers(7)), { now: () => new Date(at.getTime() + 800) });
+  assert.deepEqual([first, second, third].map((r) => r.writtenKeys[0]), [
+    "sample-2026_11_25__13_15_07", "sample-2026_11_25__13_15_08", "sample-2026_11_25__13_15_09",
+  ]);
+  assert.equal(readArtifactFile(path.join(lakeDir, "sample-2026_11_25__13_15_07")).rows.length, 5, "the first copy is not overwritten");
+  assert.equal(readArtifactFile(path.join(lakeDir, "sample-2026_11_25__13_15_08")).rows.length, 6);
+  assert.equal(readArtifactFile(path.join(lakeDir, "sample-latest")).rows.length, 7);
+});
 
 test("writes the historized copy, then -latest, with identical bytes, and records the run", async (t) => {
   const { lakeDir, history, run } = setup(t);
