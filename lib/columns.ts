@@ -103,6 +103,12 @@ function parseText(value: unknown): Parsed<string> {
 
 const lenient = <T>(parsed: Parsed<T>): T | null => (parsed === INVALID ? null : parsed);
 
+/** A source value read outside a declared column (a lookup, a join key): one that does not parse fails the flow, naming it. */
+export function checked<T>(parsed: Parsed<T>, what: string, value: unknown): T | null {
+  if (parsed === INVALID) throw new ValidationError(`${what}: ${shown(value)} does not parse as a number`);
+  return parsed;
+}
+
 // The lenient forms, for values where a null is an acceptable answer to nonsense (a lookup's default).
 /** `parseDecimal`, with null for what does not parse. */
 export const decimal = (value: unknown): number | null => lenient(parseDecimal(value));

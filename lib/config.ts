@@ -227,8 +227,11 @@ function parseCount(get: Get, name: string): number | undefined {
   return parse(get, name, (value) => parseWhole(value, name, { min: 1 }));
 }
 
+/** The longest a Node timer waits (about 24.8 days): a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 function parseSeconds(get: Get, name: string, fallback: number, options: { allowZero?: boolean } = {}): number {
-  return parse(get, name, (value) => parseDuration(value, name, { ...options, unit: "s" })) ?? fallback * 1000;
+  return parse(get, name, (value) => parseDuration(value, name, { ...options, unit: "s", maxMs: MAX_TIMER_MS })) ?? fallback * 1000;
 }
 
 /** 3 retries after the first try (SPEC §6). */

@@ -1,6 +1,6 @@
 // Pool balances of Polygon carbon credits, as `Credit <TOKEN> Quantity` columns
 // (DATASETS.md §3.2 "pool-balance flattening", done per credit, every credit kept).
-import { tonnes } from "./columns.ts";
+import { checked, parseTonnes } from "./columns.ts";
 import { TOKEN_NAMES, TOKENS, type TokenName } from "./constants.ts";
 import type { FlowContext } from "./flow.ts";
 import { fetchCollection } from "./subgraph.ts";
@@ -27,7 +27,7 @@ export async function fetchPoolBalances(ctx: FlowContext, signal?: AbortSignal):
     if (!token || seen.has(`${credit} ${token}`)) continue; // the first balance of a credit in a pool counts
     seen.add(`${credit} ${token}`);
     const quantities = byCredit.get(credit) ?? zeroQuantities();
-    quantities[token] = tonnes(b.balance) ?? 0;
+    quantities[token] = checked(parseTonnes(b.balance), "carbonPolygon subgraph, carbonPoolCreditBalances.balance", b.balance) ?? 0;
     byCredit.set(credit, quantities);
   }
   return byCredit;

@@ -1,7 +1,7 @@
 // current_assets_prices: today's USD price of each carbon token, one row (DATASETS.md §4.17).
 // Asks for the five pairs by id (SPEC §12 Q14), not the first 100 pairs of the subgraph.
 import { runWhenMain } from "../lib/cli.ts";
-import { decimal } from "../lib/columns.ts";
+import { checked, parseDecimal } from "../lib/columns.ts";
 import { TOKEN_NAMES, TOKENS } from "../lib/constants.ts";
 import { SourceError } from "../lib/errors.ts";
 import { sourceFlow } from "../lib/flow.ts";
@@ -20,7 +20,7 @@ const flow = sourceFlow({
       where: { id_in: TOKEN_NAMES.map((t) => TOKENS[t].pairAddress) },
       capped: false,
     });
-    const prices = new Map(pairs.map((p) => [String(p.id).toLowerCase(), decimal(p.currentprice)]));
+    const prices = new Map(pairs.map((p) => [String(p.id).toLowerCase(), checked(parseDecimal(p.currentprice), "pairs subgraph, pairs.currentprice", p.currentprice)]));
     const row: Row = { date: new Date(Math.floor(ctx.now.getTime() / DAY) * DAY) };
     const columns: Column[] = [{ name: "date", type: "date" }];
     for (const token of TOKEN_NAMES) {

@@ -2,7 +2,7 @@
 // (DATASETS.md §4.16): the day's last hourly candle, zero closes and the known mispriced
 // NCT candle left out, the tokens joined on the day.
 import { runWhenMain } from "../lib/cli.ts";
-import { decimal } from "../lib/columns.ts";
+import { checked, parseDecimal } from "../lib/columns.ts";
 import { MISPRICED_NCT_SWAP, TOKEN_NAMES, TOKENS } from "../lib/constants.ts";
 import { sourceFlow } from "../lib/flow.ts";
 import { fetchCollection } from "../lib/subgraph.ts";
@@ -33,7 +33,7 @@ const flow = sourceFlow({
         // Newest first: the first candle of a day is its close. A zero close drops the day for this token.
         if (closed.has(day)) continue;
         closed.add(day);
-        const price = decimal(swap.close);
+        const price = checked(parseDecimal(swap.close), "pairs subgraph, swaps.close", swap.close);
         if (!price) continue;
         const row = days.get(day) ?? { Date: new Date(day) };
         row[`${token}_Address`] = (swap.pair as { id: string }).id;

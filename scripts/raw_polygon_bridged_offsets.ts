@@ -2,7 +2,7 @@
 // current pool balances and its first bridge date (DATASETS.md §4.7, as fixed by SPEC §12:
 // every credit kept, also without pool balances or bridges; no technical columns).
 import { runWhenMain } from "../lib/cli.ts";
-import { col, decimal, tableOf } from "../lib/columns.ts";
+import { checked, col, parseDecimal, tableOf } from "../lib/columns.ts";
 import { sourceFlow } from "../lib/flow.ts";
 import { fetchPoolBalances, withPoolQuantities } from "../lib/pools.ts";
 import { fetchCollection, together } from "../lib/subgraph.ts";
@@ -45,7 +45,7 @@ async function firstBridgeDates(ctx: Parameters<typeof fetchCollection>[0], sign
   const first = new Map<string, number>();
   for (const b of bridges) {
     const credit = (b.credit as { id: string } | null)?.id;
-    const at = decimal(b.timestamp);
+    const at = checked(parseDecimal(b.timestamp), "carbonPolygon subgraph, bridges.timestamp", b.timestamp);
     if (credit && at !== null && at < (first.get(credit) ?? Infinity)) first.set(credit, at);
   }
   return first;

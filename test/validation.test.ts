@@ -378,3 +378,14 @@ test("end to end: raw_verra_data against a registry that answers wrong types", a
   assert.equal(history.get(wrong.runId)!.status, "failed");
   assert.deepEqual(readFileSync(latestFile), before, "the previous -latest is byte for byte unchanged");
 });
+
+test("a source value read outside a declared column (a lookup, a price) fails the flow when it does not parse", async () => {
+  const { checked, parseDecimal, parseTonnes } = await import("../lib/columns.ts");
+  assert.equal(checked(parseDecimal("1.5"), "pairs subgraph, swaps.close", "1.5"), 1.5);
+  assert.equal(checked(parseTonnes(null), "balance", null), null);
+  assert.throws(() => checked(parseDecimal("abc"), "pairs subgraph, swaps.close", "abc"), {
+    name: "ValidationError",
+    message: 'pairs subgraph, swaps.close: "abc" does not parse as a number',
+  });
+  assert.throws(() => checked(parseTonnes("0x10"), "balance", "0x10"), { message: 'balance: "0x10" does not parse as a number' });
+});
