@@ -6,11 +6,9 @@ import path from "node:path";
 import { test } from "node:test";
 import { encodeArtifact } from "../lib/artifact.ts";
 import { CONSUMER_COLUMNS } from "../lib/consumer.ts";
-import { RunHistory } from "../lib/history.ts";
-import { openLake, type Lake } from "../lib/lake.ts";
+import type { Lake } from "../lib/lake.ts";
 import { table, type Column } from "../lib/table.ts";
-import { startFakeS3, type FakeS3 } from "./fakes/s3.ts";
-import { runScript, tempDir, testConfig } from "./helpers.ts";
+import { artifactScriptsBench, tempDir } from "./helpers.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -23,25 +21,8 @@ function artifact(slug: string, rows: number, drop: string[] = []): Buffer {
 }
 
 async function setup(t: Parameters<typeof tempDir>[0]) {
-  const dir = tempDir(t);
-  const s3 = await startFakeS3();
-  t.after(() => s3.close());
-  const env = { ...s3.env, DATA_PIPELINES_DB: path.join(dir, "runs.sqlite"), DATA_PIPELINES_RESULT_STORAGE: "file:local-lake" };
-  const lake = async (storage: string): Promise<Lake> => {
-    const config = testConfig(dir, { ...env, DATA_PIPELINES_RESULT_STORAGE: storage });
-    return openLake(config.storage, config);
-  };
-  const run = (script: string, args: string[] = [], extra: Record<string, string> = {}) =>
-    runScript(`scripts/${script}.ts`, args, { cwd: dir, env: { ...env, ...extra } });
-  const lastRun = (flow: string) => {
-    const history = RunHistory.open(env.DATA_PIPELINES_DB);
-    try {
-      return history.list({ flow, limit: 1 })[0]!;
-    } finally {
-      history.close();
-    }
-  };
-  return { dir, s3, lake, run, lastRun, dev: await lake("s3-bucket/dev"), prod: await lake("s3-bucket/prod") };
+  const bench = await artifactScriptsBench(t, { DATA_PIPELINES_RESULT_STORAGE: "file:local-lake" });
+  return { ...bench, lastRun: (flow: string) => bench.lastRun(flow)! };
 }
 
 /** Every artifact of a lake, key to bytes: to show a lake is exactly as it was. */

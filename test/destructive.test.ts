@@ -9,11 +9,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFile
 import path from "node:path";
 import { test } from "node:test";
 import { encodeArtifact } from "../lib/artifact.ts";
-import { RunHistory } from "../lib/history.ts";
-import { LocalLake, openLake, type Lake } from "../lib/lake.ts";
+import { LocalLake, type Lake } from "../lib/lake.ts";
 import { table } from "../lib/table.ts";
-import { startFakeS3 } from "./fakes/s3.ts";
-import { ROOT, runScript, tempDir, testConfig } from "./helpers.ts";
+import { artifactScriptsBench, ROOT, runScript, tempDir } from "./helpers.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
 const STAMP = String.raw`\d{4}_\d\d_\d\d__\d\d_\d\d_\d\d`;
@@ -24,27 +22,10 @@ function artifact(slug: string, rows: number): Buffer {
 }
 
 async function setup(t: Parameters<typeof tempDir>[0]) {
-  const dir = tempDir(t);
-  const s3 = await startFakeS3();
-  t.after(() => s3.close());
-  const env = { ...s3.env, DATA_PIPELINES_DB: path.join(dir, "runs.sqlite") };
-  const lake = async (storage: string): Promise<Lake> => {
-    const config = testConfig(dir, { ...env, DATA_PIPELINES_RESULT_STORAGE: storage });
-    return openLake(config.storage, config);
-  };
-  const run = (script: string, args: string[] = [], extra: Record<string, string> = {}) =>
-    runScript(`scripts/${script}.ts`, args, { cwd: dir, env: { ...env, ...extra } });
-  const lastRun = (flow: string) => {
-    const history = RunHistory.open(env.DATA_PIPELINES_DB);
-    try {
-      return history.list({ flow, limit: 1 })[0];
-    } finally {
-      history.close();
-    }
-  };
+  const bench = await artifactScriptsBench(t);
   /** Make an object of a bucket `days` old. */
-  const age = (bucket: string, objectKey: string, days: number) => s3.setLastModified(bucket, objectKey, new Date(Date.now() - days * DAY));
-  return { dir, env, lake, run, lastRun, age, dev: await lake("s3-bucket/dev"), prod: await lake("s3-bucket/prod") };
+  const age = (bucket: string, objectKey: string, days: number) => bench.s3.setLastModified(bucket, objectKey, new Date(Date.now() - days * DAY));
+  return { ...bench, age };
 }
 
 /** Every artifact of a lake, key to bytes (base64): to show a lake is exactly as it was. */

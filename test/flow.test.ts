@@ -11,20 +11,14 @@ import { processExists, RunHistory } from "../lib/history.ts";
 import { LocalLake } from "../lib/lake.ts";
 import { endOpenRuns } from "../lib/last_resort.ts";
 import { table, type Table } from "../lib/table.ts";
-import { memoryLogger, readArtifactFile, ROOT, tempDir, testConfig } from "./helpers.ts";
+import { flowBench, memoryLogger, readArtifactFile, ROOT, tempDir } from "./helpers.ts";
 
 function numbers(count: number, column = "n"): Table {
   return table({ [column]: "int", label: "string" }, Array.from({ length: count }, (_, i) => ({ [column]: i, label: `row ${i}` })));
 }
 
 function setup(t: Parameters<typeof tempDir>[0], env: Record<string, string> = {}) {
-  const dir = tempDir(t);
-  const config = testConfig(dir, env);
-  const lakeDir = path.join(dir, "lake");
-  const lake = new LocalLake(lakeDir);
-  const history = RunHistory.open(config.db);
-  t.after(() => history.close());
-  const { log, lines } = memoryLogger();
+  const { dir, config, lakeDir, lake, history, log, lines } = flowBench(t, env);
   const sleeps: number[] = [];
   const run = (flow: Flow, extra: { random?: () => number; now?: () => Date } = {}) =>
     runFlow(flow, {

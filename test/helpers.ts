@@ -1,13 +1,16 @@
 // Shared test plumbing: temporary lakes, configs, and running scripts as a user would.
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { decodeArtifact } from "../lib/artifact.ts";
 import { loadConfig, type Config } from "../lib/config.ts";
+import { RunHistory, type RunRecord } from "../lib/history.ts";
+import { LocalLake, openLake, type Lake } from "../lib/lake.ts";
 import { Logger } from "../lib/log.ts";
 import type { Table } from "../lib/table.ts";
+import { startFakeS3, type FakeS3 } from "./fakes/s3.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** tsx's loader: a script runs as `node --import <loader> <script>`, one process (the tsx CLI would add a second). */
@@ -61,4 +64,58 @@ export function runScript(script: string, args: string[], options: { cwd: string
 
 export function readArtifactFile(file: string): Table {
   return decodeArtifact(readFileSync(file), path.basename(file));
+}
+
+/** The live (not zombie) processes of a process group, from /proc (Linux): what a stopped command left behind. */
+export function liveInGroup(pgid: number): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const [state, , group] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(group) === pgid && state !== "Z") pids.push(Number(name));
+    } catch {
+      // ended while we looked
+    }
+  }
+  return pids;
+}
+
+/**
+ * The artifact scripts' test bench: a fake S3 server (s3-bucket/dev and s3-bucket/prod), a run history
+ * in a temporary folder, a script runner with that environment, and the last run of a flow.
+ */
+export async function artifactScriptsBench(t: { after(fn: () => unknown): void }, extraEnv: Record<string, string> = {}) {
+  const dir = tempDir(t);
+  const s3: FakeS3 = await startFakeS3();
+  t.after(() => s3.close());
+  const env = { ...s3.env, DATA_PIPELINES_DB: path.join(dir, "runs.sqlite"), ...extraEnv };
+  const lake = async (storage: string): Promise<Lake> => {
+    const config = testConfig(dir, { ...env, DATA_PIPELINES_RESULT_STORAGE: storage });
+    return openLake(config.storage, config);
+  };
+  const run = (script: string, args: string[] = [], extra: Record<string, string> = {}) =>
+    runScript(`scripts/${script}.ts`, args, { cwd: dir, env: { ...env, ...extra } });
+  const lastRun = (flow: string): RunRecord | undefined => {
+    const history = RunHistory.open(env.DATA_PIPELINES_DB);
+    try {
+      return history.list({ flow, limit: 1 })[0];
+    } finally {
+      history.close();
+    }
+  };
+  return { dir, s3, env, lake, run, lastRun, dev: await lake("s3-bucket/dev"), prod: await lake("s3-bucket/prod") };
+}
+
+/** What a runFlow test needs: a config in a temporary folder, its local lake, an open run history and a logger that keeps its lines. */
+export function flowBench(t: { after(fn: () => unknown): void }, env: Record<string, string> = {}) {
+  const dir = tempDir(t);
+  const config = testConfig(dir, env);
+  const lakeDir = path.join(dir, "lake");
+  const lake = new LocalLake(lakeDir);
+  const history = RunHistory.open(config.db);
+  t.after(() => history.close());
+  const { log, lines } = memoryLogger();
+  return { dir, config, lakeDir, lake, history, log, lines };
 }

@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { encodeArtifact } from "../lib/artifact.ts";
@@ -26,7 +25,7 @@ import { startFakePolygonRpc } from "./fakes/polygon_rpc.ts";
 import { startFakeSubgraphs, type EntityRecord } from "./fakes/subgraph.ts";
 import { generateSubgraphData } from "./fakes/subgraph_data.ts";
 import { generateVerraRecords, startFakeVerra } from "./fakes/verra.ts";
-import { memoryLogger, ROOT, tempDir, testConfig } from "./helpers.ts";
+import { liveInGroup, memoryLogger, ROOT, tempDir, testConfig } from "./helpers.ts";
 
 type T = Parameters<typeof tempDir>[0];
 
@@ -440,21 +439,6 @@ test("run: Verra redirected to a login page fails with the redirect line; the ot
 
 // ------------------------------------------------------------------ a flow process
 
-/** Processes of this machine in process group `pgid` that are still running (Linux /proc). */
-function aliveInGroup(pgid: number): number[] {
-  const alive: number[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const [state, , group] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(group) === pgid && state !== "Z") alive.push(Number(name));
-    } catch {
-      // ended while we looked
-    }
-  }
-  return alive;
-}
 
 test("process: HTTP 402 on raw_polygon_retired_offsets' pool-balance query ends as a failed run, exit 1, one line, no stack", async (t) => {
   const fake = await startFakeSubgraphs({ stores: { "polygon-digital-carbon": generateSubgraphData({ seed: 3, scale: 0.2 })["polygon-digital-carbon"] } });
@@ -498,5 +482,5 @@ test("process: HTTP 402 on raw_polygon_retired_offsets' pool-balance query ends 
   assert.deepEqual(runs.map((r) => r.status), ["failed"]);
   assert.match(runs[0]!.error!, /HTTP 402 Payment Required/);
   assert.deepEqual(await lake.read("raw_polygon_retired_offsets-latest"), PREVIOUS);
-  assert.deepEqual(aliveInGroup(child.pid!), [], "no process of the run survives");
+  assert.deepEqual(liveInGroup(child.pid!), [], "no process of the run survives");
 });

@@ -14,7 +14,7 @@ import { describe, test } from "node:test";
 import { encodeArtifact } from "../lib/artifact.ts";
 import { RunHistory } from "../lib/history.ts";
 import { table } from "../lib/table.ts";
-import { ROOT, runScript, tempDir } from "./helpers.ts";
+import { liveInGroup, ROOT, runScript, tempDir } from "./helpers.ts";
 
 type T = Parameters<typeof tempDir>[0];
 
@@ -38,21 +38,6 @@ function start(command: string, args: string[], options: { cwd: string; env: Rec
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
-/** The live (not zombie) processes of a process group, from /proc. */
-function liveInGroup(pgid: number): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === pgid && fields[0] !== "Z") pids.push(Number(name));
-    } catch {
-      // gone while we looked
-    }
-  }
-  return pids;
-}
 
 /** Poll until `done()` holds; fail after `ceilingMs` with `what`. */
 async function until(what: string, done: () => boolean, ceilingMs = 20_000): Promise<void> {

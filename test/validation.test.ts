@@ -22,7 +22,7 @@ import { startFaultProxy, type Fault } from "./fakes/faults.ts";
 import { startFakeSubgraphs } from "./fakes/subgraph.ts";
 import { generateSubgraphData } from "./fakes/subgraph_data.ts";
 import { generateVerraRecords, startFakeVerra } from "./fakes/verra.ts";
-import { memoryLogger, ROOT, tempDir, testConfig } from "./helpers.ts";
+import { flowBench, memoryLogger, ROOT, tempDir, testConfig } from "./helpers.ts";
 
 // ------------------------------------------------------------ a subgraph-like dataset
 
@@ -53,20 +53,13 @@ const VERRA_RECORD: VerraRecord = {
 };
 
 function setup(t: Parameters<typeof tempDir>[0], env: Record<string, string> = {}) {
-  const dir = tempDir(t);
-  const config = testConfig(dir, env);
-  const lakeDir = path.join(dir, "lake");
-  const lake = new LocalLake(lakeDir);
-  const history = RunHistory.open(config.db);
-  t.after(() => history.close());
-  const { log, lines } = memoryLogger();
+  const { dir, config, lakeDir, lake, history, log, lines } = flowBench(t, env);
   const run = (flow: Flow) => runFlow(flow, { config, lake, history, log, retry: { sleep: async () => {}, random: () => 0.5 } });
   const latest = () => readFileSync(path.join(lakeDir, "sample-latest"));
   return { dir, config, lakeDir, lake, history, lines, run, latest };
 }
 
 const flowOf = (make: () => Table, sparse?: string[]) => sourceFlow({ slug: "sample", sparse, fetch: async () => make() });
-const subgraphLike = (answer: Entity[], sparse?: string[]) => flowOf(() => tableOf(answer, COLUMNS), sparse);
 
 // ------------------------------------------------------------ the rules, case by case
 
