@@ -290,7 +290,8 @@ describe("show.ts", { concurrency: true, timeout: 60_000 }, () => {
   test("--out without --format, or into a folder that does not exist, fails with one line", async (t) => {
     const { dir, env } = await seededLake(t);
     const noFormat = await runScript("scripts/show.ts", ["sample_data", "--out", "export.csv"], { cwd: dir, env });
-    assertOneLineFailure(noFormat, /^error: --out needs --format csv\|json$/);
+    assertOneLineFailure(noFormat, /^error: --out needs --format csv\|json \(see --help\)$/);
+    assert.equal(noFormat.code, 2, "a usage error");
     const noFolder = await runScript("scripts/show.ts", ["sample_data", "--format", "csv", "--out", "missing/export.csv"], { cwd: dir, env });
     assertOneLineFailure(noFolder, /^error: --out: cannot write missing\/export\.csv: ENOENT/);
     assert.doesNotMatch(noFolder.stderr, /--verbose/);
