@@ -6,6 +6,8 @@ import { autoRename, lowerCasePools, unixToTimestamp } from "../lib/transforms.t
 
 const flow = derivedFlow({
   slug: "polygon_pools_retired_offsets",
+  // Optional texts a retiree may leave empty (sparse in raw_polygon_pools_retired_offsets too).
+  sparse: ["beneficiary", "retirement_message"],
   from: ["raw_polygon_pools_retired_offsets"],
   build: ({ raw_polygon_pools_retired_offsets: raw }) => autoRename(lowerCasePools(unixToTimestamp(raw, "retirement_date"))),
 });

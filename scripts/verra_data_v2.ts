@@ -24,6 +24,8 @@ const ADDED: Column[] = [
 
 const flow = derivedFlow({
   slug: "verra_data_v2",
+  // The registry's free text, sparse in raw_verra_data too: its share of nulls may move a lot in a day.
+  sparse: ["retirement_beneficiary", "retirement_reason", "retirement_details", "additional_certifications"],
   from: ["raw_verra_data", "raw_eth_moss_bridged_offsets"],
   columns: { raw_eth_moss_bridged_offsets: ["Serial Number"] },
   build: ({ raw_verra_data: verra, raw_eth_moss_bridged_offsets: moss }, ctx) => {

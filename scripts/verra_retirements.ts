@@ -5,6 +5,8 @@ import { filterRows } from "../lib/table.ts";
 
 const flow = derivedFlow({
   slug: "verra_retirements",
+  // The registry's free text, sparse in raw_verra_data too: its share of nulls may move a lot in a day.
+  sparse: ["retirement_beneficiary", "retirement_reason", "retirement_details", "additional_certifications"],
   from: ["verra_data_v2"],
   build: ({ verra_data_v2 }) =>
     filterRows(verra_data_v2, (r) => !r.toucan && !r.c3 && !r.moss && r.status === "Retired"),
