@@ -15,6 +15,7 @@ import { errorMessage } from "./errors.ts";
 import { signalGroup, spawnContained } from "./exit_with_parent.ts";
 import { runFlow, upstreamOf, type Flow } from "./flow.ts";
 import { formatDuration, renderTable } from "./format.ts";
+import { alertRunEnd } from "./alert.ts";
 import { flowGraph, selectFlows, topologicalOrder } from "./graph.ts";
 import { RunHistory, type Trigger } from "./history.ts";
 import { openLake } from "./lake.ts";
@@ -178,8 +179,11 @@ export async function runBuild(options: BuildOptions): Promise<BuildResult> {
         ? `stopped by ${stoppedBy}`
         : failed.length ? `${failed.length} of ${result.length} flows failed: ${failed.map((o) => o.slug).join(", ")}` : null,
     });
+    recorded();
     const how = stoppedBy ? `stopped by ${stoppedBy}` : failed.length ? "failed" : "succeeded";
     log.info(`${how}: ${result.length - failed.length}/${order.length} flows in ${formatDuration(Date.now() - started)}`);
+    // One alert for the build and its flows (lib/alert.ts); a build stopped by a signal is reported by whoever stopped it (the daemon: a timeout).
+    if (!stoppedBy) await alertRunEnd(runId, { config: options.config, history, log });
     return { runId, outcomes: result, stoppedBy };
   } catch (error) {
     // The build itself failed (not a flow): its flow processes are stopped and waited for first.
@@ -190,6 +194,8 @@ export async function runBuild(options: BuildOptions): Promise<BuildResult> {
     }
     try {
       fail(message);
+      recorded();
+      await alertRunEnd(runId, { config: options.config, history, log });
     } catch {
       // The run history is what failed: the next run marks this one crashed.
     }

@@ -73,6 +73,12 @@ CREATE TABLE IF NOT EXISTS scheduler (
   heartbeat_at TEXT NOT NULL,
   stopped_at TEXT
 );
+CREATE TABLE IF NOT EXISTS alert_state (
+  subject TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  since TEXT NOT NULL,
+  run_id INTEGER
+);
 `;
 
 /** Columns added after the first release: older databases get them on open. */
@@ -307,6 +313,49 @@ export class RunHistory {
           SELECT id, ROW_NUMBER() OVER (PARTITION BY flow ORDER BY id DESC) AS n FROM runs WHERE status != 'running'
         ) WHERE n > ?)
       ) RETURNING id, flow`).all(options.before.toISOString(), options.keepPerFlow) as { id: number; flow: string }[]);
+  }
+
+  /**
+   * Alerts are sent on a change of state (lib/alert.ts): set `subject`'s state (`run:<flow>`
+   * failing or ok, `fresh:<slug>` stale or fresh) and return the state it had (null: none yet), or
+   * undefined when nothing changed. With `runId`, an older run than the one that last set the state
+   * changes nothing: a run looked at twice (by its process and by the daemon) or late alerts once.
+   * Atomic (BEGIN IMMEDIATE): of two processes seeing the same change, one gets it.
+   */
+  alertTransition(subject: string, state: string, runId?: number, at = new Date()): string | null | undefined {
+    return this.guard(() => this.db.transaction((): string | null | undefined => {
+      const row = this.db.prepare("SELECT state, run_id FROM alert_state WHERE subject = ?").get(subject) as { state: string; run_id: number | null } | undefined;
+      if (row && runId !== undefined && row.run_id !== null && runId <= row.run_id) return undefined;
+      if (row?.state === state) {
+        if (runId !== undefined) this.db.prepare("UPDATE alert_state SET run_id = ? WHERE subject = ?").run(runId, subject);
+        return undefined;
+      }
+      this.db.prepare("INSERT OR REPLACE INTO alert_state (subject, state, since, run_id) VALUES (?, ?, ?, ?)")
+        .run(subject, state, at.toISOString(), runId ?? row?.run_id ?? null);
+      return row?.state ?? null;
+    }).immediate());
+  }
+
+  /** Every subject's alert state (the status page shows what is failing or stale since when). */
+  alertStates(): { subject: string; state: string; since: string; runId: number | null }[] {
+    return this.guard(() => this.db.prepare("SELECT subject, state, since, run_id AS runId FROM alert_state ORDER BY subject").all() as
+      { subject: string; state: string; since: string; runId: number | null }[]);
+  }
+
+  /**
+   * The newest run of each flow (skipped triggers left out); with `wrote`, the newest succeeded
+   * run that wrote artifacts: the dataset's last successful write.
+   */
+  latestRuns(options: { wrote?: boolean } = {}): Map<string, RunRecord> {
+    const where = options.wrote ? "status = 'succeeded' AND written_keys != '[]'" : "status != 'skipped'";
+    const rows = this.guard(() => this.db.prepare(`SELECT * FROM runs WHERE id IN (SELECT MAX(id) FROM runs WHERE ${where} GROUP BY flow)`).all() as RunRow[]);
+    return new Map(rows.map((row) => [row.flow, toRecord(row)]));
+  }
+
+  /** How many runs the history holds, by flow and status (for /metrics). */
+  runCounts(): { flow: string; status: RunStatus; count: number }[] {
+    return this.guard(() => this.db.prepare("SELECT flow, status, COUNT(*) AS count FROM runs GROUP BY flow, status ORDER BY flow, status").all() as
+      { flow: string; status: RunStatus; count: number }[]);
   }
 
   private appendJson(id: number, column: "written_keys" | "upstream_keys" | "deleted_keys" | "notes", value: string): void {

@@ -13,6 +13,7 @@ import { parseStorage, type Config, type Storage } from "./config.ts";
 import { RunHistory } from "./history.ts";
 import { mapPool } from "./concurrency.ts";
 import { historizedKey, openLake, transfer, type ArtifactInfo, type Lake, type Listing } from "./lake.ts";
+import { alertRunEnd } from "./alert.ts";
 import { whileOpen } from "./last_resort.ts";
 import type { Logger } from "./log.ts";
 
@@ -77,6 +78,7 @@ export async function maintenanceRun(
       throw error;
     } finally {
       closed();
+      await alertRunEnd(runId, { config: ctx.config, history, log }); // once the end is recorded (lib/alert.ts)
     }
   } finally {
     history.close();

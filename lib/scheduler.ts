@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { Cron, type CronOptions } from "croner";
 import type { Config } from "./config.ts";
 import { errorMessage, UserError } from "./errors.ts";
+import { parseDuration } from "./parse.ts";
 import { signalGroup, spawnContained } from "./exit_with_parent.ts";
 import { formatDuration } from "./format.ts";
 import {
@@ -19,6 +20,7 @@ import {
 } from "./history.ts";
 import type { Logger } from "./log.ts";
 import { redact } from "./redact.ts";
+import { checkStatusSettings } from "./status/access.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const SCRIPTS_DIR = path.join(ROOT, "scripts");
@@ -44,7 +46,7 @@ export function defaultTimeoutMs(job: string): number {
 }
 
 /** Every time is UTC; 5 fields (minutes), or 6 with seconds first. */
-const CRON_OPTIONS: CronOptions = { timezone: "UTC", mode: "5-or-6-parts" };
+export const CRON_OPTIONS: CronOptions = { timezone: "UTC", mode: "5-or-6-parts" };
 
 /** Retention runs at start and then every hour. */
 const PRUNE_EVERY_MS = HOUR;
@@ -65,6 +67,8 @@ export interface Schedule {
   jobs: JobSpec[];
   /** `defaults`, or the schedule file's path. */
   source: string;
+  /** The file's `freshness`: a dataset's expected maximum age (ms), or null (`off`: not checked). */
+  freshness?: Record<string, number | null>;
 }
 
 /**
@@ -103,14 +107,17 @@ export function loadSchedule(options: { file?: string; scriptsDir?: string } = {
   } catch (error) {
     throw new UserError(`${label}: not valid JSON (${errorMessage(error)})`);
   }
-  return { source: options.file, jobs: parseSchedule(data, label, scriptsDir) };
+  const jobs = parseSchedule(data, label, scriptsDir);
+  return { source: options.file, jobs, freshness: parseFreshness((data as Record<string, unknown>).freshness, label) };
 }
 
+/** The jobs of a schedule (its `freshness` entry is checked and left to {@link parseFreshness}). */
 export function parseSchedule(data: unknown, label: string, scriptsDir = SCRIPTS_DIR): JobSpec[] {
   if (typeof data !== "object" || data === null || Array.isArray(data)) {
     throw new UserError(`${label}: expected an object of job names to a cron expression or {"cron": ..., "timeout": ...}`);
   }
-  const entries = Object.entries(data as Record<string, unknown>);
+  parseFreshness((data as Record<string, unknown>).freshness, label);
+  const entries = Object.entries(data as Record<string, unknown>).filter(([key]) => key !== "freshness");
   if (entries.length === 0) throw new UserError(`${label}: no jobs`);
   const known = knownJobs(scriptsDir);
   return entries.map(([job, entry]) => {
@@ -142,6 +149,30 @@ export function parseSchedule(data: unknown, label: string, scriptsDir = SCRIPTS
       script: path.join(scriptsDir, `${job}.ts`),
     };
   });
+}
+
+/**
+ * `"freshness": {"<slug>": "48h", "<slug>": "off"}`: a dataset's expected maximum age, replacing the
+ * one derived from the job that refreshes it (lib/freshness.ts); `off`: never stale.
+ */
+export function parseFreshness(value: unknown, label: string): Record<string, number | null> {
+  if (value === undefined) return {};
+  const where = `${label}: freshness`;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new UserError(`${where}: expected an object of dataset slugs to a maximum age ("26h", "90m", seconds) or "off"`);
+  }
+  const slugs = flowSlugs();
+  const ages: Record<string, number | null> = {};
+  for (const [slug, age] of Object.entries(value as Record<string, unknown>)) {
+    if (!slugs.includes(slug)) throw new UserError(`${where}: ${slug}: not a dataset flow's slug`);
+    if (age === "off") {
+      ages[slug] = null;
+      continue;
+    }
+    if (typeof age !== "string" && typeof age !== "number") throw new UserError(`${where}: ${slug}: expected a maximum age such as "26h", or "off"`);
+    ages[slug] = parseDuration(age, `${where}: ${slug}`, { maxMs: 366 * 24 * HOUR });
+  }
+  return ages;
 }
 
 /** A duration: seconds as a number, or a text such as `6h`, `90m`, `30s`, `500ms`. */
@@ -207,6 +238,17 @@ export interface SchedulerOptions {
   onLine?: (run: { job: string; runId: number }, line: string) => void;
   /** Each run, once it has ended and is recorded. */
   onEnd?: (end: RunEnd) => void;
+  /** Told of every start, end, skip and crash it records (lib/alert.ts DaemonAlerts); never throws. */
+  alerts?: SchedulerAlerts;
+}
+
+/** What the scheduler tells the daemon's alerts. */
+export interface SchedulerAlerts {
+  started(job: string, runId: number): void;
+  /** A job's end is recorded; `reason` is the scheduler's own when it stopped the job (timeout, shutdown). */
+  ended(runId: number, reason: string | null): void;
+  skipped(runId: number): void;
+  crashed(runs: RunRecord[]): void;
 }
 
 interface Pending {
@@ -245,6 +287,7 @@ export class Scheduler {
 
   /** Start the timers: each job is triggered at its cron times (UTC). */
   start(): void {
+    if (this.stopping) return; // stopped before it started (a signal during the daemon's start-up)
     for (const spec of this.specs.values()) {
       if (!spec.cron) continue;
       this.crons.push(new Cron(spec.cron, {
@@ -269,6 +312,7 @@ export class Scheduler {
     if (reason) {
       const id = history.skipped({ flow: job, trigger, reason });
       log.warn(`skipped ${job} run ${id}: ${reason}`);
+      this.options.alerts?.skipped(id);
       return "skipped";
     }
     this.queue.push({ spec, trigger, note: options.note });
@@ -350,6 +394,7 @@ export class Scheduler {
     const runId = history.start({ flow: job, trigger: p.trigger });
     if (p.note) history.addNote(runId, p.note);
     log.info(`started ${job} run ${runId} (${p.trigger})`);
+    this.options.alerts?.started(job, runId);
     const file = createWriteStream(path.join(this.options.logsDir, `${runId}-${job}.log`));
     file.on("error", (error) => log.error(`${job} run ${runId}: cannot write its log file: ${error.message}`));
     const started = Date.now();
@@ -391,6 +436,8 @@ export class Scheduler {
         const line = `ended ${job} run ${runId}: ${status} in ${formatDuration(ms)}${error ? ` (${error})` : ""}`;
         if (status === "succeeded") log.info(line);
         else log.warn(line);
+        // After the end is recorded; a job that alerted itself changed the state already, so this alerts only for what it could not say.
+        if (record) this.options.alerts?.ended(runId, run.reason ?? null);
         // Ended once its log file is complete on disk.
         const resolveEnd = () => resolve({ job, runId, status, error, code, signal, ms });
         if (file.destroyed) resolveEnd();
@@ -430,7 +477,8 @@ export class Scheduler {
         if (r.pid === pid && r.host === hostname()) history.finish(r.id, { status: "failed", error: reason ?? "its process ended without recording the run's end" });
       }
     }
-    history.markCrashed();
+    const crashed = history.markCrashed();
+    if (crashed.length) this.options.alerts?.crashed(crashed);
     return history.get(run.runId);
   }
 
@@ -494,7 +542,12 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   for (const spec of jobs) {
     if (!existsSync(spec.script)) throw new UserError(`${spec.job}: no script ${spec.script}`);
   }
+  const serve = !once && config.status.listen !== undefined;
+  if (serve) checkStatusSettings(config.status); // off loopback without a token: refused before anything runs
+  const { DaemonAlerts } = await import("./alert.ts");
   const history = RunHistory.open(config.db);
+  const alerts = new DaemonAlerts({ settings: config.alert, history, log, schedule });
+  let statusPage: { close(): Promise<void> } | undefined;
   const timers: NodeJS.Timeout[] = [];
   // SIGHUP too: a closed terminal stops the daemon the same careful way.
   const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
@@ -517,14 +570,16 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       const why = schedulerState(p) === "dead" ? "no longer running" : `its last heartbeat was at ${utc(p.heartbeatAt)} UTC`;
       log.warn(`took over the scheduler lock from pid ${p.pid} on ${p.host} (${p.role}): ${why}`);
     }
-    for (const r of history.markCrashed()) {
+    const crashed = history.markCrashed();
+    for (const r of crashed) {
       log.warn(`run ${r.id} (${r.flow}, pid ${r.pid}) was left running by a process that no longer exists: marked crashed`);
     }
+    alerts.crashed(crashed);
 
     const logsDir = logsDirOf(config.db);
     let end: RunEnd | undefined;
     const scheduler = new Scheduler({
-      history, log, jobs, logsDir, killAfterMs: config.scheduler.killAfterMs, onEnd: (e) => { end = e; },
+      history, log, jobs, logsDir, killAfterMs: config.scheduler.killAfterMs, onEnd: (e) => { end = e; }, alerts,
     });
     stopJobs = () => scheduler.shutdown(0);
     let lostLock = false;
@@ -551,6 +606,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     if (once) {
       scheduler.trigger(once.job, { trigger: "manual" });
       await scheduler.idle(); // also after SIGINT/SIGTERM: the job is stopped and recorded first
+      await alerts.settled(config.alert.timeoutMs + ALERT_MARGIN_MS);
       if (!end) return 1;
       return end.status === "succeeded" ? 0 : end.code ? end.code : 1;
     }
@@ -572,6 +628,11 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     for (const spec of schedule.jobs) {
       log.info(`${spec.job}: ${spec.cron} (UTC), next ${utc(nextRuns(spec, 1, now)[0]!)}, timeout ${formatSpan(spec.timeoutMs)}`);
     }
+    if (serve) statusPage = await serveStatusPage({ config, history, schedule, logsDir, log });
+    if (alerts.enabled) {
+      alerts.checkFreshness();
+      timers.push(setInterval(() => alerts.checkFreshness(), FRESHNESS_EVERY_MS));
+    }
     if (options.catchUp) {
       for (const { spec, firedAt } of missedTriggers(schedule.jobs, history, now)) {
         log.info(`catch-up: ${spec.job} missed its ${utc(firedAt)} UTC trigger`);
@@ -580,16 +641,41 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     }
     scheduler.start();
     await stopped;
+    await alerts.settled(config.alert.timeoutMs + ALERT_MARGIN_MS);
     log.info(lostLock ? "scheduler stopped: lost the lock" : "scheduler stopped");
     return lostLock ? 1 : 0;
   } finally {
     // However this ends (signals, a lost lock, an error), the running job's end is recorded before
     // the run history closes; the wait is bounded by the kill timer (and the job's pipes closing).
     if (stopJobs) await settledWithin(stopJobs(), config.scheduler.killAfterMs + JOB_END_MARGIN_MS);
+    await alerts.settled(config.alert.timeoutMs + ALERT_MARGIN_MS);
+    await statusPage?.close();
     for (const t of timers) clearInterval(t);
     if (onSignal) for (const s of signals) process.off(s, onSignal);
     if (locked) history.releaseSchedulerLock();
     history.close();
+  }
+}
+
+/** How often the daemon looks at every dataset's freshness (stale alerts). */
+export const FRESHNESS_EVERY_MS = 5 * 60_000;
+
+/** Beyond an alert's own bound, what the daemon waits for its deliveries before it closes. */
+const ALERT_MARGIN_MS = 1_000;
+
+/**
+ * The status page beside the daemon. A page that cannot listen (the port is taken) is one line:
+ * the daemon runs its jobs without it.
+ */
+async function serveStatusPage(options: { config: Config; history: RunHistory; schedule: Schedule; logsDir: string; log: Logger }): Promise<{ close(): Promise<void> } | undefined> {
+  try {
+    const { startStatusServer } = await import("./status/server.ts");
+    const page = await startStatusServer(options);
+    options.log.info(`status page on ${page.url}${options.config.status.token ? " (asks for DATA_PIPELINES_STATUS_TOKEN)" : ""}`);
+    return page;
+  } catch (error) {
+    options.log.warn(`${errorMessage(error)}; the daemon runs without it`);
+    return undefined;
   }
 }
 

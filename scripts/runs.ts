@@ -5,6 +5,7 @@ import path from "node:path";
 import { command } from "../lib/cli.ts";
 import { UserError } from "../lib/errors.ts";
 import { formatDuration, renderTable } from "../lib/format.ts";
+import { datasetFreshness, describeAge, type DatasetFreshness } from "../lib/freshness.ts";
 import { RunHistory, type RunRecord, type RunStatus } from "../lib/history.ts";
 import { wholeFlag } from "../lib/parse.ts";
 import { loadSchedule, logsDirOf, schedulerStatus, utc } from "../lib/scheduler.ts";
@@ -19,7 +20,8 @@ await command(
       "  --failed        only failed and crashed runs",
       "  --run <id>      one run in full: keys written, upstream keys read, notes, child runs",
       "  --limit <n>     how many runs (default 20)",
-      "  --status        the scheduler daemon (alive, stale heartbeat, not running) and each job's next and last run",
+      "  --status        the scheduler daemon (alive, stale heartbeat, not running), each job's next and last run,",
+      "                  and each dataset's last successful write, age and freshness (fresh, stale, never built)",
       "  --schedule <f>  with --status: the schedule file the daemon uses (default DATA_PIPELINES_SCHEDULE_FILE, else the defaults)",
       "  --json          JSON records on stdout instead of a table",
     ],
@@ -39,9 +41,16 @@ await command(
     try {
       if (values.status) {
         const file = typeof values.schedule === "string" ? path.resolve(values.schedule) : config.scheduler.scheduleFile;
-        const status = schedulerStatus(history, loadSchedule({ file }));
-        if (values.json) process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
-        else process.stdout.write(`${describeStatus(status)}\n`);
+        const schedule = loadSchedule({ file });
+        const now = new Date();
+        const status = schedulerStatus(history, schedule, now);
+        const datasets = datasetFreshness(history, schedule, now);
+        if (values.json) {
+          const json = datasets.map(({ lastWrite, ...d }) => ({ ...d, lastSuccess: lastWrite?.endedAt ?? null, runId: lastWrite?.id ?? null }));
+          process.stdout.write(`${JSON.stringify({ ...status, datasets: json }, null, 2)}\n`);
+        } else {
+          process.stdout.write(`${describeStatus(status)}\n\n${describeFreshness(datasets)}\n`);
+        }
         return 0;
       }
       if (runId !== undefined) {
@@ -91,6 +100,22 @@ function describeStatus(status: ReturnType<typeof schedulerStatus>): string {
       status.jobs.map((j) => [
         j.job, j.cron, j.nextRun ? utc(j.nextRun) : "never", j.lastRun ? String(j.lastRun.id) : "-",
         j.lastRun?.status ?? "", j.lastRun ? utc(j.lastRun.startedAt) : "", j.lastRun?.trigger ?? "",
+      ]),
+    ),
+  ].join("\n");
+}
+
+function describeFreshness(datasets: DatasetFreshness[]): string {
+  const counts = new Map<string, number>();
+  for (const d of datasets) counts.set(d.state, (counts.get(d.state) ?? 0) + 1);
+  return [
+    `datasets: ${[...counts].map(([state, n]) => `${n} ${state}`).join(", ")}`,
+    "",
+    renderTable(
+      ["dataset", "last success (UTC)", "age", "expected within", "freshness", "run"],
+      datasets.map((d) => [
+        d.slug, d.lastWrite ? utc(d.lastWrite.endedAt ?? d.lastWrite.startedAt) : "", d.ageMs !== null ? describeAge(d.ageMs) : "",
+        d.maxAgeMs !== null ? `${describeAge(d.maxAgeMs)} (${d.by})` : "", d.state, d.lastWrite ? String(d.lastWrite.id) : "",
       ]),
     ),
   ].join("\n");

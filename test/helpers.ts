@@ -54,7 +54,8 @@ export function runScript(script: string, args: string[], options: { cwd: string
       ["--import", TSX_LOADER, path.join(ROOT, script), ...args],
       {
         cwd: options.cwd,
-        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", DATA_PIPELINES_RETRY_BACKOFF_SECONDS: "0", ...options.env },
+        // No status page unless a test asks for one: tests never bind a fixed port.
+        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", DATA_PIPELINES_RETRY_BACKOFF_SECONDS: "0", DATA_PIPELINES_STATUS_ADDR: "off", ...options.env },
         maxBuffer: 64 * 1024 * 1024,
       },
       (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),

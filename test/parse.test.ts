@@ -60,6 +60,7 @@ const WHOLE_VARIABLES = [
 const DURATION_VARIABLES = [
   "DATA_PIPELINES_RETRY_BACKOFF_SECONDS", "DATA_PIPELINES_RETRY_AFTER_MAX_SECONDS", "DATA_PIPELINES_HTTP_TIMEOUT_SECONDS",
   "DATA_PIPELINES_HTTP_DEADLINE_SECONDS", "DATA_PIPELINES_SCHEDULER_GRACE_SECONDS", "DATA_PIPELINES_SCHEDULER_KILL_SECONDS",
+  "DATA_PIPELINES_ALERT_TIMEOUT_SECONDS",
 ];
 const load = (env: Record<string, string>) => loadConfig(env, "/srv/pipelines");
 
@@ -84,7 +85,7 @@ test("every duration variable refuses what is not a duration; timeouts and deadl
     assert.doesNotThrow(() => load({ [variable]: "1.5" }), variable);
     for (const value of ["abc", "0x10", "1e2", "-1", "6 h"]) refusedNaming({ [variable]: value }, variable);
   }
-  for (const variable of ["DATA_PIPELINES_HTTP_TIMEOUT_SECONDS", "DATA_PIPELINES_HTTP_DEADLINE_SECONDS"]) refusedNaming({ [variable]: "0" }, variable);
+  for (const variable of ["DATA_PIPELINES_HTTP_TIMEOUT_SECONDS", "DATA_PIPELINES_HTTP_DEADLINE_SECONDS", "DATA_PIPELINES_ALERT_TIMEOUT_SECONDS"]) refusedNaming({ [variable]: "0" }, variable);
   for (const variable of ["DATA_PIPELINES_RETRY_BACKOFF_SECONDS", "DATA_PIPELINES_SCHEDULER_GRACE_SECONDS"]) assert.doesNotThrow(() => load({ [variable]: "0" }));
 });
 

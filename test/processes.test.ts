@@ -43,7 +43,7 @@ interface Started {
 function start(t: T, dir: string, script: string, args: string[], env: Record<string, string>): Started {
   const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), path.join(ROOT, script), ...args], {
     cwd: dir,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", DATA_PIPELINES_STATUS_ADDR: "off", ...env },
     stdio: ["ignore", "ignore", "pipe"],
     detached: true,
   });

@@ -18,7 +18,7 @@ import { liveInGroup, ROOT, runScript, tempDir } from "./helpers.ts";
 
 type T = Parameters<typeof tempDir>[0];
 
-const BASE_ENV = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", DATA_PIPELINES_RETRY_BACKOFF_SECONDS: "0" };
+const BASE_ENV = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", DATA_PIPELINES_RETRY_BACKOFF_SECONDS: "0", DATA_PIPELINES_STATUS_ADDR: "off" };
 
 interface Started {
   child: ChildProcess;
