@@ -1,7 +1,7 @@
 // Declarative columns for subgraph flows: each output column says its type and
 // the path it reads in an entity (`retire.credit.project.name`), with the unit
 // conversions the datasets use. `tableOf(entities, columns)` flattens them, and
-// refuses values that do not parse as their column's type (SPEC §6): a null is
+// refuses values that do not parse as their column's type (docs/architecture.md §6): a null is
 // a value the source said was null, never one we could not read.
 import { ValidationError } from "./errors.ts";
 import type { Entity } from "./subgraph.ts";

@@ -1,4 +1,4 @@
-// Constants shared by flows (DATASETS.md §6).
+// Constants shared by flows (docs/datasets.md §6).
 
 export type TokenName = "BCT" | "NCT" | "MCO2" | "UBO" | "NBO";
 

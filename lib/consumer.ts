@@ -1,5 +1,5 @@
 // The columns the dashboard API (KlimaDAO/dash-apps, carbon-api) reads, per slug
-// (DATASETS.md §8.1). promote.ts refuses a staging set that lost any of them.
+// (docs/datasets.md §8.1). promote.ts refuses a staging set that lost any of them.
 /** The `bridge=all` subset; the retired datasets have `retirement_date` in place of `bridged_date`. */
 const BRIDGE_ALL = [
   "token_address", "bridged_date", "project_id", "project_id_key", "project_type", "region",

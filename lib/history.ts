@@ -1,12 +1,15 @@
 // Run history: one row per run of any script, in SQLite (WAL, busy timeout)
 // so that the daemon and scripts started by hand can write at the same time.
 import Database from "better-sqlite3";
-import { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { accessSync, closeSync, constants, openSync, readSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
 import { UserError } from "./errors.ts";
 import { describeFileError, isFileSystemError, makeFolder } from "./lake.ts";
+import { processExists } from "./processes.ts";
 import { redact } from "./redact.ts";
+
+export { processExists };
 
 export type RunStatus = "running" | "succeeded" | "failed" | "crashed" | "skipped";
 export type Trigger = "manual" | "schedule" | "build_all";
@@ -480,16 +483,3 @@ function toRecord(row: RunRow): RunRecord {
   };
 }
 
-export function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-  // A zombie (ended, not yet reaped by its parent) runs nothing any more. Linux only; elsewhere it exists.
-  try {
-    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return true;
-  }
-}

@@ -2,7 +2,7 @@
 // on, a recorded run with the keys they touched, one line per key and a total,
 // and DRY_RUN, in which they only say what they would do.
 //
-// The destructive ones (the two clean-ups, fetch) are safe by default (SPEC §3): what they
+// The destructive ones (the two clean-ups, fetch) are safe by default (docs/architecture.md §3): what they
 // delete or overwrite is first copied into `_backup/<stamp>/` of the same lake, with a
 // manifest, and `--restore [<stamp>]` puts it back; on production they need --yes (or "yes"
 // typed on a terminal); --dry-run lists every key they would back up, delete or overwrite.

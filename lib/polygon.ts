@@ -1,4 +1,4 @@
-// Polygon contract calls of tokens_data_v2 (DATASETS.md §5.13, §6.3): the redeem fee of
+// Polygon contract calls of tokens_data_v2 (docs/datasets.md §5.13, §6.3): the redeem fee of
 // each pool token, read with viem over JSON-RPC. The connection is asserted first
 // (eth_chainId must be Polygon mainnet); then every view call goes, at the latest block,
 // in one JSON-RPC batch (one HTTP round trip). Requests have the bounds of lib/http.ts: viem's

@@ -1,5 +1,5 @@
 // Pool balances of Polygon carbon credits, as `Credit <TOKEN> Quantity` columns
-// (DATASETS.md §3.2 "pool-balance flattening", done per credit, every credit kept).
+// (docs/datasets.md §3.2 "pool-balance flattening", done per credit, every credit kept).
 import { checked, parseTonnes } from "./columns.ts";
 import { TOKEN_NAMES, TOKENS, type TokenName } from "./constants.ts";
 import type { FlowContext } from "./flow.ts";

@@ -1,4 +1,4 @@
-// Moving to production (SPEC §9): replace production's -latest set with staging's,
+// Moving to production (docs/architecture.md §9): replace production's -latest set with staging's,
 // only after every staging artifact decodes and keeps the columns the dashboard API
 // reads, and only after production's current set is backed up in its lake
 // (`_promote/<stamp>/`, with a manifest). A promote that stops half-way is resumed

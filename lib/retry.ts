@@ -1,5 +1,5 @@
 // Retries of transient source failures: `attempts` tries in all (4 by default: 3 retries),
-// exponential backoff with full jitter (SPEC §6). Sleep and randomness are injectable for tests.
+// exponential backoff with full jitter (docs/architecture.md §6). Sleep and randomness are injectable for tests.
 import { errorMessage, SourceError } from "./errors.ts";
 
 export interface RetryPolicy {

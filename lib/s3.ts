@@ -17,7 +17,7 @@ import type { ArtifactBody } from "./artifact.ts";
 import { ArtifactError, ConfigError, errorMessage, SourceError, UserError } from "./errors.ts";
 import {
   checkFolder, checkKey, checkDocumentName, isArtifactKey, isOurFolder, StorageError, type ArtifactInfo, type Lake, type Listing, type WriteOptions,
-} from "./lake.ts";
+} from "./lake_keys.ts";
 import { redact } from "./redact.ts";
 
 export interface S3Settings {

@@ -1,5 +1,5 @@
 // The scheduler daemon's machinery (`schedule.ts` is its command): the schedule (the defaults of
-// SPEC §8 or a JSON file, validated at start), a queue that runs one job at a time, each job as a
+// docs/architecture.md §8 or a JSON file, validated at start), a queue that runs one job at a time, each job as a
 // child process with a timeout and its output in a log file per run, the lock and heartbeat in the
 // run history, catch-up of missed triggers, retention and the status `runs.ts --status` shows.
 import type { ChildProcess } from "node:child_process";
@@ -25,7 +25,7 @@ import { checkStatusSettings } from "./status/access.ts";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const SCRIPTS_DIR = path.join(ROOT, "scripts");
 
-/** SPEC §8: the old deployment's schedules (UTC), in its order. */
+/** docs/architecture.md §8: the old deployment's schedules (UTC), in its order. */
 export const DEFAULT_SCHEDULE: Record<string, string> = {
   clean_up_old_artifacts: "0 22 * * *",
   build_all: "15 13 * * *",

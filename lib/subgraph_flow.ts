@@ -30,7 +30,7 @@ export function subgraphFlow(definition: SubgraphFlowDefinition): SourceFlow {
 }
 
 /**
- * The daily carbon metrics of one chain (DATASETS.md §4.13–4.15): newest first, zero timestamps
+ * The daily carbon metrics of one chain (docs/datasets.md §4.13–4.15): newest first, zero timestamps
  * left out, columns named `carbonMetrics_<field>` as the original flattened them, metrics as floats.
  */
 export function carbonMetricsFlow(definition: {

@@ -2,7 +2,7 @@
 import { UserError } from "./errors.ts";
 // an ordered list of typed columns and an array of plain row objects.
 
-/** Column types, as DATASETS.md names them; each maps to one Arrow type (lib/artifact.ts). */
+/** Column types, as docs/datasets.md §3.3 names them; each maps to one Arrow type (lib/artifact.ts). */
 export type ColumnType = "string" | "int" | "float" | "bool" | "timestamp" | "date";
 
 /** A cell. Timestamps and dates are `Date` (UTC); ints and floats are numbers; nulls are `null`. */

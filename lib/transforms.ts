@@ -1,4 +1,4 @@
-// Transformations shared by several flows (DATASETS.md §3.2).
+// Transformations shared by several flows (docs/datasets.md §3.2).
 import { UserError } from "./errors.ts";
 import { mapTable, projector, renamer, withColumns, type Column, type Row, type Table, type Value } from "./table.ts";
 
@@ -56,7 +56,7 @@ function parseUtcMs(text: string): number | null {
   return ms;
 }
 
-// ------------------------------------------------------------ shared steps of the derived datasets (DATASETS.md §3.2)
+// ------------------------------------------------------------ shared steps of the derived datasets (docs/datasets.md §3.2)
 
 const DAY = 86_400_000;
 
@@ -129,7 +129,7 @@ const VERRA_MERGE = ["id", "name", "region", "country", "country_code", "project
 export const VERRA_MERGE_COLUMNS: readonly string[] = VERRA_MERGE;
 
 /**
- * merge with Verra v2 (DATASETS.md §3.2): `project_id_key` (project_id without `VCS-`), left join on
+ * merge with Verra v2 (docs/datasets.md §3.2): `project_id_key` (project_id without `VCS-`), left join on
  * it with verra_data_v2's first row per id. name, country, project_type and country_code always come
  * from Verra (null without a match); region, methodology and id only where the dataset lacks them.
  */
@@ -179,7 +179,7 @@ export function lowerCasePools(input: Table): Table {
   return withColumns(input, [{ name, type: "string" }], (row) => [typeof row[name] === "string" ? (row[name] as string).toLowerCase() : null]);
 }
 
-/** Metric labels of the carbon-metrics datasets, before auto-rename (DATASETS.md §5.12). */
+/** Metric labels of the carbon-metrics datasets, before auto-rename (docs/datasets.md §5.12). */
 const METRIC_LABELS: Record<string, string> = {
   totalCarbonSupply: "Total carbon supply",
   totalRetirements: "Total retirements",

@@ -10,7 +10,7 @@ import type { FlowContext } from "./flow.ts";
 import { httpBounds, postJson } from "./http.ts";
 import { rowMaker, type Column, type ColumnType, type Row, type Table, type Value } from "./table.ts";
 
-/** Verra key -> column name and type (DATASETS.md §4.1). Unknown keys pass through as they are. */
+/** Verra key -> column name and type (docs/datasets.md §4.1). Unknown keys pass through as they are. */
 export const VERRA_COLUMNS: Record<string, [string, ColumnType]> = {
   issuanceDate: ["Issuance Date", "string"],
   programObjectives: ["Sustainable Development Goals", "string"],
@@ -253,7 +253,7 @@ const EXPECTED: Partial<Record<ColumnType, string>> = { int: "a whole number", f
 
 /**
  * Concatenate the parts in order (capped), type the unknown columns, fill missing keys with null.
- * Fails when a typed column met values that do not parse as its type (SPEC §6): never nulls for nonsense.
+ * Fails when a typed column met values that do not parse as its type (docs/architecture.md §6): never nulls for nonsense.
  */
 function assemble(parts: Part[], cap?: number): Table {
   const keys = new Set<string>();

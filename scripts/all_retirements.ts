@@ -1,4 +1,4 @@
-// all_retirements: off-chain (Verra) and KlimaDAO retirements together, newest first (DATASETS.md §5.11;
+// all_retirements: off-chain (Verra) and KlimaDAO retirements together, newest first (docs/datasets.md §5.11;
 // beneficiary names and addresses and the bridge casing are mixed as the dashboard expects, Q22).
 import { runWhenMain } from "../lib/cli.ts";
 import { derivedFlow } from "../lib/flow.ts";

@@ -1,4 +1,4 @@
-// assets_prices: today's live prices on top of the daily closes, newest first (DATASETS.md §5.1).
+// assets_prices: today's live prices on top of the daily closes, newest first (docs/datasets.md §5.1).
 import { runWhenMain } from "../lib/cli.ts";
 import { TOKEN_NAMES } from "../lib/constants.ts";
 import { derivedFlow } from "../lib/flow.ts";

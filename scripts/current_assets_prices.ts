@@ -1,5 +1,5 @@
-// current_assets_prices: today's USD price of each carbon token, one row (DATASETS.md §4.17).
-// Asks for the five pairs by id (SPEC §12 Q14), not the first 100 pairs of the subgraph.
+// current_assets_prices: today's USD price of each carbon token, one row (docs/datasets.md §4.17).
+// Asks for the five pairs by id (docs/datasets.md §9 Q14), not the first 100 pairs of the subgraph.
 import { runWhenMain } from "../lib/cli.ts";
 import { checked, parseDecimal } from "../lib/columns.ts";
 import { TOKEN_NAMES, TOKENS } from "../lib/constants.ts";

@@ -1,5 +1,5 @@
 // eth_carbon_metrics: the daily carbon metrics of Ethereum with readable column names and a date
-// (DATASETS.md §5.12). Rows stay newest first: the dashboard samples the last row of each month.
+// (docs/datasets.md §5.12). Rows stay newest first: the dashboard samples the last row of each month.
 import { runWhenMain } from "../lib/cli.ts";
 import { derivedFlow } from "../lib/flow.ts";
 import { carbonMetricsByDay } from "../lib/transforms.ts";

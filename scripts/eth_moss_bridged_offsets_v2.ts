@@ -1,6 +1,6 @@
 // eth_moss_bridged_offsets_v2: Moss batches bridged to Ethereum with Verra's project data, the
 // vintage from the serial number, and the date of the bridge transaction that carried them
-// (DATASETS.md §5.7; SPEC §12 Q20: a malformed serial or a null quantity gives nulls, not a failure).
+// (docs/datasets.md §5.7; docs/datasets.md §9 Q20: a malformed serial or a null quantity gives nulls, not a failure).
 import { runWhenMain } from "../lib/cli.ts";
 import { ZERO_TX_HASH } from "../lib/constants.ts";
 import { derivedFlow } from "../lib/flow.ts";

@@ -1,5 +1,5 @@
 // eth_retired_offsets_v2: retirements on Ethereum with Verra's project data and the beneficiary
-// from the Moss retirements (DATASETS.md §5.8; SPEC §12 Q11: mco2_quantity is the row's quantity).
+// from the Moss retirements (docs/datasets.md §5.8; docs/datasets.md §9 Q11: mco2_quantity is the row's quantity).
 import { runWhenMain } from "../lib/cli.ts";
 import { derivedFlow } from "../lib/flow.ts";
 import { withColumns, type Column, type Row } from "../lib/table.ts";

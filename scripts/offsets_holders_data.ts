@@ -1,5 +1,5 @@
 // offsets_holders_data: each holder's latest holding per token, summed per holder, with a short
-// name (DATASETS.md §5.9; the sum across different tokens is kept, Q16).
+// name (docs/datasets.md §5.9; the sum across different tokens is kept, Q16).
 import { runWhenMain } from "../lib/cli.ts";
 import { HOLDER_NAMES } from "../lib/constants.ts";
 import { derivedFlow } from "../lib/flow.ts";

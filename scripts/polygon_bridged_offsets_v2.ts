@@ -1,6 +1,6 @@
 // polygon_bridged_offsets_v2: credits bridged to Polygon with Verra's project data (methodology
 // included), fixed regions, a bridged_date timestamp (null when never bridged) and per-pool
-// quantities (DATASETS.md §5.6, SPEC §12 Q5, Q6).
+// quantities (docs/datasets.md §5.6, docs/datasets.md §9 Q5, Q6).
 import { runWhenMain } from "../lib/cli.ts";
 import { derivedFlow } from "../lib/flow.ts";
 import { dropColumns } from "../lib/table.ts";

@@ -1,5 +1,5 @@
 // polygon_klima_retirements: KlimaDAO retirements with a timestamp, an origin and the pool's token
-// symbol (DATASETS.md §5.10).
+// symbol (docs/datasets.md §5.10).
 import { runWhenMain } from "../lib/cli.ts";
 import { TOKEN_NAMES, TOKENS } from "../lib/constants.ts";
 import { derivedFlow } from "../lib/flow.ts";

@@ -1,5 +1,5 @@
 // polygon_pools_redeemed_offsets: raw_polygon_pools_redeemed_offsets with a redeemed_date timestamp,
-// lower-case pool addresses and snake_case columns (DATASETS.md §5.2).
+// lower-case pool addresses and snake_case columns (docs/datasets.md §5.2).
 import { runWhenMain } from "../lib/cli.ts";
 import { derivedFlow } from "../lib/flow.ts";
 import { autoRename, lowerCasePools, unixToTimestamp } from "../lib/transforms.ts";

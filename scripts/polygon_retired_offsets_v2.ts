@@ -1,5 +1,5 @@
 // polygon_retired_offsets_v2: Polygon retirements with Verra's project data, fixed regions, a
-// retirement_date timestamp and per-pool quantities (DATASETS.md §5.5, SPEC §12 Q5: no technical columns).
+// retirement_date timestamp and per-pool quantities (docs/datasets.md §5.5, docs/datasets.md §9 Q5: no technical columns).
 import { runWhenMain } from "../lib/cli.ts";
 import { derivedFlow } from "../lib/flow.ts";
 import { autoRename, fixRegions, mergeWithVerra, VERRA_MERGE_COLUMNS, poolQuantities, unixToTimestamp } from "../lib/transforms.ts";

@@ -1,5 +1,5 @@
 // promote: move to production. Replaces production's -latest set with staging's after
-// checking every staging artifact, keeping a backup that --rollback restores (SPEC §9).
+// checking every staging artifact, keeping a backup that --rollback restores (docs/architecture.md §9).
 import { command, RUN_OPTIONS, RUN_OPTIONS_HELP } from "../lib/cli.ts";
 import { parseStorage } from "../lib/config.ts";
 import { UserError } from "../lib/errors.ts";

@@ -1,5 +1,5 @@
 // raw_assets_prices: the daily closing USD price of each carbon token, newest day first
-// (DATASETS.md §4.16): the day's last hourly candle, zero closes and the known mispriced
+// (docs/datasets.md §4.16): the day's last hourly candle, zero closes and the known mispriced
 // NCT candle left out, the tokens joined on the day.
 import { runWhenMain } from "../lib/cli.ts";
 import { checked, parseDecimal } from "../lib/columns.ts";

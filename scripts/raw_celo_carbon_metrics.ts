@@ -1,4 +1,4 @@
-// raw_celo_carbon_metrics: daily carbon metrics on Celo (DATASETS.md §4.14).
+// raw_celo_carbon_metrics: daily carbon metrics on Celo (docs/datasets.md §4.14).
 import { runWhenMain } from "../lib/cli.ts";
 import { carbonMetricsFlow } from "../lib/subgraph_flow.ts";
 

@@ -1,4 +1,4 @@
-// raw_eth_bridged_offsets_transactions: bridge transactions on Ethereum (DATASETS.md §4.12).
+// raw_eth_bridged_offsets_transactions: bridge transactions on Ethereum (docs/datasets.md §4.12).
 import { runWhenMain } from "../lib/cli.ts";
 import { col } from "../lib/columns.ts";
 import { subgraphFlow } from "../lib/subgraph_flow.ts";

@@ -1,4 +1,4 @@
-// raw_eth_carbon_metrics: daily carbon metrics on Ethereum (DATASETS.md §4.13).
+// raw_eth_carbon_metrics: daily carbon metrics on Ethereum (docs/datasets.md §4.13).
 import { runWhenMain } from "../lib/cli.ts";
 import { carbonMetricsFlow } from "../lib/subgraph_flow.ts";
 

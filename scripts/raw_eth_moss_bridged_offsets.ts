@@ -1,5 +1,5 @@
 // raw_eth_moss_bridged_offsets: Verra batches bridged to Ethereum by Moss, with their
-// serial numbers (DATASETS.md §4.11).
+// serial numbers (docs/datasets.md §4.11).
 import { runWhenMain } from "../lib/cli.ts";
 import { col } from "../lib/columns.ts";
 import { subgraphFlow } from "../lib/subgraph_flow.ts";

@@ -1,4 +1,4 @@
-// raw_eth_moss_retired_offsets: Moss retirements on Ethereum, oldest first (DATASETS.md §4.10).
+// raw_eth_moss_retired_offsets: Moss retirements on Ethereum, oldest first (docs/datasets.md §4.10).
 import { runWhenMain } from "../lib/cli.ts";
 import { col } from "../lib/columns.ts";
 import { subgraphFlow } from "../lib/subgraph_flow.ts";

@@ -1,5 +1,5 @@
 // raw_eth_retired_offsets: retirements of bridged credits on Ethereum (Moss), with the credit's
-// metadata (DATASETS.md §4.9). Total Quantity is the token's cumulative retired amount.
+// metadata (docs/datasets.md §4.9). Total Quantity is the token's cumulative retired amount.
 import { runWhenMain } from "../lib/cli.ts";
 import { col } from "../lib/columns.ts";
 import { subgraphFlow } from "../lib/subgraph_flow.ts";

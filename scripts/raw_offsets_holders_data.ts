@@ -1,4 +1,4 @@
-// raw_offsets_holders_data: carbon-token holdings of KlimaDAO users (DATASETS.md §4.8).
+// raw_offsets_holders_data: carbon-token holdings of KlimaDAO users (docs/datasets.md §4.8).
 import { runWhenMain } from "../lib/cli.ts";
 import { col } from "../lib/columns.ts";
 import { subgraphFlow } from "../lib/subgraph_flow.ts";

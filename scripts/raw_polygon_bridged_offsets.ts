@@ -1,5 +1,5 @@
 // raw_polygon_bridged_offsets: every carbon credit bridged to Polygon, with its project, its
-// current pool balances and its first bridge date (DATASETS.md §4.7, as fixed by SPEC §12:
+// current pool balances and its first bridge date (docs/datasets.md §4.7, as fixed by docs/datasets.md §9:
 // every credit kept, also without pool balances or bridges; no technical columns).
 import { runWhenMain } from "../lib/cli.ts";
 import { checked, col, parseDecimal, tableOf } from "../lib/columns.ts";

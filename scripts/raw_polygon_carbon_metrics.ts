@@ -1,5 +1,5 @@
 // raw_polygon_carbon_metrics: daily carbon metrics on Polygon, with the Klima shares of
-// retirements (DATASETS.md §4.15).
+// retirements (docs/datasets.md §4.15).
 import { runWhenMain } from "../lib/cli.ts";
 import { carbonMetricsFlow } from "../lib/subgraph_flow.ts";
 

@@ -1,5 +1,5 @@
 // raw_polygon_klima_retirements: retirements made through KlimaDAO, newest first, with a
-// Polygonscan proof link (DATASETS.md §4.6).
+// Polygonscan proof link (docs/datasets.md §4.6).
 import { runWhenMain } from "../lib/cli.ts";
 import { col } from "../lib/columns.ts";
 import { PROOF_URL_PREFIX } from "../lib/constants.ts";

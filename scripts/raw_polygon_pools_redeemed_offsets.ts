@@ -1,4 +1,4 @@
-// raw_polygon_pools_redeemed_offsets: every redemption from a Polygon carbon pool (DATASETS.md §4.4).
+// raw_polygon_pools_redeemed_offsets: every redemption from a Polygon carbon pool (docs/datasets.md §4.4).
 import { runWhenMain } from "../lib/cli.ts";
 import { col } from "../lib/columns.ts";
 import { subgraphFlow } from "../lib/subgraph_flow.ts";

@@ -1,5 +1,5 @@
 // raw_polygon_pools_retired_offsets: retirements made through KlimaDAO's aggregator, with the
-// pool they came from (DATASETS.md §4.3). The account columns are the intended ones (SPEC §12, Q4):
+// pool they came from (docs/datasets.md §4.3). The account columns are the intended ones (docs/datasets.md §9, Q4):
 // the addresses, not the Account objects' expanded fields.
 import { runWhenMain } from "../lib/cli.ts";
 import { col } from "../lib/columns.ts";

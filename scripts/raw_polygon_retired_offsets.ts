@@ -1,5 +1,5 @@
 // raw_polygon_retired_offsets: every retirement of a Polygon carbon credit, one row each, with
-// the credit's project and its current pool balances (DATASETS.md §4.2, as fixed by SPEC §12 Q2:
+// the credit's project and its current pool balances (docs/datasets.md §4.2, as fixed by docs/datasets.md §9 Q2:
 // one row per retirement, the excluded retiree left out first, pool columns attached by credit).
 import { runWhenMain } from "../lib/cli.ts";
 import { col, tableOf } from "../lib/columns.ts";

@@ -1,4 +1,4 @@
-// raw_verra_data: every VCS issuance record on the Verra registry (DATASETS.md §4.1),
+// raw_verra_data: every VCS issuance record on the Verra registry (docs/datasets.md §4.1),
 // complete: fetched by issuance-date windows rather than one capped request.
 import { runWhenMain } from "../lib/cli.ts";
 import { sourceFlow } from "../lib/flow.ts";

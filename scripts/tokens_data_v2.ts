@@ -1,6 +1,6 @@
 // tokens_data_v2: one row per carbon token (BCT, NCT, MCO2, UBO, NBO) with its current supply,
 // its redeem fee read from the Polygon contracts, today's price and the cost of a selective
-// redeem (DATASETS.md §5.13). Not historized: only tokens_data_v2-latest is written.
+// redeem (docs/datasets.md §5.13). Not historized: only tokens_data_v2-latest is written.
 import { runWhenMain } from "../lib/cli.ts";
 import { TOKEN_NAMES, TOKENS } from "../lib/constants.ts";
 import { UserError } from "../lib/errors.ts";

@@ -1,6 +1,6 @@
 // verra_data_v2: the Verra issuances with parsed dates, vintage year, status,
 // bridge flags (Toucan, C3, Moss), ISO country code and project id; column names
-// snake-cased as the original's auto-rename did (DATASETS.md §5.3).
+// snake-cased as the original's auto-rename did (docs/datasets.md §5.3).
 import { runWhenMain } from "../lib/cli.ts";
 import { countryCode } from "../lib/countries.ts";
 import { derivedFlow } from "../lib/flow.ts";

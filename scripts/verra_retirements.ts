@@ -1,4 +1,4 @@
-// verra_retirements: Verra credits retired off-chain, i.e. not through a bridge (DATASETS.md §5.4).
+// verra_retirements: Verra credits retired off-chain, i.e. not through a bridge (docs/datasets.md §5.4).
 import { runWhenMain } from "../lib/cli.ts";
 import { derivedFlow } from "../lib/flow.ts";
 import { filterRows } from "../lib/table.ts";

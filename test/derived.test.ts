@@ -1,8 +1,8 @@
-// The derived datasets (DATASETS.md §5.1–5.12), end to end: every fake source started, the whole
+// The derived datasets (docs/datasets.md §5.1–5.12), end to end: every fake source started, the whole
 // build run once as a user runs it (`npx tsx scripts/build_all.ts`), then each derived `-latest`
 // compared, column by column and row by row, with a table computed HERE from its upstream
-// `-latest` artifacts. The rules below are written out from DATASETS.md §3.2 and §5 with the
-// departures of SPEC §12; nothing is imported from lib/transforms.ts or the scripts.
+// `-latest` artifacts. The rules below are written out from docs/datasets.md §3.2 and §5 with the
+// departures of docs/datasets.md §9; nothing is imported from lib/transforms.ts or the scripts.
 //
 // A second test edits some upstream artifacts to reach rules the generated data does not
 // (today's close among the raw prices, non-midnight metric times, null beneficiaries, malformed
@@ -17,7 +17,7 @@ import type { ColumnType, Row, Table, Value } from "../lib/table.ts";
 import { startFakeSources, type FakeSources } from "./fakes/all.ts";
 import { runScript } from "./helpers.ts";
 
-// ------------------------------------------------------------ constants (DATASETS.md §6.1, §6)
+// ------------------------------------------------------------ constants (docs/datasets.md §6.1, §6)
 
 const TOKEN_ADDRESS: Array<[string, string]> = [ // token symbol, Polygon token (pool) address
   ["BCT", "0x2f800db0fdb5223b3c3f354886d907a671414a7f"],
@@ -72,12 +72,12 @@ const lakeAt = (dir: string): Lake => {
 const writeLatest = (dir: string, slug: string, table: Table) =>
   writeFileSync(path.join(dir, "data", "lake", `${slug}-latest`), encodeArtifact(table));
 
-// ------------------------------------------------------------ shared rules (DATASETS.md §3.2)
+// ------------------------------------------------------------ shared rules (docs/datasets.md §3.2)
 
 /** auto-rename: each space becomes `_`, then the whole name is lower-cased; nothing else. */
 const snake = (name: string) => name.replaceAll(" ", "_").toLowerCase();
 
-/** date manipulation: unix seconds to a naive UTC timestamp; null stays null (SPEC Q6: never bridged → null). */
+/** date manipulation: unix seconds to a naive UTC timestamp; null stays null (docs/datasets.md §9 Q6: never bridged → null). */
 const fromUnix = (seconds: Value | undefined): Date | null =>
   seconds === null || seconds === undefined ? null : new Date(Number(seconds) * 1000);
 
@@ -140,7 +140,7 @@ function verraSide(verra: Map<string, Row>, projectId: Value | undefined) {
 /**
  * pool quantities (v2 polygon): for bct, nct, nbo, ubo in that order, `<pool>_quantity` is the
  * row's whole quantity where `Credit <POOL> Quantity` is non-zero, else 0 (Q15 kept). The
- * `credit_*_quantity` columns, MCO2's included (SPEC Q5), are not written.
+ * `credit_*_quantity` columns, MCO2's included (docs/datasets.md §9 Q5), are not written.
  */
 function poolQuantities(raw: Row, quantity: Value): Row {
   const pool = (t: string) => (raw[`Credit ${t} Quantity`] !== 0 ? quantity : 0);
@@ -206,7 +206,7 @@ const EXPECTED: Record<string, (lake: Lake) => Expected> = {
     };
   },
 
-  // §5.5 + SPEC Q5: merge (dataset keeps id, region, methodology), region fix, retirement_date, pools.
+  // §5.5 + docs/datasets.md §9 Q5: merge (dataset keeps id, region, methodology), region fix, retirement_date, pools.
   polygon_retired_offsets_v2: (lake) => {
     const verra = verraFirstRowById(lake("verra_data_v2"));
     return {
@@ -227,7 +227,7 @@ const EXPECTED: Record<string, (lake: Lake) => Expected> = {
     };
   },
 
-  // §5.6 + SPEC Q5, Q6: merge (methodology and id from Verra: the dataset has neither), region
+  // §5.6 + docs/datasets.md §9 Q5, Q6: merge (methodology and id from Verra: the dataset has neither), region
   // fix, bridged_date (null when never bridged), pools, id dropped.
   polygon_bridged_offsets_v2: (lake) => {
     const verra = verraFirstRowById(lake("verra_data_v2"));
@@ -250,7 +250,7 @@ const EXPECTED: Record<string, (lake: Lake) => Expected> = {
     };
   },
 
-  // §5.7 + SPEC Q20: merge (the batch's vintage dropped; region, methodology from Verra; id kept),
+  // §5.7 + docs/datasets.md §9 Q20: merge (the batch's vintage dropped; region, methodology from Verra; id kept),
   // bridge Moss, vintage from the serial, one row per bridge event of the original transaction,
   // bridged_date, quantity truncated to an integer (null stays null), mco2 and total = quantity.
   eth_moss_bridged_offsets_v2: (lake) => {
@@ -283,7 +283,7 @@ const EXPECTED: Record<string, (lake: Lake) => Expected> = {
     };
   },
 
-  // §5.8 + SPEC Q11: merge (Verra's id added; region, methodology kept), beneficiary from the first
+  // §5.8 + docs/datasets.md §9 Q11: merge (Verra's id added; region, methodology kept), beneficiary from the first
   // Moss retirement of the transaction (its retiree when null), retirement_date, vintage year,
   // total_quantity and mco2_quantity both = quantity.
   eth_retired_offsets_v2: (lake) => {
@@ -386,14 +386,14 @@ function poolEvents(raw: Table, dateName: string): Expected {
   };
 }
 
-/** The vintage from a Verra serial: the 4 characters ending 11 before the end; null when they are not a year (SPEC Q20). */
+/** The vintage from a Verra serial: the 4 characters ending 11 before the end; null when they are not a year (docs/datasets.md §9 Q20). */
 function serialVintage(serial: Value | undefined): number | null {
   if (typeof serial !== "string") return null;
   const year = serial.slice(-15, -11);
   return /^\d{4}$/.test(year) ? Number(year) : null;
 }
 
-/** `YYYY-MM-DD HH:MM:SS` read as UTC (SPEC Q8, Q17). */
+/** `YYYY-MM-DD HH:MM:SS` read as UTC (docs/datasets.md §9 Q8, Q17). */
 function parseUtcText(text: Value | undefined): Date | null {
   if (typeof text !== "string") return null;
   const m = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/.exec(text);
@@ -534,7 +534,7 @@ test("polygon_bridged_offsets_v2: Verra merge with Verra's methodology, null bri
   const raw = lake("raw_polygon_bridged_offsets").rows;
   assertMergeExercised(lake, "polygon_bridged_offsets_v2", raw.map((r) => r["Project ID"]!));
   const got = lake("polygon_bridged_offsets_v2").rows;
-  assert.ok(count(got, (r) => r.bridged_date === null) > 0, "some credits were never bridged (SPEC Q6)");
+  assert.ok(count(got, (r) => r.bridged_date === null) > 0, "some credits were never bridged (docs/datasets.md §9 Q6)");
   assert.ok(count(got, (r) => r.bridged_date !== null) > 0, "some were");
   assert.ok(got.some((r) => r.methodology !== null && r.methodology !== r.carboncredits_project_methodologies), "methodology is Verra's, not the subgraph's");
   for (const region of ["Latin America", "Asia"]) assert.ok(raw.some((r) => r.Region === region), `region "${region}" to fix`);
@@ -647,7 +647,7 @@ test("the derived flows again, on upstreams edited to reach the remaining rules"
     i % 50 === 0 ? { ...r, "Project ID": `VCS-${matchedId}`, Region: "Asia", Methodology: "VM0001", Vintage: i % 100 === 0 ? null : "1262304000" } : r));
   edit("raw_eth_moss_retired_offsets", (rows) => rows.map((r, i) => (i % 4 === 0 ? { ...r, Beneficiary: null } : r)));
 
-  // eth_moss_bridged_offsets_v2 (SPEC Q20): malformed serials and a null quantity give nulls.
+  // eth_moss_bridged_offsets_v2 (docs/datasets.md §9 Q20): malformed serials and a null quantity give nulls.
   edit("raw_eth_moss_bridged_offsets", (rows) => rows.map((r, i) =>
     i === 0 ? { ...r, "Serial Number": "MALFORMED-SERIAL-NUMBER-XX" } : i === 1 ? { ...r, "Serial Number": "SHORT" } : i === 2 ? { ...r, Quantity: null } : r));
 

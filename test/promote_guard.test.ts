@@ -1,4 +1,4 @@
-// Promote's guard (SPEC §9): an artifact that changes in staging between promote's check and
+// Promote's guard (docs/architecture.md §9): an artifact that changes in staging between promote's check and
 // its copy never reaches production; a promote stopped half-way (refused artifact, a server
 // that stops answering) leaves production in a state that running promote again finishes and
 // --rollback undoes; a damaged manifest says so in one line.

@@ -67,7 +67,7 @@ function testScheduler(t: T, jobs: Array<Partial<JobSpec> & { job: string }>, ki
 const fields = (r: RunRecord | undefined) => r && [r.flow, r.trigger, r.status, r.error];
 
 describe("the schedule", () => {
-  test("the defaults are SPEC §8's (UTC), with generous timeouts", () => {
+  test("the defaults are docs/architecture.md §8's (UTC), with generous timeouts", () => {
     const schedule = loadSchedule();
     assert.equal(schedule.source, "defaults");
     assert.deepEqual(schedule.jobs.map((j) => [j.job, j.cron, j.timeoutMs, path.relative(ROOT, j.script)]), [

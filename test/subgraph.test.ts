@@ -1,5 +1,5 @@
 // The subgraph client against the fake graph-node: completeness under ties, the record cap,
-// the failures of SPEC §6.
+// the failures of docs/architecture.md §6.
 import assert from "node:assert/strict";
 import path from "node:path";
 import { test } from "node:test";

@@ -80,7 +80,7 @@ const lakeFile = (cwd: string, key: string) => path.join(cwd, "data", "lake", ke
 const readLake = (cwd: string, key: string) => decodeArtifact(readFileSync(lakeFile(cwd, key)), key);
 const lines = (text: string, pattern: RegExp) => text.split("\n").filter((l) => pattern.test(l));
 
-/** The five rows, computed here from DATASETS.md §5.13 and the fake's contract values. */
+/** The five rows, computed here from docs/datasets.md §5.13 and the fake's contract values. */
 function expectedRows(fake: FakePolygonRpc): Row[] {
   const sum = (rows: Row[]) => rows.reduce((s, r) => s + ((r.quantity as number | null) ?? 0), 0);
   const forPool = (rows: Row[], t: TokenName) => rows.filter((r) => typeof r.pool === "string" && r.pool.toLowerCase() === addr(t));

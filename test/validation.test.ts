@@ -1,4 +1,4 @@
-// Validation looks at values, not only shape (SPEC §6, issue 18): a value that does not parse as its
+// Validation looks at values, not only shape (docs/architecture.md §6, issue 18): a value that does not parse as its
 // column's type fails the flow (not a null), a column that had values and is now all null or far
 // more null fails unless the flow declares it sparse, and an empty table is never written over a
 // dataset that may hold data. Each failing case: the exact facts in the error, the run recorded as
@@ -121,7 +121,7 @@ const CASES: Case[] = [
     error: 'column Is Cancelled: 1 value does not parse as true or false (first: "yes")',
   },
   {
-    name: "Verra: absent and null values stay null; any serial text is kept (SPEC §12 Q20)",
+    name: "Verra: absent and null values stay null; any serial text is kept (docs/datasets.md §9 Q20)",
     previous: "none",
     next: () => verraTable([VERRA_RECORD, { resourceIdentifier: "5", quantity: null, serialNumbers: "not a serial" }]),
   },

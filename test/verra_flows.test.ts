@@ -30,7 +30,7 @@ const ISO3: Record<string, string> = {
   Kenya: "KEN", Cambodia: "KHM", Colombia: "COL", Kosovo: "XKX", "Papua New Guinea": "PNG",
 };
 
-/** verra_data_v2's derived columns for one Verra record, computed here from DATASETS.md §5.3. */
+/** verra_data_v2's derived columns for one Verra record, computed here from docs/datasets.md §5.3. */
 function expectedV2(record: VerraRecord, mossSerials: Set<string>) {
   const issued = Date.parse(`${record.issuanceDate}T00:00:00Z`);
   const retired = record.retireOrCancelDate ? Date.parse(`${record.retireOrCancelDate}T00:00:00Z`) : null;

@@ -3,7 +3,7 @@
 // celo-bridged-carbon, user-carbon and pairs (schemas in test/fixtures/subgraphs/*.graphql).
 //
 // Beyond looking like the real subgraphs, the data deliberately contains the shapes that broke
-// the original Python flows (DATASETS.md §9), so that the port's tests can show they are handled:
+// the original Python flows (docs/datasets.md §9), so that the port's tests can show they are handled:
 // thousands of entities tied on one sort key (Q3), credits without pool balances (Q6), non-Toucan
 // credits sharing lastBatchId 0 (Q3), credits with more than 100 bridges (nested cap), the
 // excluded retiree, the mispriced NCT swap, the price pairs sitting beyond the first 100 pair ids
