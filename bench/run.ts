@@ -22,7 +22,8 @@ const USAGE = `usage: npm run bench -- [${CASES.join(" | ")} ...] [flags]
                 the critical path computed from each flow's sequential requests
   verra_ingest  raw_verra_data (and verra_data_v2) at --verra-rows
   transforms    each derived flow's build on its realistic input (a build_all lake), fetch and decoding excluded
-  codec         encode and decode of the largest artifact of that lake
+  codec         the lake's 34 -latest in bytes, and encode, decode and pandas.read_feather of its largest
+                artifact, each compression this Node writes (zstd: Node 22.15 or later)
   pagination    one subgraph collection of --records at --latency, against its sequential bound
   startup       --help and a no-op flow, with npx tsx and without, median of --runs; where the time goes
   s3_clean      list --artifacts artifacts on the fake S3 server, then clean_up_old_artifacts over them
@@ -37,6 +38,9 @@ const USAGE = `usage: npm run bench -- [${CASES.join(" | ")} ...] [flags]
   --artifacts N          s3_clean artifacts (5000)
   --lake DIR             the lake transforms and codec read; built there by build_all (no latency) if it has no artifacts
   --all-variants         build_all also with --isolate and at concurrency 4
+
+  DATA_PIPELINES_ARTIFACT_COMPRESSION (lz4 | zstd | none) is passed on to the flows of build_all, the
+  lake and promote: run a case under each to compare.
 `;
 const { values: flags, positionals } = parseArgs({
   options: {
@@ -58,6 +62,10 @@ if (flags.help) {
   process.exit(0);
 }
 const selected = positionals.length ? positionals : [...CASES];
+/** The artifact compression the flows write, from the bench's own environment. */
+const compressionEnv: Record<string, string> = process.env.DATA_PIPELINES_ARTIFACT_COMPRESSION
+  ? { DATA_PIPELINES_ARTIFACT_COMPRESSION: process.env.DATA_PIPELINES_ARTIFACT_COMPRESSION }
+  : {};
 for (const name of selected) {
   if (!(CASES as readonly string[]).includes(name)) throw new Error(`unknown case "${name}" (cases: ${CASES.join(", ")})`);
 }
@@ -166,7 +174,7 @@ async function buildAll(): Promise<void> {
   const { RunHistory } = await import("../lib/history.ts");
   const { DEFAULT_CONCURRENCY } = await import("../lib/build.ts");
   const latencyMs = Number(flags.latency);
-  const sizes = `${latencyMs} ms latency, Verra ${thousands(Number(flags["build-verra-rows"]))}, ${thousands(Number(flags["build-records"]))} retirements`;
+  const sizes = `${latencyMs} ms latency, Verra ${thousands(Number(flags["build-verra-rows"]))}, ${thousands(Number(flags["build-records"]))} retirements, ${process.env.DATA_PIPELINES_ARTIFACT_COMPRESSION ?? "lz4"} artifacts`;
   const sources = await serveAll(latencyMs);
   const graph = flowGraph(ALL_FLOWS);
   const variants: Array<[string, string[]]> = [
@@ -184,7 +192,7 @@ async function buildAll(): Promise<void> {
     for (const [label, args] of variants) {
       const cwd = tempDir();
       const fakeCpuBefore = await sources.cpuMs();
-      const run = await measure("scripts/build_all.ts", args, cwd, sources.env);
+      const run = await measure("scripts/build_all.ts", args, cwd, { ...sources.env, ...compressionEnv });
       const fakeCpu = (await sources.cpuMs()) - fakeCpuBefore;
       check(`build_all ${args.join(" ")}`, run);
       walls.set(label, run.ms);
@@ -291,7 +299,7 @@ function realisticLake(): Promise<string> {
     const sources = await serveAll(0);
     try {
       process.stderr.write(`building a lake in ${dir}...\n`);
-      const run = await measure("scripts/build_all.ts", [], tempDir(), { ...sources.env, DATA_PIPELINES_RESULT_STORAGE: `file:${dir}` });
+      const run = await measure("scripts/build_all.ts", [], tempDir(), { ...sources.env, ...compressionEnv, DATA_PIPELINES_RESULT_STORAGE: `file:${dir}` });
       check("build_all (the lake for transforms and codec)", run);
     } finally {
       sources.stop();
@@ -391,15 +399,22 @@ async function transforms(): Promise<void> {
   details.transforms = results.map((r) => ({ ...r, ms: round(r.ms, 2), rate: Math.round(r.rate) }));
 }
 
-/** Encode and decode of the largest artifact of the realistic lake, median of 3 each. */
+/**
+ * Compression, on the realistic lake: the bytes of its 34 -latest and of one day of historized copies
+ * (build_all runs once a day; every flow but the two of build_frequent keeps a copy) written each way;
+ * encode and decode of its largest artifact (median of 3), MB/s of the uncompressed envelope for all, so
+ * that the figures compare; pandas.read_feather of it (median of 3 in one Python, when there is one).
+ */
 async function codec(): Promise<void> {
   const lakeDir = await realisticLake();
   const { LocalLake } = await import("../lib/lake.ts");
-  const { decodeArtifact, encodeArtifact } = await import("../lib/artifact.ts");
+  const { COMPRESSIONS, compressionUnavailable, decodeArtifact, encodeArtifact } = await import("../lib/artifact.ts");
+  const { ALL_FLOWS } = await import("../scripts/flows.ts");
+  const compressions = COMPRESSIONS.filter((c) => !compressionUnavailable(c));
+  const skipped = COMPRESSIONS.filter((c) => compressionUnavailable(c));
+  const notHistorized = new Set(ALL_FLOWS.filter((f) => f.historized === false).map((f) => f.slug));
   const lake = new LocalLake(lakeDir);
-  const largest = (await lake.list()).artifacts.filter((a) => a.key.endsWith("-latest")).sort((a, b) => b.size - a.size)[0]!;
-  const bytes = (await lake.read(largest.key))!;
-  const mb = bytes.length / 1e6;
+  const latest = (await lake.list()).artifacts.filter((a) => a.key.endsWith("-latest")).sort((a, b) => b.size - a.size);
   const timed = <T>(work: () => T): { ms: number; result: T } => {
     const times: number[] = [];
     let result!: T;
@@ -410,13 +425,74 @@ async function codec(): Promise<void> {
     }
     return { ms: median(times), result };
   };
-  const decoded = timed(() => decodeArtifact(bytes, largest.key));
-  const table = decoded.result;
-  const encoded = timed(() => encodeArtifact(table));
+
+  // The whole set, each way: one artifact in memory at a time.
+  const total: Record<string, number> = {};
+  const day: Record<string, number> = {};
+  for (const a of latest) {
+    const table = decodeArtifact((await lake.read(a.key))!, a.key);
+    for (const c of compressions) {
+      const size = encodeArtifact(table, c).length;
+      total[c] = (total[c] ?? 0) + size;
+      if (!notHistorized.has(a.key.slice(0, -"-latest".length))) day[c] = (day[c] ?? 0) + size;
+    }
+  }
+  const historized = latest.filter((a) => !notHistorized.has(a.key.slice(0, -"-latest".length))).length;
+  for (const c of compressions) {
+    const vsNone = c === "none" ? "" : `, ${round(total[c]! / total.none! * 100, 0)}% of none`;
+    record({ case: "codec", measure: `${latest.length} -latest, ${c}`, value: round(total[c]! / 1e6), unit: "MB", note: `envelopes${vsNone}` });
+    record({ case: "codec", measure: `one day of historized copies (${historized}), ${c}`, value: round(day[c]! / 1e6), unit: "MB" });
+  }
+
+  // The largest artifact.
+  const largest = latest[0]!;
+  const table = decodeArtifact((await lake.read(largest.key))!, largest.key);
   const shape = `${largest.key}: ${thousands(table.rows.length)} rows x ${table.columns.length} columns`;
-  record({ case: "codec", measure: "largest artifact size", value: round(mb), unit: "MB", note: shape });
-  record({ case: "codec", measure: "encode (table to envelope bytes)", value: round(encoded.result.length / 1e6 / (encoded.ms / 1000)), unit: "MB/s", note: `${round(encoded.ms / 1000, 2)} s` });
-  record({ case: "codec", measure: "decode (envelope bytes to table)", value: round(mb / (decoded.ms / 1000)), unit: "MB/s", note: `${round(decoded.ms / 1000, 2)} s` });
+  const plain = encodeArtifact(table, "none").length / 1e6;
+  record({ case: "codec", measure: "largest artifact, uncompressed envelope", value: round(plain), unit: "MB", note: shape });
+  const dir = tempDir();
+  const files: string[] = [];
+  for (const c of compressions) {
+    const encoded = timed(() => encodeArtifact(table, c));
+    const decoded = timed(() => decodeArtifact(encoded.result, largest.key));
+    const mb = encoded.result.length / 1e6;
+    record({ case: "codec", measure: `largest, ${c}: size`, value: round(mb), unit: "MB", note: `${round(mb / plain * 100, 0)}% of none` });
+    record({ case: "codec", measure: `largest, ${c}: encode (table to envelope)`, value: round(plain / (encoded.ms / 1000)), unit: "MB/s", note: `${round(encoded.ms / 1000, 2)} s; MB of the uncompressed envelope` });
+    record({ case: "codec", measure: `largest, ${c}: decode (envelope to table)`, value: round(plain / (decoded.ms / 1000)), unit: "MB/s", note: `${round(decoded.ms / 1000, 2)} s; MB of the uncompressed envelope` });
+    const file = path.join(dir, `${c}.artifact`);
+    writeFileSync(file, encoded.result);
+    files.push(file);
+  }
+  if (skipped.length) record({ case: "codec", measure: `${skipped.join(", ")}: not measured`, value: 0, unit: "", note: compressionUnavailable(skipped[0]!) });
+
+  // The consumer's side: pandas.read_feather, median of 3, in the Python the tests use.
+  const python = process.env.PANDAS_PYTHON || path.join(ROOT, ".ci-cache", "venv", "bin", "python");
+  const script = [
+    "import base64, io, json, sys, time",
+    "import pandas as pd",
+    "out = {}",
+    "for path in sys.argv[1:]:",
+    "    raw = base64.decodebytes(json.loads(open(path, 'rb').read())['data'].encode())",
+    "    times = []",
+    "    for _ in range(3):",
+    "        started = time.perf_counter(); pd.read_feather(io.BytesIO(raw)); times.append(time.perf_counter() - started)",
+    "    out[path] = sorted(times)[1]",
+    "print(json.dumps(out))",
+  ].join("\n");
+  const read = await new Promise<Record<string, number> | string>((resolve) => {
+    const child = spawn(python, ["-c", script, ...files], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => { stdout += chunk; });
+    child.stderr.on("data", (chunk: Buffer) => { stderr += chunk; });
+    child.on("error", (error) => resolve(error.message));
+    child.on("close", (code) => resolve(code === 0 ? JSON.parse(stdout) : stderr.trim().split("\n").at(-1) ?? `exit ${code}`));
+  });
+  if (typeof read === "string") {
+    record({ case: "codec", measure: "pandas.read_feather: not measured", value: 0, unit: "", note: `${python}: ${read} (set PANDAS_PYTHON, or run .ci/run once)` });
+  } else {
+    compressions.forEach((c, i) => record({ case: "codec", measure: `largest, ${c}: pandas.read_feather`, value: round(read[files[i]!]! * 1000, 0), unit: "ms", note: "median of 3" }));
+  }
 }
 
 // ------------------------------------------------------------------------------------------ pagination
@@ -542,7 +618,7 @@ try {
     if (name === "pagination") await pagination();
     if (name === "startup") await startup();
     if (name === "s3_clean") for (const f of await s3Clean(Number(flags.artifacts))) record(f);
-    if (name === "promote") for (const f of await promoteFullSet(Number(flags["build-verra-rows"]), Number(flags["build-records"]))) record(f);
+    if (name === "promote") for (const f of await promoteFullSet(Number(flags["build-verra-rows"]), Number(flags["build-records"]), compressionEnv)) record(f);
   }
 } finally {
   for (const dir of temporary) rmSync(dir, { recursive: true, force: true });

@@ -60,12 +60,13 @@ export async function s3Clean(count: number): Promise<S3Figure[]> {
   }
 }
 
-export async function promoteFullSet(verraRows: number, records: number): Promise<S3Figure[]> {
+/** `extraEnv`: for the build and the command (DATA_PIPELINES_ARTIFACT_COMPRESSION). */
+export async function promoteFullSet(verraRows: number, records: number, extraEnv: Record<string, string> = {}): Promise<S3Figure[]> {
   const dir = mkdtempSync(path.join(tmpdir(), "bench-promote-"));
   const sources = await startFakeSources({ verraRows, subgraphs: { seed: 1, scale: records / 12_000 } });
   const s3 = await startFakeS3();
   try {
-    const env = { ...sources.env, ...s3.env, DATA_PIPELINES_DB: path.join(dir, "runs.sqlite"), DATA_PIPELINES_RESULT_STORAGE: "file:built" };
+    const env = { ...sources.env, ...s3.env, ...extraEnv, DATA_PIPELINES_DB: path.join(dir, "runs.sqlite"), DATA_PIPELINES_RESULT_STORAGE: "file:built" };
     const config = loadConfig(env, dir);
     await runBuild({ name: "build_all", flows: ALL_FLOWS, config, log: new Logger({ format: "human", stream: { write: () => true } as unknown as NodeJS.WritableStream }), concurrency: 4, inProcess: true });
     await sources.stop();

@@ -1,6 +1,6 @@
 // The artifact codec: a table to the bytes the dashboard API reads, and back.
 // Bytes = Prefect 2's result envelope (JSON) around the base64 of a Feather v2
-// file (Arrow IPC file format) carrying pandas metadata (DATASETS.md §8.2).
+// file (Arrow IPC file format) carrying pandas metadata (docs/datasets.md §8.2).
 import {
   Batch, bool, Column as ArrowColumn, CompressionType, dateDay, Endianness, float64, int64, setCompressionCodec,
   Table as ArrowTable, tableFromIPC, tableToIPC, timestamp, TimeUnit, Type, utf8, Version,
@@ -11,12 +11,47 @@ import { createRequire } from "node:module";
 import { ArtifactError, errorMessage } from "./errors.ts";
 import { columnsRowMaker, type Column, type ColumnType, type Row, type Table, type Value } from "./table.ts";
 
-// Artifacts written by the original are LZ4-compressed; others may be ZSTD. The decompressors are
-// loaded when first needed: our own artifacts are not compressed, and `--help` should not wait for them.
+/**
+ * How the Arrow body is compressed: each buffer of the record batch on its own (Arrow's
+ * BodyCompression), as pyarrow does. lz4 is what pandas writes by default and the original wrote.
+ */
+export type Compression = "lz4" | "zstd" | "none";
+export const COMPRESSIONS: readonly Compression[] = ["lz4", "zstd", "none"];
+export const DEFAULT_COMPRESSION: Compression = "lz4";
+
+/** Why a compression cannot be written by this Node, or undefined when it can. */
+export function compressionUnavailable(compression: Compression): string | undefined {
+  if (compression === "zstd" && typeof zlib().zstdCompressSync !== "function") {
+    return `writing zstd needs Node 22.15 or later (this is Node ${process.versions.node}); use lz4 or none`;
+  }
+  return undefined;
+}
+
+// The codecs are loaded when first needed, so that `--help` does not wait for them. Reading uses
+// lz4js and fzstd (pure JS, lenient). Writing LZ4 uses lz4-napi (liblz4's format rules, which
+// pyarrow enforces: lz4js's own compressor breaks them on some data), ZSTD Node's zlib.
 const load = createRequire(import.meta.url);
+/** node:zlib, loaded when first needed (it takes a few ms); zstd from Node 22.15 on. */
+const zlib = () => process.getBuiltinModule("node:zlib") as typeof import("node:zlib") & {
+  zstdCompressSync?: (data: Uint8Array, options?: { params?: Record<number, number>; pledgedSrcSize?: number }) => Buffer;
+};
+/** lz4-napi's binary ships as a package per platform: where there is none, say what to do. */
+function lz4Native(): typeof import("lz4-napi") {
+  try {
+    return load("lz4-napi") as typeof import("lz4-napi");
+  } catch (error) {
+    throw new Error(`writing lz4 needs lz4-napi's binary for ${process.platform}-${process.arch} (${errorMessage(error).split("\n")[0]}); set DATA_PIPELINES_ARTIFACT_COMPRESSION=none`);
+  }
+}
+/** Arrow's default ZSTD level, as pyarrow writes (Node's own default is 3). */
+const ZSTD_LEVEL = 1;
+/** A Buffer over the same bytes (the native encoders take Buffers only). */
+const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
 setCompressionCodec(CompressionType.LZ4_FRAME, {
   decode: (b) => (load("lz4js") as typeof import("lz4js")).decompress(b),
-  encode: () => { throw new Error("writing LZ4 is not supported"); },
+  // An empty buffer is kept as it is (flechette marks a buffer that compression does not shrink as uncompressed).
+  encode: (b) => b.byteLength === 0 ? b : lz4Native().compressFrameSync(asBuffer(b)),
 });
 setCompressionCodec(CompressionType.ZSTD, {
   // fzstd may return a view at an odd offset; Arrow needs 8-byte-aligned buffers.
@@ -24,8 +59,20 @@ setCompressionCodec(CompressionType.ZSTD, {
     const out = (load("fzstd") as typeof import("fzstd")).decompress(b);
     return out.byteOffset % 8 === 0 ? out : out.slice();
   },
-  encode: () => { throw new Error("writing ZSTD is not supported"); },
+  encode: (b) => {
+    if (b.byteLength === 0) return b;
+    const { constants, zstdCompressSync } = zlib();
+    return zstdCompressSync!(b, {
+      params: { [(constants as Record<string, number>).ZSTD_c_compressionLevel!]: ZSTD_LEVEL },
+      pledgedSrcSize: b.byteLength, // the size in the frame header: the reader allocates once
+    });
+  },
 });
+const ARROW_CODEC: Record<Compression, (typeof CompressionType)[keyof typeof CompressionType] | null> = {
+  lz4: CompressionType.LZ4_FRAME,
+  zstd: CompressionType.ZSTD,
+  none: null,
+};
 
 const PREFECT_VERSION = "2.20.3";
 const ENVELOPE_HEAD = Buffer.from('{"serializer": {"type": "pandas_feather"}, "data": "');
@@ -38,8 +85,8 @@ const BASE64_PIECE = LINE_BYTES * 1024; // a multiple of 3: pieces encode indepe
 // ---------------------------------------------------------------- encoding
 
 /** Encode a table as artifact bytes (the envelope). */
-export function encodeArtifact(input: Table): Buffer {
-  return envelope(encodeFeather(input));
+export function encodeArtifact(input: Table, compression: Compression = DEFAULT_COMPRESSION): Buffer {
+  return envelope(encodeFeather(input, compression));
 }
 
 /** Artifact bytes produced piece by piece, so a large artifact is never whole in memory twice. */
@@ -54,18 +101,17 @@ export interface EncodedTable extends ArtifactBody {
 }
 
 /** Encode a table as an envelope written in pieces (the Feather bytes are kept, the base64 is made on demand). */
-export function encodeArtifactBody(input: Table): EncodedTable {
-  const feather = featherPieces(input);
+export function encodeArtifactBody(input: Table, compression: Compression = DEFAULT_COMPRESSION): EncodedTable {
+  const feather = featherPieces(input, compression);
   return { length: envelopeLength(feather.length), chunks: () => envelopeChunks(feather), nullCounts: feather.nullCounts };
 }
 
 /**
- * The Feather v2 bytes (Arrow IPC file) of a table, with pandas metadata. Uncompressed:
- * the only LZ4 frame encoder in pure JS (lz4js) writes large buffers that pyarrow cannot
- * decompress, and pyarrow reads uncompressed files as well (DATASETS.md §8.2).
+ * The Feather v2 bytes (Arrow IPC file) of a table, with pandas metadata, each buffer compressed
+ * as asked (a buffer that compression does not shrink is kept as it is, marked so, as pyarrow does).
  */
-export function encodeFeather(input: Table): Uint8Array {
-  const { pieces, length } = featherPieces(input);
+export function encodeFeather(input: Table, compression: Compression = DEFAULT_COMPRESSION): Uint8Array {
+  const { pieces, length } = featherPieces(input, compression);
   return Buffer.concat(pieces, length);
 }
 
@@ -76,8 +122,11 @@ interface FeatherPieces {
 }
 
 /** The Feather pieces, and the null values of each column (counted while it was built). */
-function featherPieces(input: Table): FeatherPieces & { nullCounts: number[] } {
+function featherPieces(input: Table, compression: Compression): FeatherPieces & { nullCounts: number[] } {
   if (input.columns.length === 0) throw new Error("a table without columns cannot be written as an artifact");
+  if (!Object.hasOwn(ARROW_CODEC, compression)) throw new Error(`"${compression}" is not an artifact compression (${COMPRESSIONS.join(", ")})`);
+  const unavailable = compressionUnavailable(compression);
+  if (unavailable) throw new Error(unavailable);
   const fields: ArrowField[] = [];
   const children: ArrowColumn<unknown>[] = [];
   const pandasColumns: object[] = [];
@@ -108,7 +157,7 @@ function featherPieces(input: Table): FeatherPieces & { nullCounts: number[] } {
     pad: (count: number) => sink.write(new Uint8Array(count)),
     finish: () => null,
   };
-  tableToIPC(new ArrowTable(schema, children), { format: "file", sink });
+  tableToIPC(new ArrowTable(schema, children), { format: "file", sink, codec: ARROW_CODEC[compression] });
   if (length === 0) throw new Error("Arrow encoding produced no bytes");
   return { pieces, length, nullCounts };
 }
@@ -423,7 +472,8 @@ export interface ArtifactSummary {
 export function decodeArtifactSummary(bytes: Uint8Array, key: string): ArtifactSummary {
   return readArtifact(bytes, key, (feather) => {
     const { arrow, columns } = readFeather(feather);
-    // Each record batch's FieldNode says how many nulls it holds: no value is read.
+    // Each record batch's FieldNode says how many nulls it holds: no value is read (a compressed
+    // buffer is still decompressed, as the Arrow reader prepares every buffer of a batch).
     const nullCounts = columns.map(({ index }) => arrow.getChildAt(index).nullCount);
     return { columns: columns.map((c) => c.column), rowCount: arrow.numRows, nullCounts };
   });

@@ -1,9 +1,11 @@
 // Configuration from the environment (and `.env`, loaded by the CLI): typed,
 // validated once at start. A bad value stops the script with a line naming it.
 import path from "node:path";
+import type { Compression } from "./artifact.ts";
 import { ConfigError, errorMessage } from "./errors.ts";
 import { parseBoolean, parseDuration, parseWhole } from "./parse.ts";
 import { isCredentialParameter, redact, registerSecret } from "./redact.ts";
+import { parseListen } from "./status/access.ts";
 
 export type Storage =
   | { kind: "local"; dir: string; label: string }
@@ -43,16 +45,36 @@ export interface Config {
   /** Largest answer accepted from a source, in bytes; a larger one fails at once (not retried). */
   httpMaxBytes: number;
   concurrency: number | undefined;
+  /** How artifacts are written (DATA_PIPELINES_ARTIFACT_COMPRESSION): Arrow body compression, lz4 by default. */
+  artifactCompression: Compression;
   db: string;
   production: boolean;
   urls: Urls;
   logFormat: "human" | "json";
   scheduler: SchedulerConfig;
+  /** Where alerts go (lib/alert.ts). */
+  alert: AlertSettings;
+  /** The status page (lib/status/server.ts). */
+  status: StatusSettings;
+}
+
+/** Alerts: webhooks and a command (both secrets), and how long one alert's delivery may take. */
+export interface AlertSettings {
+  webhooks: string[];
+  command: string | undefined;
+  /** One alert's delivery to one target, every attempt and wait included. */
+  timeoutMs: number;
+}
+
+/** The status page: where it listens (undefined: off) and the token it asks for. */
+export interface StatusSettings {
+  listen: { host: string; port: number } | undefined;
+  token: string | undefined;
 }
 
 /** The scheduler daemon's settings (`schedule.ts`). */
 export interface SchedulerConfig {
-  /** A JSON schedule replacing the default one; undefined: the defaults of SPEC §8. */
+  /** A JSON schedule replacing the default one; undefined: the defaults of docs/architecture.md §8. */
   scheduleFile: string | undefined;
   /** How long a running job may go on after SIGINT/SIGTERM before it is stopped. */
   graceMs: number;
@@ -80,6 +102,7 @@ export const VARIABLES: Record<string, string> = {
   DATA_PIPELINES_HTTP_DEADLINE_SECONDS: "total deadline of one HTTP request, connect to last byte (default 900; more than 0)",
   DATA_PIPELINES_HTTP_MAX_MB: "largest answer accepted from a source or an S3 object read, in MB; a larger one fails at once (default 512)",
   DATA_PIPELINES_CONCURRENCY: "flows run at once by build_all",
+  DATA_PIPELINES_ARTIFACT_COMPRESSION: "how artifacts are compressed: lz4 | zstd | none (default lz4, what pandas writes; zstd needs Node 22.15 or later)",
   DATA_PIPELINES_DB: "run-history SQLite file (default ./data/runs.sqlite)",
   DATA_PIPELINES_LOG_FORMAT: "human | json (default human; --json on any command)",
   DATA_PIPELINES_SCHEDULE_FILE: "scheduler: JSON file of job schedules replacing the defaults (schedule.ts --schedule wins)",
@@ -87,6 +110,11 @@ export const VARIABLES: Record<string, string> = {
   DATA_PIPELINES_SCHEDULER_KILL_SECONDS: "scheduler: from SIGTERM to SIGKILL when a job is stopped (default 10)",
   DATA_PIPELINES_RUN_RETENTION_DAYS: "scheduler: run history and per-run logs older than this are deleted (default 90)",
   DATA_PIPELINES_RUN_RETENTION_COUNT: "scheduler: runs kept per flow, the newest (default 500)",
+  DATA_PIPELINES_ALERT_WEBHOOK: "alerts: webhook URL(s), comma-separated (secret); a Slack incoming webhook gets a Slack message",
+  DATA_PIPELINES_ALERT_COMMAND: "alerts: a shell command given each alert's JSON on stdin (secret)",
+  DATA_PIPELINES_ALERT_TIMEOUT_SECONDS: "alerts: the longest one alert's delivery to one target takes, retries included (default 20)",
+  DATA_PIPELINES_STATUS_ADDR: "status page: host:port the daemon serves it on, or off (default 127.0.0.1:8411)",
+  DATA_PIPELINES_STATUS_TOKEN: "status page: token asked as a bearer token or basic-auth password; required off loopback (secret)",
   ENV: "production selects The Graph gateway URLs (needs GRAPH_API_KEY); anything else the Studio URLs",
   GRAPH_API_KEY: "The Graph gateway key (secret)",
   WEB3_INFURA_PROJECT_ID: "Polygon RPC through Infura (secret)",
@@ -117,7 +145,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     const value = env[name];
     return value === undefined || value.trim() === "" ? undefined : value.trim();
   };
-  for (const secret of ["GRAPH_API_KEY", "WEB3_INFURA_PROJECT_ID", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]) {
+  for (const secret of ["GRAPH_API_KEY", "WEB3_INFURA_PROJECT_ID", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DATA_PIPELINES_ALERT_COMMAND", "DATA_PIPELINES_STATUS_TOKEN"]) {
     registerSecret(get(secret));
   }
 
@@ -161,6 +189,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     httpDeadlineMs: parseSeconds(get, "DATA_PIPELINES_HTTP_DEADLINE_SECONDS", 900),
     httpMaxBytes: (parseCount(get, "DATA_PIPELINES_HTTP_MAX_MB") ?? 512) * 1_000_000,
     concurrency: parseCount(get, "DATA_PIPELINES_CONCURRENCY"),
+    artifactCompression: parseCompression(get("DATA_PIPELINES_ARTIFACT_COMPRESSION") ?? "lz4"),
     db: path.resolve(cwd, get("DATA_PIPELINES_DB") ?? "data/runs.sqlite"),
     production,
     urls: {
@@ -182,7 +211,51 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       retentionDays: parseCount(get, "DATA_PIPELINES_RUN_RETENTION_DAYS") ?? 90,
       retentionRuns: parseCount(get, "DATA_PIPELINES_RUN_RETENTION_COUNT") ?? 500,
     },
+    alert: {
+      webhooks: parseWebhooks(get("DATA_PIPELINES_ALERT_WEBHOOK")),
+      command: get("DATA_PIPELINES_ALERT_COMMAND"),
+      timeoutMs: parseSeconds(get, "DATA_PIPELINES_ALERT_TIMEOUT_SECONDS", 20),
+    },
+    status: {
+      listen: parseListen(get("DATA_PIPELINES_STATUS_ADDR") ?? "127.0.0.1:8411", "DATA_PIPELINES_STATUS_ADDR"),
+      token: parseToken(get("DATA_PIPELINES_STATUS_TOKEN")),
+    },
   };
+}
+
+/** Alert webhooks: each URL is a secret (registered before anything could print it), named by position in errors. */
+function parseWebhooks(value: string | undefined): string[] {
+  const urls = (value ?? "").split(",").map((u) => u.trim()).filter(Boolean);
+  urls.forEach((url, i) => {
+    registerSecret(url);
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed?.protocol !== "http:" && parsed?.protocol !== "https:") {
+      throw new ConfigError(`DATA_PIPELINES_ALERT_WEBHOOK: URL ${i + 1} of ${urls.length} is not an http(s) URL`);
+    }
+    if (parsed.password) registerSecret(decodeURIComponent(parsed.password));
+  });
+  return urls;
+}
+
+/** The status page's token: long enough not to be guessed, and masked like every secret. */
+function parseToken(value: string | undefined): string | undefined {
+  if (value !== undefined && value.length < 16) throw new ConfigError("DATA_PIPELINES_STATUS_TOKEN: shorter than 16 characters (use e.g. openssl rand -hex 24)");
+  return value;
+}
+
+/** DATA_PIPELINES_ARTIFACT_COMPRESSION; zstd only where Node's zlib writes it (22.15 and later). */
+function parseCompression(value: string): Compression {
+  const name = "DATA_PIPELINES_ARTIFACT_COMPRESSION";
+  if (value !== "lz4" && value !== "zstd" && value !== "none") throw new ConfigError(`${name}: "${value}" is not lz4, zstd or none`);
+  if (value === "zstd" && !("zstdCompressSync" in process.getBuiltinModule("node:zlib"))) {
+    throw new ConfigError(`${name}: zstd needs Node 22.15 or later (this is Node ${process.versions.node}); use lz4 or none, or upgrade Node`);
+  }
+  return value;
 }
 
 function s3Lake(name: "dev" | "prod"): Storage {
@@ -234,7 +307,7 @@ function parseSeconds(get: Get, name: string, fallback: number, options: { allow
   return parse(get, name, (value) => parseDuration(value, name, { ...options, unit: "s", maxMs: MAX_TIMER_MS })) ?? fallback * 1000;
 }
 
-/** 3 retries after the first try (SPEC §6). */
+/** 3 retries after the first try (docs/architecture.md §6). */
 export const DEFAULT_ATTEMPTS = 4;
 
 /** DATA_PIPELINES_RETRIES: true (the default attempts), false (one attempt), or a number of attempts. */

@@ -1,6 +1,7 @@
 // A dataset flow and its runner: fetch (source) or build from upstream
 // `-latest` artifacts (derived), validate against the previous `-latest`,
-// write the historized copy then `-latest`, and record the run (SPEC §6, §7).
+// write the historized copy then `-latest`, and record the run (docs/architecture.md §6, §7).
+import { alertRunEnd } from "./alert.ts";
 import { decodeArtifact, decodeArtifactSummary, encodeArtifactBody, type ArtifactBody } from "./artifact.ts";
 import type { Config } from "./config.ts";
 import { errorMessage, UserError, ValidationError } from "./errors.ts";
@@ -142,7 +143,7 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
     const previous = await previousShape(flow.slug, lake, ctx);
     const result = flow.kind === "source" ? await flow.fetch(ctx) : await flow.build(await readUpstream(flow, lake, history, runId, options.upstream), ctx);
     // Encoded before validation (also in a dry run): the encoder counts each column's nulls.
-    const body = encodeArtifactBody(result);
+    const body = encodeArtifactBody(result, config.artifactCompression);
     const next: TableShape = { columns: result.columns, rowCount: result.rows.length, nullCounts: body.nullCounts };
     const problems = "unreadable" in previous ? emptyOverUnreadable(previous, next) : previous.shape ? compareTables(previous.shape, next, flow.sparse) : [];
     if (problems.length) throw new ValidationError(`validation against ${latestKey(flow.slug)} failed: ${problems.join("; ")}; nothing written`);
@@ -163,12 +164,15 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
     }
     history.finish(runId, { status: "succeeded", attempts: 1 + retries, rows: result.rows.length, columns: result.columns.length }, clock());
     closeRun();
+    // Once the end is recorded; a flow of a build leaves its alert to the build (lib/alert.ts).
+    if (options.parentId == null) await alertRunEnd(runId, { config, history, log });
     return { runId, status: "succeeded", rows: result.rows.length, columns: result.columns.length, writtenKeys, table: result };
   } catch (error) {
     const message = errorMessage(error);
     history.finish(runId, { status: "failed", attempts: 1 + retries, error: message }, clock());
     closeRun();
     log.error(`failed: ${message}`, error instanceof UserError || !log.verbose ? undefined : { stack: (error as Error)?.stack });
+    if (options.parentId == null) await alertRunEnd(runId, { config, history, log });
     return { runId, status: "failed", writtenKeys, error: message };
   }
 }
