@@ -22,7 +22,7 @@ import { datasetFreshness, describeStale, type DatasetFreshness } from "./freshn
 import type { RunHistory, RunRecord } from "./history.ts";
 import type { Logger } from "./log.ts";
 import { redact } from "./redact.ts";
-import type { Schedule } from "./scheduler.ts";
+import type { Schedule } from "./schedule_file.ts";
 
 export type AlertEvent = "failed" | "recovered" | "skipped" | "stale" | "test";
 

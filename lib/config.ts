@@ -5,7 +5,7 @@ import type { Compression } from "./artifact.ts";
 import { ConfigError, errorMessage } from "./errors.ts";
 import { parseBoolean, parseDuration, parseWhole } from "./parse.ts";
 import { isCredentialParameter, redact, registerSecret } from "./redact.ts";
-import { parseListen } from "./status/access.ts";
+import { parseListen, type StatusSettings } from "./status/access.ts";
 
 export type Storage =
   | { kind: "local"; dir: string; label: string }
@@ -66,11 +66,7 @@ export interface AlertSettings {
   timeoutMs: number;
 }
 
-/** The status page: where it listens (undefined: off) and the token it asks for. */
-export interface StatusSettings {
-  listen: { host: string; port: number } | undefined;
-  token: string | undefined;
-}
+export type { StatusSettings };
 
 /** The scheduler daemon's settings (`schedule.ts`). */
 export interface SchedulerConfig {

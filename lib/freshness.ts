@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Cron } from "croner";
 import type { RunHistory, RunRecord } from "./history.ts";
-import { CRON_OPTIONS, flowSlugs, SCRIPTS_DIR, type Schedule } from "./scheduler.ts";
+import { CRON_OPTIONS, flowSlugs, SCRIPTS_DIR, type Schedule } from "./schedule_file.ts";
 
 const HOUR = 3_600_000;
 

@@ -2,8 +2,13 @@
 // only with DATA_PIPELINES_STATUS_TOKEN (small on purpose: the daemon checks it at start).
 import { createHash, timingSafeEqual } from "node:crypto";
 import { isIP } from "node:net";
-import type { StatusSettings } from "../config.ts";
 import { ConfigError } from "../errors.ts";
+
+/** The status page: where it listens (undefined: off) and the token it asks for. */
+export interface StatusSettings {
+  listen: { host: string; port: number } | undefined;
+  token: string | undefined;
+}
 
 /** `host:port` (`[::1]:8411` for IPv6), or `off` (undefined); `name` is the variable or flag it came from. */
 export function parseListen(value: string, name: string): StatusSettings["listen"] {

@@ -9,7 +9,8 @@ import { datasetFreshness, type DatasetFreshness } from "../freshness.ts";
 import type { RunHistory, RunRecord } from "../history.ts";
 import { latestKey, openLake, type ArtifactInfo, type Lake } from "../lake.ts";
 import { redact } from "../redact.ts";
-import { flowSlugs, schedulerStatus, SCRIPTS_DIR, type Schedule, type SchedulerStatus } from "../scheduler.ts";
+import { flowSlugs, SCRIPTS_DIR, type Schedule } from "../schedule_file.ts";
+import { schedulerStatus, type SchedulerStatus } from "../scheduler_status.ts";
 import type { Column } from "../table.ts";
 
 /**

@@ -3,7 +3,8 @@
 import { formatBytes, formatDuration } from "../format.ts";
 import { describeAge, type FreshnessState } from "../freshness.ts";
 import type { RunRecord, RunStatus } from "../history.ts";
-import { formatSpan, utc, type SchedulerStatus } from "../scheduler.ts";
+import { formatSpan, utc } from "../schedule_file.ts";
+import type { SchedulerStatus } from "../scheduler_status.ts";
 import type { Column } from "../table.ts";
 import type { DatasetRow } from "./data.ts";
 import { html, trusted, type Html } from "./html.ts";

@@ -9,7 +9,7 @@ import { datasetsOfJob } from "../freshness.ts";
 import type { RunHistory, RunStatus } from "../history.ts";
 import type { Logger } from "../log.ts";
 import { redact } from "../redact.ts";
-import type { Schedule } from "../scheduler.ts";
+import type { Schedule } from "../schedule_file.ts";
 import { authorized, checkStatusSettings } from "./access.ts";
 import { StatusData } from "./data.ts";
 import { datasetPage, datasetsPage, lineagePage, messagePage, runPage, runsPage, schedulePage, type PageContext } from "./pages.ts";
