@@ -8,8 +8,11 @@ export interface FlowGraph {
   downstream: Map<string, string[]>;
 }
 
-/** Check that every upstream is a known flow and that there is no cycle; refuse otherwise, naming them. */
-export function flowGraph(flows: Flow[]): FlowGraph {
+/**
+ * Check that every upstream is a flow of the build (or one of `readAsIs`: read as it is in the lake, not
+ * made here) and that there is no cycle; refuse otherwise, naming them.
+ */
+export function flowGraph(flows: Flow[], readAsIs: readonly string[] = []): FlowGraph {
   const bySlug = new Map<string, Flow>();
   for (const flow of flows) {
     if (bySlug.has(flow.slug)) throw new UserError(`flow ${flow.slug} is defined twice`);
@@ -18,8 +21,8 @@ export function flowGraph(flows: Flow[]): FlowGraph {
   const downstream = new Map<string, string[]>([...bySlug.keys()].map((s) => [s, []]));
   for (const flow of flows) {
     for (const up of upstreamOf(flow)) {
-      if (!bySlug.has(up)) throw new UserError(`flow ${flow.slug} reads ${up}, which is not a flow of this build`);
-      downstream.get(up)!.push(flow.slug);
+      if (bySlug.has(up)) downstream.get(up)!.push(flow.slug);
+      else if (!readAsIs.includes(up)) throw new UserError(`flow ${flow.slug} reads ${up}, which is not a flow of this build`);
     }
   }
   const cycle = findCycle(bySlug);
@@ -36,6 +39,7 @@ function findCycle(flows: Map<string, Flow>): string[] | undefined {
     state.set(slug, "visiting");
     path.push(slug);
     for (const up of upstreamOf(flows.get(slug)!)) {
+      if (!flows.has(up)) continue; // read as it is, not made here
       const found = visit(up);
       if (found) return found;
     }

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Cron, type CronOptions } from "croner";
+import { DATASET_SLUGS } from "./datasets.ts";
 import { errorMessage, UserError } from "./errors.ts";
 import { parseDuration } from "./parse.ts";
 
@@ -54,13 +55,9 @@ export interface Schedule {
   freshness?: Record<string, number | null>;
 }
 
-/**
- * The dataset flows' slugs, read from the imports of scripts/flows.ts: importing it would load every
- * flow (0.9 s and 60 MiB that an idle daemon does not need). A test checks them against ALL_FLOWS.
- */
+/** The dataset flows' slugs (lib/datasets.ts), without loading a flow. */
 export function flowSlugs(): string[] {
-  const text = readFileSync(path.join(SCRIPTS_DIR, "flows.ts"), "utf8");
-  return [...text.matchAll(/^import \w+ from "\.\/([a-z0-9_]+)\.ts";$/gm)].map((m) => m[1]!);
+  return [...DATASET_SLUGS];
 }
 
 /** The jobs a schedule may name: the commands and the dataset flows; with another scripts folder (tests), its scripts. */

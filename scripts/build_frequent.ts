@@ -22,9 +22,9 @@ await command(
   },
   async ({ values, config, log }) => {
     // tokens_data_v2's other upstreams are built daily by build_all: here they are read as they are.
-    const flows = [currentAssetsPrices, { ...tokensDataV2, from: tokensDataV2.from.filter((s) => s === "current_assets_prices") }];
+    const readAsIs = tokensDataV2.from.filter((slug) => slug !== currentAssetsPrices.slug);
     const { outcomes, stoppedBy } = await runBuild({
-      name: "build_frequent", flows, config, log, concurrency: 1, ...runOrigin(values),
+      name: "build_frequent", flows: [currentAssetsPrices, tokensDataV2], readAsIs, config, log, concurrency: 1, ...runOrigin(values),
     });
     process.stdout.write(`\n${summaryTable(outcomes)}\n`);
     if (stoppedBy) return 128 + constants.signals[stoppedBy];

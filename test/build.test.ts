@@ -1,4 +1,4 @@
-// build_all as a graph: selection, refusal of cycles and unknown upstreams, fault isolation.
+// build_all: usage, fault isolation, stopping (the graph itself: test/graph.test.ts).
 import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -6,46 +6,11 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { decodeArtifact } from "../lib/artifact.ts";
 import { missingConsumerColumns } from "../lib/consumer.ts";
-import { derivedFlow, sourceFlow, type Flow } from "../lib/flow.ts";
-import { flowGraph, selectFlows, topologicalOrder } from "../lib/graph.ts";
 import { RunHistory } from "../lib/history.ts";
 import { parseKey } from "../lib/lake.ts";
-import { table } from "../lib/table.ts";
 import { ALL_FLOWS } from "../scripts/flows.ts";
 import { startFakeSources, type FakeSources } from "./fakes/all.ts";
 import { runScript } from "./helpers.ts";
-
-const source = (slug: string) => sourceFlow({ slug, fetch: async () => table({ a: "int" }, []) });
-const derived = (slug: string, from: string[]) => derivedFlow({ slug, from, build: () => table({ a: "int" }, []) });
-
-test("the 34 flows form a graph: every upstream known, no cycle, sources before what reads them", () => {
-  const graph = flowGraph(ALL_FLOWS);
-  assert.equal(graph.flows.size, 34);
-  const order = topologicalOrder(graph, new Set(graph.flows.keys()));
-  for (const flow of ALL_FLOWS) {
-    if (flow.kind === "derived") for (const up of flow.from) assert.ok(order.indexOf(up) < order.indexOf(flow.slug), `${up} before ${flow.slug}`);
-  }
-  assert.deepEqual(graph.downstream.get("verra_data_v2")!.sort(), [
-    "eth_moss_bridged_offsets_v2", "eth_retired_offsets_v2", "polygon_bridged_offsets_v2", "polygon_retired_offsets_v2", "verra_retirements",
-  ]);
-});
-
-test("--from selects a flow and everything downstream of it; --only exactly the flows named", () => {
-  const graph = flowGraph(ALL_FLOWS);
-  assert.deepEqual([...selectFlows(graph, { from: ["verra_retirements"] })].sort(), ["all_retirements", "verra_retirements"]);
-  assert.deepEqual([...selectFlows(graph, { from: ["raw_eth_moss_bridged_offsets"] })].sort(), [
-    "all_retirements", "eth_moss_bridged_offsets_v2", "eth_retired_offsets_v2", "polygon_bridged_offsets_v2",
-    "polygon_retired_offsets_v2", "raw_eth_moss_bridged_offsets", "tokens_data_v2", "verra_data_v2", "verra_retirements",
-  ]);
-  assert.deepEqual([...selectFlows(graph, { only: ["assets_prices", "raw_verra_data"] })], ["assets_prices", "raw_verra_data"]);
-  assert.throws(() => selectFlows(graph, { only: ["nope"] }), /no flow nope/);
-});
-
-test("a cycle or an unknown upstream is refused at start, naming it", () => {
-  const cycle: Flow[] = [source("a"), derived("b", ["a", "d"]), derived("c", ["b"]), derived("d", ["c"])];
-  assert.throws(() => flowGraph(cycle), /the flows form a cycle: b -> d -> c -> b/);
-  assert.throws(() => flowGraph([source("a"), derived("b", ["missing"])]), /flow b reads missing, which is not a flow of this build/);
-});
 
 test("--concurrency is a whole number of at least 1: anything else is a usage error (exit 2) naming the flag", async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), "dp-build-usage-"));
