@@ -349,7 +349,7 @@ async function transforms(): Promise<void> {
       for (const up of flow.from) {
         const bytes = await lake.read(latestKey(up));
         if (!bytes) throw new Error(`${lakeDir} has no ${latestKey(up)}`);
-        inputs[up] = decodeArtifact(bytes, latestKey(up), flow.columns?.[up]);
+        inputs[up] = decodeArtifact(bytes, latestKey(up), flow.inputs[up]!.columns);
       }
       const join = VERRA_JOINS.has(flow.slug);
       const rows = flow.from.filter((up) => !(join && up === "verra_data_v2")).reduce((n, up) => n + inputs[up]!.rows.length, 0);

@@ -40,13 +40,34 @@ export interface SourceFlow extends FlowBase {
   fetch(ctx: FlowContext): Promise<Table>;
 }
 
+/**
+ * What a derived flow reads of one upstream, declared once: `"*"` every column; a list of columns,
+ * read alone (a large upstream such as verra_data_v2 for a join: less time and memory) and required;
+ * or `everyColumn(...)`: every column, these required. The runner checks the required ones.
+ */
+export type Input = "*" | readonly string[] | { readonly every: true; readonly require: readonly string[] };
+
+/** Every column of an upstream, of which these must be there. */
+export function everyColumn(...require: string[]): Input {
+  return { every: true, require };
+}
+
+function isEvery(input: Exclude<Input, "*">): input is { readonly every: true; readonly require: readonly string[] } {
+  return !Array.isArray(input);
+}
+
 export interface DerivedFlow extends FlowBase {
   kind: "derived";
-  /** Upstream slugs whose `-latest` artifacts `build` receives, by slug. */
+  /** Upstream slugs whose `-latest` artifacts `build` receives, by slug (from the declaration). */
   from: string[];
-  /** Read only these columns of an upstream (a large one, such as verra_data_v2 for a join): less time and memory. */
-  columns?: Record<string, readonly string[]>;
+  /** Per upstream: the columns read (undefined: all) and the columns required. */
+  inputs: Record<string, { columns?: readonly string[]; require: readonly string[] }>;
   build(inputs: Record<string, Table>, ctx: FlowContext): Table | Promise<Table>;
+}
+
+export interface DerivedFlowDefinition extends Omit<DerivedFlow, "kind" | "from" | "inputs"> {
+  /** The upstreams: slugs (every column of each), or each slug with what is read of it. */
+  from: readonly string[] | Record<string, Input>;
 }
 
 export type Flow = SourceFlow | DerivedFlow;
@@ -56,10 +77,19 @@ export function sourceFlow(definition: Omit<SourceFlow, "kind">): SourceFlow {
   return { kind: "source", ...definition };
 }
 
-export function derivedFlow(definition: Omit<DerivedFlow, "kind">): DerivedFlow {
+export function derivedFlow(definition: DerivedFlowDefinition): DerivedFlow {
   checkSlug(definition.slug);
-  definition.from.forEach(checkSlug);
-  return { kind: "derived", ...definition };
+  const declared: Array<[string, Input]> = Array.isArray(definition.from)
+    ? (definition.from as readonly string[]).map((slug) => [slug, "*"])
+    : Object.entries(definition.from as Record<string, Input>);
+  const inputs: DerivedFlow["inputs"] = {};
+  for (const [slug, input] of declared) {
+    checkSlug(slug);
+    if (input === "*") inputs[slug] = { require: [] };
+    else if (isEvery(input)) inputs[slug] = { require: input.require };
+    else inputs[slug] = { columns: input, require: input };
+  }
+  return { ...definition, kind: "derived", from: declared.map(([slug]) => slug), inputs };
 }
 
 export function upstreamOf(flow: Flow): string[] {
@@ -199,17 +229,16 @@ async function readUpstream(
   const inputs: Record<string, Table> = {};
   for (const slug of flow.from) {
     const key = latestKey(slug);
-    const held = inMemory?.(slug);
-    if (held) {
-      inputs[slug] = held; // the same table this build just wrote to `key`
-      history.addUpstreamKey(runId, key);
-      continue;
+    const { columns, require } = flow.inputs[slug]!;
+    // In one build, the same table this build just wrote to `key`; else read from the lake.
+    let table = inMemory?.(slug);
+    if (!table) {
+      const bytes = await lake.read(key);
+      if (!bytes) throw new UserError(`upstream ${key} is missing in ${lake.label}: run scripts/${slug}.ts first`);
+      table = decodeArtifact(bytes, key, columns);
     }
-    const bytes = await lake.read(key);
-    if (!bytes) throw new UserError(`upstream ${key} is missing in ${lake.label}: run scripts/${slug}.ts first`);
-    const columns = flow.columns?.[slug];
-    inputs[slug] = decodeArtifact(bytes, key, columns);
-    if (columns) requireColumns(inputs[slug]!, key, [...columns]);
+    requireColumns(table, key, [...require]);
+    inputs[slug] = table;
     history.addUpstreamKey(runId, key);
   }
   return inputs;

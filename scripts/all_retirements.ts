@@ -6,8 +6,10 @@ import { table, type Row } from "../lib/table.ts";
 
 const flow = derivedFlow({
   slug: "all_retirements",
-  from: ["verra_retirements", "polygon_klima_retirements"],
-  columns: { verra_retirements: ["retirement_beneficiary", "retirement_date", "serial_number", "bridge", "project_id", "quantity"] },
+  from: {
+    verra_retirements: ["retirement_beneficiary", "retirement_date", "serial_number", "bridge", "project_id", "quantity"],
+    polygon_klima_retirements: "*",
+  },
   build: ({ verra_retirements: verra, polygon_klima_retirements: klima }) => {
     const offchain = verra.rows.map((r): Row => ({
       beneficiary: r.retirement_beneficiary ?? null, retirement_date: r.retirement_date ?? null, serial_number: r.serial_number ?? null,

@@ -1,8 +1,8 @@
 // assets_prices: today's live prices on top of the daily closes, newest first (docs/datasets.md §5.1).
 import { runWhenMain } from "../lib/cli.ts";
 import { TOKEN_NAMES } from "../lib/constants.ts";
-import { derivedFlow } from "../lib/flow.ts";
-import { mapTable, requireColumns, type Column } from "../lib/table.ts";
+import { derivedFlow, everyColumn } from "../lib/flow.ts";
+import { mapTable, type Column } from "../lib/table.ts";
 import { autoRename } from "../lib/transforms.ts";
 
 const COLUMNS: Column[] = [
@@ -13,10 +13,10 @@ const COLUMNS: Column[] = [
 
 const flow = derivedFlow({
   slug: "assets_prices",
-  from: ["raw_assets_prices", "current_assets_prices"],
+  // current_assets_prices: every column (its prices are copied as they are), its date required.
+  from: { raw_assets_prices: "*", current_assets_prices: everyColumn("date") },
   build: ({ raw_assets_prices: raw, current_assets_prices: current }) => {
     const daily = autoRename(raw);
-    requireColumns(current, "current_assets_prices-latest", ["date"]);
     const today = current.rows[0]?.date instanceof Date ? (current.rows[0].date as Date).getTime() : undefined;
     // The live row replaces the day's close of the same date.
     const rows = [...current.rows, ...daily.rows.filter((r) => !(r.date instanceof Date && r.date.getTime() === today))];

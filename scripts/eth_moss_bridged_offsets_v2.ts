@@ -9,8 +9,11 @@ import { autoRename, mergeWithVerra, unixToTimestamp, VERRA_MERGE_COLUMNS } from
 
 const flow = derivedFlow({
   slug: "eth_moss_bridged_offsets_v2",
-  from: ["raw_eth_moss_bridged_offsets", "raw_eth_bridged_offsets_transactions", "verra_data_v2"],
-  columns: { verra_data_v2: [...VERRA_MERGE_COLUMNS, "vintage_start"] },
+  from: {
+    raw_eth_moss_bridged_offsets: "*",
+    raw_eth_bridged_offsets_transactions: "*",
+    verra_data_v2: [...VERRA_MERGE_COLUMNS, "vintage_start"],
+  },
   build: ({ raw_eth_moss_bridged_offsets: batches, raw_eth_bridged_offsets_transactions: transactions, verra_data_v2: verra }) => {
     const merged = dropColumns(mergeWithVerra(autoRename(batches), verra, { merge: ["vintage_start"], drop: ["vintage"] }), ["vintage_start"]);
     // Bridge dates by transaction, in their order: a batch row repeats once per bridge event of its transaction.

@@ -7,8 +7,11 @@ import { autoRename, mergeWithVerra, unixToTimestamp, VERRA_MERGE_COLUMNS, vinta
 
 const flow = derivedFlow({
   slug: "eth_retired_offsets_v2",
-  from: ["raw_eth_retired_offsets", "raw_eth_moss_retired_offsets", "verra_data_v2"],
-  columns: { verra_data_v2: [...VERRA_MERGE_COLUMNS] },
+  from: {
+    raw_eth_retired_offsets: "*",
+    raw_eth_moss_retired_offsets: "*",
+    verra_data_v2: [...VERRA_MERGE_COLUMNS],
+  },
   build: ({ raw_eth_retired_offsets: retires, raw_eth_moss_retired_offsets: moss, verra_data_v2: verra }) => {
     const merged = unixToTimestamp(mergeWithVerra(autoRename(retires), verra), "retirement_date");
     // The first Moss retirement of each transaction gives its retiree and beneficiary.

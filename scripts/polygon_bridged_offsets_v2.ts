@@ -8,8 +8,10 @@ import { autoRename, fixRegions, mergeWithVerra, VERRA_MERGE_COLUMNS, poolQuanti
 
 const flow = derivedFlow({
   slug: "polygon_bridged_offsets_v2",
-  from: ["raw_polygon_bridged_offsets", "verra_data_v2"],
-  columns: { verra_data_v2: [...VERRA_MERGE_COLUMNS] },
+  from: {
+    raw_polygon_bridged_offsets: "*",
+    verra_data_v2: [...VERRA_MERGE_COLUMNS],
+  },
   build: ({ raw_polygon_bridged_offsets: raw, verra_data_v2: verra }) =>
     dropColumns(poolQuantities(unixToTimestamp(fixRegions(mergeWithVerra(autoRename(raw), verra)), "bridged_date")), ["id"]),
 });

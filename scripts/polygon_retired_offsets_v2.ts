@@ -6,8 +6,10 @@ import { autoRename, fixRegions, mergeWithVerra, VERRA_MERGE_COLUMNS, poolQuanti
 
 const flow = derivedFlow({
   slug: "polygon_retired_offsets_v2",
-  from: ["raw_polygon_retired_offsets", "verra_data_v2"],
-  columns: { verra_data_v2: [...VERRA_MERGE_COLUMNS] },
+  from: {
+    raw_polygon_retired_offsets: "*",
+    verra_data_v2: [...VERRA_MERGE_COLUMNS],
+  },
   build: ({ raw_polygon_retired_offsets: raw, verra_data_v2: verra }) =>
     poolQuantities(unixToTimestamp(fixRegions(mergeWithVerra(autoRename(raw), verra)), "retirement_date")),
 });

@@ -6,31 +6,24 @@ import { TOKEN_NAMES, TOKENS } from "../lib/constants.ts";
 import { UserError } from "../lib/errors.ts";
 import { derivedFlow } from "../lib/flow.ts";
 import { feeRedeemFactors } from "../lib/polygon.ts";
-import { requireColumns, table, type Row, type Table } from "../lib/table.ts";
+import { table, type Row, type Table } from "../lib/table.ts";
 
 const flow = derivedFlow({
   slug: "tokens_data_v2",
   historized: false,
-  from: [
-    "polygon_pools_deposited_offsets",
-    "polygon_pools_redeemed_offsets",
-    "eth_moss_bridged_offsets_v2",
-    "eth_retired_offsets_v2",
-    "current_assets_prices",
-  ],
-  columns: {
+  from: {
     polygon_pools_deposited_offsets: ["quantity", "pool"],
     polygon_pools_redeemed_offsets: ["quantity", "pool"],
     eth_moss_bridged_offsets_v2: ["quantity"],
     eth_retired_offsets_v2: ["quantity"],
+    current_assets_prices: TOKEN_NAMES.map((t) => `${t.toLowerCase()}_price`),
   },
   build: async (inputs, ctx) => {
-    const deposited = input(inputs, "polygon_pools_deposited_offsets", ["quantity", "pool"]);
-    const redeemed = input(inputs, "polygon_pools_redeemed_offsets", ["quantity", "pool"]);
-    const mossBridged = input(inputs, "eth_moss_bridged_offsets_v2", ["quantity"]);
-    const ethRetired = input(inputs, "eth_retired_offsets_v2", ["quantity"]);
-    const priceColumns = TOKEN_NAMES.map((t) => `${t.toLowerCase()}_price`);
-    const prices = input(inputs, "current_assets_prices", priceColumns).rows[0];
+    const {
+      polygon_pools_deposited_offsets: deposited, polygon_pools_redeemed_offsets: redeemed,
+      eth_moss_bridged_offsets_v2: mossBridged, eth_retired_offsets_v2: ethRetired,
+    } = inputs as Record<string, Table>;
+    const prices = inputs.current_assets_prices!.rows[0];
     if (!prices) throw new UserError("current_assets_prices-latest has no row");
 
     const fees = await feeRedeemFactors(ctx);
@@ -69,13 +62,6 @@ const flow = derivedFlow({
     }, rows);
   },
 });
-
-/** An upstream table, checked to have the columns used here. */
-function input(inputs: Record<string, Table>, slug: string, columns: string[]): Table {
-  const upstream = inputs[slug]!;
-  requireColumns(upstream, `${slug}-latest`, columns);
-  return upstream;
-}
 
 const number = (value: unknown): number | null => (typeof value === "number" && !Number.isNaN(value) ? value : null);
 

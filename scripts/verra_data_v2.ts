@@ -3,8 +3,8 @@
 // snake-cased as the original's auto-rename did (docs/datasets.md §5.3).
 import { runWhenMain } from "../lib/cli.ts";
 import { countryCode } from "../lib/countries.ts";
-import { derivedFlow } from "../lib/flow.ts";
-import { projector, requireColumns, type Column, type Row } from "../lib/table.ts";
+import { derivedFlow, everyColumn } from "../lib/flow.ts";
+import { projector, type Column, type Row } from "../lib/table.ts";
 import { parseUtc, snakeName } from "../lib/transforms.ts";
 
 const DAY = 86_400_000;
@@ -26,14 +26,15 @@ const flow = derivedFlow({
   slug: "verra_data_v2",
   // The registry's free text, sparse in raw_verra_data too: its share of nulls may move a lot in a day.
   sparse: ["retirement_beneficiary", "retirement_reason", "retirement_details", "additional_certifications"],
-  from: ["raw_verra_data", "raw_eth_moss_bridged_offsets"],
-  columns: { raw_eth_moss_bridged_offsets: ["Serial Number"] },
-  build: ({ raw_verra_data: verra, raw_eth_moss_bridged_offsets: moss }, ctx) => {
-    requireColumns(verra, "raw_verra_data-latest", [
+  from: {
+    // Every column is copied; these are read.
+    raw_verra_data: everyColumn(
       "Issuance Date", "Vintage Start", "Retirement/Cancellation Date", "Retirement Details",
       "Serial Number", "Country", "Quantity Issued", "ID",
-    ]);
-    requireColumns(moss, "raw_eth_moss_bridged_offsets-latest", ["Serial Number"]);
+    ),
+    raw_eth_moss_bridged_offsets: ["Serial Number"],
+  },
+  build: ({ raw_verra_data: verra, raw_eth_moss_bridged_offsets: moss }, ctx) => {
     const mossSerials = new Set(moss.rows.map((r) => r["Serial Number"]));
     const unknownCountries = new Set<string>();
     let missingVintage = 0;

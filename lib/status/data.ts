@@ -14,17 +14,40 @@ import { schedulerStatus, type SchedulerStatus } from "../scheduler_status.ts";
 import type { Column } from "../table.ts";
 
 /**
- * Each dataset's declared upstream slugs (`from: [...]` in scripts/<slug>.ts), read as text:
- * importing every flow costs 0.8 s and 55 MB (measured), which an idle daemon need not pay.
- * A test checks the result against the flows' own `from`.
+ * Each dataset's declared upstream slugs (`from: [...]` or `from: { slug: …, … }` in
+ * scripts/<slug>.ts), read as text: importing every flow costs 0.8 s and 55 MB (measured), which an
+ * idle daemon need not pay. A test checks the result against the flows' own `from`.
  */
 export function declaredUpstreams(scriptsDir = SCRIPTS_DIR): Map<string, string[]> {
   const slugs = flowSlugs();
   return new Map(slugs.map((slug) => {
     const text = readFileSync(path.join(scriptsDir, `${slug}.ts`), "utf8");
-    const from = /^\s*from:\s*\[([^\]]*)\]/m.exec(text)?.[1] ?? "";
-    return [slug, [...from.matchAll(/"([a-z0-9_]+)"/g)].map((m) => m[1]!).filter((s) => slugs.includes(s))];
+    return [slug, fromDeclaration(text).filter((s) => slugs.includes(s))];
   }));
+}
+
+/** The slugs of a flow's `from:`: the strings of a list, or the keys of an object (its top level only). */
+function fromDeclaration(text: string): string[] {
+  const at = /^\s*from:\s*([[{])/m.exec(text);
+  if (!at) return [];
+  const open = at.index + at[0].length - 1;
+  let depth = 0;
+  let end = open;
+  for (; end < text.length; end++) {
+    if ("[{(".includes(text[end]!)) depth++;
+    else if ("]})".includes(text[end]!) && --depth === 0) break;
+  }
+  const body = text.slice(open + 1, end);
+  if (at[1] === "[") return [...body.matchAll(/"([a-z0-9_]+)"/g)].map((m) => m[1]!);
+  // An object: the keys at its own level (nested lists and calls are skipped by depth).
+  const keys: string[] = [];
+  let level = 0;
+  for (const token of body.matchAll(/[[{(]|[\]})]|(?:^|[,{\s])"?([a-z0-9_]+)"?\s*:/g)) {
+    if ("[{(".includes(token[0])) level++;
+    else if ("]})".includes(token[0])) level--;
+    else if (level === 0 && token[1]) keys.push(token[1]);
+  }
+  return keys;
 }
 
 export interface DatasetRow extends DatasetFreshness {
