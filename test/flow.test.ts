@@ -6,7 +6,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { decodeArtifact, encodeArtifact } from "../lib/artifact.ts";
 import { SourceError } from "../lib/errors.ts";
-import { derivedFlow, runFlow, sourceFlow, type Flow } from "../lib/flow.ts";
+import { derivedFlow, everyColumn, runFlow, sourceFlow, type Flow } from "../lib/flow.ts";
 import { processExists, RunHistory } from "../lib/history.ts";
 import { LocalLake } from "../lib/lake.ts";
 import { endOpenRuns } from "../lib/last_resort.ts";
@@ -151,6 +151,28 @@ test("a derived flow whose upstream is missing fails with a message naming it", 
   const result = await run(flow);
   assert.equal(result.status, "failed");
   assert.match(result.error!, /upstream parent_data-latest is missing in file:.*: run scripts\/parent_data\.ts first/);
+});
+
+test("each input declared once: listed columns are read alone and required; everyColumn reads all and requires some", async (t) => {
+  const { lake, run } = setup(t);
+  await lake.write("up-latest", encodeArtifact(table({ a: "int", b: "string", c: "float" }, [{ a: 1, b: "x", c: 0.5 }])));
+  const seen: string[][] = [];
+  const reader = (slug: string, from: Parameters<typeof derivedFlow>[0]["from"]) => derivedFlow({
+    slug, from, build: ({ up }) => { seen.push(up!.columns.map((c) => c.name)); return table({ n: "int" }, [{ n: up!.rows.length }]); },
+  });
+  assert.equal((await run(reader("projected", { up: ["c", "a"] }))).status, "succeeded");
+  assert.equal((await run(reader("every", { up: everyColumn("b") }))).status, "succeeded");
+  assert.equal((await run(reader("plain", ["up"]))).status, "succeeded");
+  assert.deepEqual(seen, [["a", "c"], ["a", "b", "c"], ["a", "b", "c"]]);
+  for (const from of [{ up: ["a", "missing"] }, { up: everyColumn("missing") }]) {
+    const result = await run(reader("lacking", from));
+    assert.equal(result.status, "failed");
+    assert.equal(result.error, 'up-latest has no column "missing"');
+  }
+  const held = derivedFlow({ slug: "held", from: { up: ["zzz"] }, build: ({ up }) => up! });
+  const bench = flowBench(t);
+  const fromMemory = await runFlow(held, { ...bench, upstream: () => table({ a: "int" }, []) });
+  assert.equal(fromMemory.error, 'up-latest has no column "zzz"', "a table handed over in memory is checked too");
 });
 
 /** A source that fails with the given errors, then answers. */
