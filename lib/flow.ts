@@ -33,6 +33,23 @@ interface FlowBase {
    * beneficiary only some records have): exempt from the null-share checks of validation.
    */
   sparse?: readonly string[];
+  /**
+   * The columns the dashboard API reads (docs/datasets.md §8.1): a table without one of them is not
+   * written, and promote refuses a staging artifact that lost one.
+   */
+  consumer?: readonly string[];
+}
+
+/** The consumer columns that `columns` lacks (none for a flow the dashboard does not read). */
+export function missingConsumerColumns(flow: Pick<FlowBase, "consumer">, columns: readonly string[]): string[] {
+  const present = new Set(columns);
+  return (flow.consumer ?? []).filter((c) => !present.has(c));
+}
+
+/** Each flow's consumer columns by slug: what promote checks a staging set against. */
+export function consumerContract(flows: readonly Flow[]): (slug: string) => readonly string[] {
+  const bySlug = new Map(flows.map((f) => [f.slug, f.consumer ?? []]));
+  return (slug) => bySlug.get(slug) ?? [];
 }
 
 export interface SourceFlow extends FlowBase {
@@ -175,7 +192,11 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
     // Encoded before validation (also in a dry run): the encoder counts each column's nulls.
     const body = encodeArtifactBody(result, config.artifactCompression);
     const next: TableShape = { columns: result.columns, rowCount: result.rows.length, nullCounts: body.nullCounts };
-    const problems = "unreadable" in previous ? emptyOverUnreadable(previous, next) : previous.shape ? compareTables(previous.shape, next, flow.sparse) : [];
+    const lacking = missingConsumerColumns(flow, result.columns.map((c) => c.name));
+    const problems = [
+      ...(lacking.length ? [`the table lacks column(s) the dashboard API reads: ${lacking.join(", ")}`] : []),
+      ...("unreadable" in previous ? emptyOverUnreadable(previous, next) : previous.shape ? compareTables(previous.shape, next, flow.sparse) : []),
+    ];
     if (problems.length) throw new ValidationError(`validation against ${latestKey(flow.slug)} failed: ${problems.join("; ")}; nothing written`);
     if (config.dryRun) {
       ctx.note("dry run: nothing written");

@@ -11,8 +11,8 @@
 // --rollback take over.
 import { createHash } from "node:crypto";
 import { decodeArtifactSummary } from "./artifact.ts";
-import { missingConsumerColumns } from "./consumer.ts";
 import { ArtifactError, errorMessage, UserError } from "./errors.ts";
+import { missingConsumerColumns } from "./flow.ts";
 import { renderTable } from "./format.ts";
 import { historizedKey, isArtifactKey, parseKey, transfer, type ArtifactInfo, type Lake } from "./lake.ts";
 import { reportRefused, type MaintenanceRun } from "./maintenance.ts";
@@ -34,6 +34,8 @@ export interface PromoteOptions {
   staging: Lake;
   production: Lake;
   allowMissing: boolean;
+  /** The columns the dashboard API reads of a slug, as its flow declares them (`consumerContract(ALL_FLOWS)`). */
+  consumerColumns: (slug: string) => readonly string[];
   run: Pick<MaintenanceRun, "dryRun" | "say" | "log" | "copied" | "deleted" | "note">;
   now?: () => Date;
 }
@@ -59,7 +61,7 @@ export async function promote(options: PromoteOptions): Promise<{ refused: strin
   const resuming = pending?.manifest.state === "copying" ? pending : undefined;
 
   // Check everything before changing anything.
-  const checked = await checkStaging(staging, incoming, resuming?.stamp);
+  const checked = await checkStaging(staging, incoming, resuming?.stamp, options.consumerColumns);
   const rowsBefore = await rowCounts(production, current);
   if (resuming) run.log.warn(`resuming the promote that stopped on ${resuming.stamp}: production's set from before it stays in ${resuming.backup.label}`);
   const verb = verbs(run.dryRun);
@@ -122,7 +124,7 @@ export async function promote(options: PromoteOptions): Promise<{ refused: strin
 }
 
 /** Restore the production set of the last promote exactly: its backed-up artifacts, and none other. */
-export async function rollback(options: Omit<PromoteOptions, "staging" | "allowMissing">): Promise<void> {
+export async function rollback(options: Omit<PromoteOptions, "staging" | "allowMissing" | "consumerColumns">): Promise<void> {
   const { production, run } = options;
   const last = await lastBackup(production, await production.folders(BACKUPS), "promote --rollback");
   if (!last) throw new UserError(`no promote to roll back: ${production.label} has no complete backup in ${BACKUPS}/`);
@@ -200,7 +202,9 @@ interface Checked {
  * Each staging artifact must decode and keep the consumer's columns; all problems in one line.
  * `pending`: the stamp of a promote that stopped half-way, which production still holds.
  */
-async function checkStaging(staging: Lake, artifacts: ArtifactInfo[], pending: string | undefined): Promise<Map<string, Checked>> {
+async function checkStaging(
+  staging: Lake, artifacts: ArtifactInfo[], pending: string | undefined, consumerColumns: (slug: string) => readonly string[],
+): Promise<Map<string, Checked>> {
   const checked = new Map<string, Checked>();
   const problems: string[] = [];
   for (const artifact of artifacts) {
@@ -209,7 +213,7 @@ async function checkStaging(staging: Lake, artifacts: ArtifactInfo[], pending: s
       const bytes = await staging.read(artifact.key);
       if (!bytes) throw new ArtifactError(`${artifact.key} disappeared`);
       const summary = decodeArtifactSummary(bytes, artifact.key);
-      const lacking = missingConsumerColumns(slug, summary.columns.map((c) => c.name));
+      const lacking = missingConsumerColumns({ consumer: consumerColumns(slug) }, summary.columns.map((c) => c.name));
       if (lacking.length) problems.push(`${artifact.key} lacks column(s) the dashboard API reads: ${lacking.join(", ")}`);
       checked.set(artifact.key, { slug, rows: summary.rowCount, fingerprint: fingerprint(bytes) });
     } catch (error) {

@@ -6,6 +6,8 @@ import { table, type Row } from "../lib/table.ts";
 
 const flow = derivedFlow({
   slug: "all_retirements",
+  // What the dashboard API reads (docs/datasets.md §8.1).
+  consumer: ["retirement_date", "quantity", "beneficiary", "origin"],
   from: {
     verra_retirements: ["retirement_beneficiary", "retirement_date", "serial_number", "bridge", "project_id", "quantity"],
     polygon_klima_retirements: "*",

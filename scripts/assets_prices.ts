@@ -4,6 +4,7 @@ import { TOKEN_NAMES } from "../lib/constants.ts";
 import { derivedFlow, everyColumn } from "../lib/flow.ts";
 import { mapTable, type Column } from "../lib/table.ts";
 import { autoRename } from "../lib/transforms.ts";
+import { TOKEN_PREFIXES } from "../lib/consumer.ts";
 
 const COLUMNS: Column[] = [
   { name: "date", type: "date" },
@@ -13,6 +14,8 @@ const COLUMNS: Column[] = [
 
 const flow = derivedFlow({
   slug: "assets_prices",
+  // What the dashboard API reads (docs/datasets.md §8.1).
+  consumer: ["date", ...TOKEN_PREFIXES.flatMap((t) => [`${t}_price`, `${t}_address`])],
   // current_assets_prices: every column (its prices are copied as they are), its date required.
   from: { raw_assets_prices: "*", current_assets_prices: everyColumn("date") },
   build: ({ raw_assets_prices: raw, current_assets_prices: current }) => {

@@ -6,6 +6,8 @@ import { carbonMetricsByDay } from "../lib/transforms.ts";
 
 const flow = derivedFlow({
   slug: "celo_carbon_metrics",
+  // What the dashboard API reads (docs/datasets.md §8.1).
+  consumer: ["date", "total_retirements", "bct_supply", "nct_supply", "mco2_supply"],
   from: ["raw_celo_carbon_metrics"],
   build: ({ raw_celo_carbon_metrics: raw }) => carbonMetricsByDay(raw),
 });

@@ -7,11 +7,14 @@ import { SourceError } from "../lib/errors.ts";
 import { sourceFlow } from "../lib/flow.ts";
 import { fetchCollection } from "../lib/subgraph.ts";
 import type { Column, Row } from "../lib/table.ts";
+import { TOKEN_PREFIXES } from "../lib/consumer.ts";
 
 const DAY = 86_400_000;
 
 const flow = sourceFlow({
   slug: "current_assets_prices",
+  // What the dashboard API reads (docs/datasets.md §8.1).
+  consumer: ["date", ...TOKEN_PREFIXES.map((t) => `${t}_price`)],
   historized: false,
   fetch: async (ctx) => {
     const pairs = await fetchCollection(ctx, "pairs", {

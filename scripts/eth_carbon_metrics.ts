@@ -6,6 +6,8 @@ import { carbonMetricsByDay } from "../lib/transforms.ts";
 
 const flow = derivedFlow({
   slug: "eth_carbon_metrics",
+  // What the dashboard API reads (docs/datasets.md §8.1).
+  consumer: ["date", "total_retirements", "mco2_supply"],
   from: ["raw_eth_carbon_metrics"],
   build: ({ raw_eth_carbon_metrics: raw }) => carbonMetricsByDay(raw),
 });

@@ -6,9 +6,12 @@ import { ZERO_TX_HASH } from "../lib/constants.ts";
 import { derivedFlow } from "../lib/flow.ts";
 import { dropColumns, withColumns, type Column, type Row, type Value } from "../lib/table.ts";
 import { autoRename, mergeWithVerra, unixToTimestamp, VERRA_MERGE_COLUMNS } from "../lib/transforms.ts";
+import { ETH_V2 } from "../lib/consumer.ts";
 
 const flow = derivedFlow({
   slug: "eth_moss_bridged_offsets_v2",
+  // What the dashboard API reads (docs/datasets.md §8.1).
+  consumer: ETH_V2,
   from: {
     raw_eth_moss_bridged_offsets: "*",
     raw_eth_bridged_offsets_transactions: "*",

@@ -4,9 +4,12 @@ import { runWhenMain } from "../lib/cli.ts";
 import { derivedFlow } from "../lib/flow.ts";
 import { withColumns, type Column, type Row } from "../lib/table.ts";
 import { autoRename, mergeWithVerra, unixToTimestamp, VERRA_MERGE_COLUMNS, vintageYear } from "../lib/transforms.ts";
+import { ETH_V2, retired } from "../lib/consumer.ts";
 
 const flow = derivedFlow({
   slug: "eth_retired_offsets_v2",
+  // What the dashboard API reads (docs/datasets.md §8.1).
+  consumer: retired(ETH_V2),
   from: {
     raw_eth_retired_offsets: "*",
     raw_eth_moss_retired_offsets: "*",

@@ -7,6 +7,8 @@ import { table } from "../lib/table.ts";
 
 const flow = derivedFlow({
   slug: "offsets_holders_data",
+  // What the dashboard API reads (docs/datasets.md §8.1).
+  consumer: ["klimate_address", "klimate_name", "quantity"],
   from: ["raw_offsets_holders_data"],
   build: ({ raw_offsets_holders_data: holdings }) => {
     const latest = new Map<string, { date: number; quantity: number; address: string }>();

@@ -5,9 +5,12 @@ import { runWhenMain } from "../lib/cli.ts";
 import { derivedFlow } from "../lib/flow.ts";
 import { dropColumns } from "../lib/table.ts";
 import { autoRename, fixRegions, mergeWithVerra, VERRA_MERGE_COLUMNS, poolQuantities, unixToTimestamp } from "../lib/transforms.ts";
+import { POLYGON_V2 } from "../lib/consumer.ts";
 
 const flow = derivedFlow({
   slug: "polygon_bridged_offsets_v2",
+  // What the dashboard API reads (docs/datasets.md §8.1).
+  consumer: POLYGON_V2,
   from: {
     raw_polygon_bridged_offsets: "*",
     verra_data_v2: [...VERRA_MERGE_COLUMNS],

@@ -10,6 +10,8 @@ const SYMBOL_BY_ADDRESS = new Map(TOKEN_NAMES.map((t) => [TOKENS[t].tokenAddress
 
 const flow = derivedFlow({
   slug: "polygon_klima_retirements",
+  // What the dashboard API reads (docs/datasets.md §8.1).
+  consumer: ["retirement_date", "quantity", "beneficiary", "token"],
   from: ["raw_polygon_klima_retirements"],
   build: ({ raw_polygon_klima_retirements: raw }) =>
     autoRename(withColumns(

@@ -6,6 +6,8 @@ import { autoRename, lowerCasePools, unixToTimestamp } from "../lib/transforms.t
 
 const flow = derivedFlow({
   slug: "polygon_pools_deposited_offsets",
+  // What the dashboard API reads (docs/datasets.md §8.1).
+  consumer: ["pool", "quantity", "deposited_date"],
   from: ["raw_polygon_pools_deposited_offsets"],
   build: ({ raw_polygon_pools_deposited_offsets: raw }) => autoRename(lowerCasePools(unixToTimestamp(raw, "deposited_date"))),
 });

@@ -6,6 +6,8 @@ import { autoRename, lowerCasePools, unixToTimestamp } from "../lib/transforms.t
 
 const flow = derivedFlow({
   slug: "polygon_pools_redeemed_offsets",
+  // What the dashboard API reads (docs/datasets.md §8.1).
+  consumer: ["pool", "quantity", "redeemed_date"],
   from: ["raw_polygon_pools_redeemed_offsets"],
   build: ({ raw_polygon_pools_redeemed_offsets: raw }) => autoRename(lowerCasePools(unixToTimestamp(raw, "redeemed_date"))),
 });

@@ -6,6 +6,8 @@ import { autoRename, lowerCasePools, unixToTimestamp } from "../lib/transforms.t
 
 const flow = derivedFlow({
   slug: "polygon_pools_retired_offsets",
+  // What the dashboard API reads (docs/datasets.md §8.1).
+  consumer: ["pool", "quantity", "retirement_date"],
   // Optional texts a retiree may leave empty (sparse in raw_polygon_pools_retired_offsets too).
   sparse: ["beneficiary", "retirement_message"],
   from: ["raw_polygon_pools_retired_offsets"],

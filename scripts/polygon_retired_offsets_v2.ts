@@ -3,9 +3,12 @@
 import { runWhenMain } from "../lib/cli.ts";
 import { derivedFlow } from "../lib/flow.ts";
 import { autoRename, fixRegions, mergeWithVerra, VERRA_MERGE_COLUMNS, poolQuantities, unixToTimestamp } from "../lib/transforms.ts";
+import { POLYGON_V2, retired } from "../lib/consumer.ts";
 
 const flow = derivedFlow({
   slug: "polygon_retired_offsets_v2",
+  // What the dashboard API reads (docs/datasets.md §8.1).
+  consumer: retired(POLYGON_V2),
   from: {
     raw_polygon_retired_offsets: "*",
     verra_data_v2: [...VERRA_MERGE_COLUMNS],

@@ -4,6 +4,7 @@ import { command, RUN_OPTIONS, RUN_OPTIONS_HELP } from "../lib/cli.ts";
 import { parseStorage } from "../lib/config.ts";
 import { UserError } from "../lib/errors.ts";
 import { MAINTENANCE_HELP, maintenanceRun } from "../lib/maintenance.ts";
+import { consumerContract } from "../lib/flow.ts";
 import { promote, rollback } from "../lib/promote.ts";
 
 await command(
@@ -41,7 +42,11 @@ await command(
     }
     const staging = await run.lake(storage("staging", "s3-bucket/dev"));
     if (staging.label === production.label) throw new UserError(`${staging.label} is both staging and production`);
-    const { refused } = await promote({ staging, production, run, allowMissing: Boolean(ctx.values["allow-missing"]) });
+    // The columns the dashboard reads, as each flow declares them: the flows are loaded only to promote.
+    const { ALL_FLOWS } = await import("./flows.ts");
+    const { refused } = await promote({
+      staging, production, run, allowMissing: Boolean(ctx.values["allow-missing"]), consumerColumns: consumerContract(ALL_FLOWS),
+    });
     return refused.length ? { ok: false, error: refused.join("; ") } : { ok: true };
   }),
 );

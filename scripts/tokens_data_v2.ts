@@ -10,6 +10,8 @@ import { table, type Row, type Table } from "../lib/table.ts";
 
 const flow = derivedFlow({
   slug: "tokens_data_v2",
+  // What the dashboard API reads (docs/datasets.md §8.1).
+  consumer: ["name", "token_address"],
   historized: false,
   from: {
     polygon_pools_deposited_offsets: ["quantity", "pool"],

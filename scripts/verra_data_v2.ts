@@ -6,6 +6,7 @@ import { countryCode } from "../lib/countries.ts";
 import { derivedFlow, everyColumn } from "../lib/flow.ts";
 import { projector, type Column, type Row } from "../lib/table.ts";
 import { parseUtc, snakeName } from "../lib/transforms.ts";
+import { CREDITS } from "../lib/consumer.ts";
 
 const DAY = 86_400_000;
 
@@ -24,6 +25,8 @@ const ADDED: Column[] = [
 
 const flow = derivedFlow({
   slug: "verra_data_v2",
+  // What the dashboard API reads (docs/datasets.md §8.1).
+  consumer: ["toucan", "c3", "moss", "status", "issuance_date", ...CREDITS],
   // The registry's free text, sparse in raw_verra_data too: its share of nulls may move a lot in a day.
   sparse: ["retirement_beneficiary", "retirement_reason", "retirement_details", "additional_certifications"],
   from: {

@@ -2,9 +2,12 @@
 import { runWhenMain } from "../lib/cli.ts";
 import { derivedFlow } from "../lib/flow.ts";
 import { filterRows } from "../lib/table.ts";
+import { CREDITS } from "../lib/consumer.ts";
 
 const flow = derivedFlow({
   slug: "verra_retirements",
+  // What the dashboard API reads (docs/datasets.md §8.1).
+  consumer: CREDITS,
   // The registry's free text, sparse in raw_verra_data too: its share of nulls may move a lot in a day.
   sparse: ["retirement_beneficiary", "retirement_reason", "retirement_details", "additional_certifications"],
   from: ["verra_data_v2"],

@@ -5,16 +5,19 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import path from "node:path";
 import { test } from "node:test";
 import { encodeArtifact } from "../lib/artifact.ts";
-import { CONSUMER_COLUMNS } from "../lib/consumer.ts";
+import { consumerContract } from "../lib/flow.ts";
+import { ALL_FLOWS } from "../scripts/flows.ts";
 import type { Lake } from "../lib/lake.ts";
 import { table, type Column } from "../lib/table.ts";
 import { artifactScriptsBench, tempDir } from "./helpers.ts";
+
+const consumerColumns = consumerContract(ALL_FLOWS);
 
 const DAY = 24 * 60 * 60 * 1000;
 
 /** A small artifact with the columns the dashboard API reads for `slug` (minus `drop`). */
 function artifact(slug: string, rows: number, drop: string[] = []): Buffer {
-  const names = [...(CONSUMER_COLUMNS[slug] ?? ["id"]), "extra"].filter((c) => !drop.includes(c));
+  const names = [...(consumerColumns(slug).length ? consumerColumns(slug) : ["id"]), "extra"].filter((c) => !drop.includes(c));
   const columns: Column[] = names.map((name) => ({ name, type: name === "quantity" ? "int" : "string" }));
   return encodeArtifact(table(columns, Array.from({ length: rows }, (_, i) =>
     Object.fromEntries(names.map((n) => [n, n === "quantity" ? i : `${slug} ${n} ${i}`])))));

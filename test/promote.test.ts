@@ -7,7 +7,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { decodeArtifactSummary, encodeArtifact } from "../lib/artifact.ts";
-import { CONSUMER_COLUMNS } from "../lib/consumer.ts";
+import { consumerContract } from "../lib/flow.ts";
+import { ALL_FLOWS } from "../scripts/flows.ts";
 import { ArtifactError } from "../lib/errors.ts";
 import { LocalLake, openLake, type Lake } from "../lib/lake.ts";
 import { promote, rollback } from "../lib/promote.ts";
@@ -16,13 +17,15 @@ import { startFakeS3, type FakeS3 } from "./fakes/s3.ts";
 import { isCopy, runScriptBounded, startFaultyS3, type FaultyS3 } from "./fakes/s3_faults.ts";
 import { memoryLogger, runScript, tempDir, testConfig } from "./helpers.ts";
 
+const consumerColumns = consumerContract(ALL_FLOWS);
+
 let s3: FakeS3;
 before(async () => { s3 = await startFakeS3(); });
 after(() => s3.close());
 
 /** A small artifact with the columns the dashboard API reads for `slug`. */
 function artifact(slug: string, rows: number): Buffer {
-  const names = [...(CONSUMER_COLUMNS[slug] ?? ["id"]), "extra"];
+  const names = [...(consumerColumns(slug).length ? consumerColumns(slug) : ["id"]), "extra"];
   const columns: Column[] = names.map((name) => ({ name, type: "string" }));
   return encodeArtifact(table(columns, Array.from({ length: rows }, (_, i) => Object.fromEntries(names.map((n) => [n, `${slug} ${n} ${i}`])))));
 }
@@ -85,7 +88,7 @@ test("file: lakes: an artifact replaced in staging after the check is refused; p
       return typeof value === "function" ? value.bind(target) : value;
     },
   });
-  await assert.rejects(promote({ staging: racing, production, run: quietRun(), allowMissing: false }), (e: Error) =>
+  await assert.rejects(promote({ staging: racing, production, run: quietRun(), allowMissing: false, consumerColumns }), (e: Error) =>
     e instanceof ArtifactError && !e.message.includes("\n") &&
     e.message === `refused to promote ${CHANGED}: file:${dir}/staging: ${CHANGED} changed since it was checked; production keeps its ${CHANGED} from before the promote; ` +
       "0 of 5 promoted: fix staging and run promote again to finish, or promote --rollback to undo");
@@ -93,7 +96,7 @@ test("file: lakes: an artifact replaced in staging after the check is refused; p
   assert.deepEqual(await snapshot(production), before, "nothing was promoted: the changed artifact is the first one");
 
   await staging.write(CHANGED, good);
-  await promote({ staging, production, run: quietRun(), allowMissing: false });
+  await promote({ staging, production, run: quietRun(), allowMissing: false, consumerColumns });
   assert.deepEqual(await snapshot(production), await snapshot(staging), "run again, the promote finishes");
   await rollback({ production, run: quietRun() });
   assert.deepEqual(await snapshot(production), before, "--rollback restores production byte for byte");

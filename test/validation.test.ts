@@ -382,3 +382,13 @@ test("a source value read outside a declared column (a lookup, a price) fails th
   });
   assert.throws(() => checked(parseTonnes("0x10"), "balance", "0x10"), { message: 'balance: "0x10" does not parse as a number' });
 });
+
+test("a table without a column the dashboard API reads (the flow's consumer declaration) is not written", async (t) => {
+  const { run, lakeDir, history } = setup(t);
+  const flow = sourceFlow({ slug: "sample", consumer: ["quantity", "date"], fetch: async () => tableOf([{ amount: "1" }], { quantity: col.float("amount") }) });
+  const result = await run(flow);
+  assert.equal(result.status, "failed");
+  assert.equal(result.error, "validation against sample-latest failed: the table lacks column(s) the dashboard API reads: date; nothing written");
+  assert.equal(history.get(result.runId)!.status, "failed");
+  assert.deepEqual(readdirSync(lakeDir).filter((f) => !f.startsWith(".")), []);
+});
