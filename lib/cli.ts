@@ -176,6 +176,9 @@ function guardProcess(reporting: Reporting, ownSignals: boolean): void {
       });
     }
   }
+  // A child of ours (the daemon's job, a build's flow) follows its parent instead (lib/exit_with_parent.ts):
+  // its own stop is the parent's to decide, grace period included.
+  if (hadParentChannel) return;
   watchLauncher((launcher) => {
     try {
       process.stderr.write(`its launcher (npm, pid ${launcher.pid}) has ended: stopping as on SIGTERM\n`);
