@@ -6,6 +6,7 @@
 // after recording every run it holds open (lib/last_resort.ts).
 import { config as loadDotenv } from "dotenv";
 import { readFileSync, realpathSync } from "node:fs";
+import { constants } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
@@ -90,7 +91,8 @@ interface Reporting {
   verbose: boolean;
 }
 
-const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+/** The signals that stop a command (exit 128 + the signal's number, from os.constants). */
+const STOP_SIGNALS: NodeJS.Signals[] = ["SIGHUP", "SIGINT", "SIGTERM"];
 
 /** The exit status a failure gives: 2 for a usage error, 1 for anything else. */
 export function exitCodeOf(error: unknown): number {
@@ -168,11 +170,11 @@ function guardProcess(reporting: Reporting, ownSignals: boolean): void {
   process.on("uncaughtException", lastResort);
   process.on("unhandledRejection", lastResort);
   if (!ownSignals) {
-    for (const signal of Object.keys(SIGNAL_NUMBERS) as NodeJS.Signals[]) {
+    for (const signal of STOP_SIGNALS) {
       process.once(signal, () => {
         const open = endOpenRuns(`stopped by ${signal}`);
         reportFailure(new UserError(`stopped by ${signal}${open ? `; ${open} open run(s) recorded as failed` : ""}`), reporting);
-        process.exit(128 + SIGNAL_NUMBERS[signal]!);
+        process.exit(128 + constants.signals[signal]);
       });
     }
   }
