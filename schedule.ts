@@ -3,9 +3,9 @@
 // `node --import tsx schedule.ts` (not through npx, which does not pass SIGTERM on), so that a
 // supervisor's SIGTERM reaches it and it stops only once its job's end is recorded.
 import path from "node:path";
-import { command } from "./lib/cli.ts";
-import { renderTable } from "./lib/format.ts";
-import { formatSpan, jobSpec, loadSchedule, nextRuns, runDaemon, utc } from "./lib/scheduler.ts";
+import { command } from "./lib/run/cli.ts";
+import { renderTable } from "./lib/table/format.ts";
+import { formatSpan, jobSpec, loadSchedule, nextRuns, runDaemon, utc } from "./lib/daemon/scheduler.ts";
 
 await command(
   {

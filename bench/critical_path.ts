@@ -1,8 +1,8 @@
 // The least time a build can take, from what its flows did when run one at a time: each flow's
 // sequential request rounds times the sources' latency, plus the time it spent not waiting on a
 // source; then the longest chain of those through the dependency graph.
-import { upstreamOf } from "../lib/flow.ts";
-import type { FlowGraph } from "../lib/graph.ts";
+import { upstreamOf } from "../lib/flows/flow.ts";
+import type { FlowGraph } from "../lib/run/graph.ts";
 
 /** A request as the client saw it: sent at `start`, answer complete at `end` (ms). */
 export interface Interval {

@@ -4,12 +4,12 @@
 // timing; they exit non-zero only if a measured command itself failed.
 import { spawn } from "node:child_process";
 import diagnostics from "node:diagnostics_channel";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { renderTable } from "../lib/format.ts";
+import { renderTable } from "../lib/table/format.ts";
 import { attribute, flowBound, longestChain, type FlowBound, type Interval } from "./critical_path.ts";
 import { measure, type Measured } from "./measure.ts";
 import { promoteFullSet, s3Clean } from "./s3.ts";
@@ -169,10 +169,10 @@ async function serveAll(latencyMs: number): Promise<{ env: Record<string, string
  * take with sources that answer in exactly the latency); peak RSS.
  */
 async function buildAll(): Promise<void> {
-  const { flowGraph } = await import("../lib/graph.ts");
+  const { flowGraph } = await import("../lib/run/graph.ts");
   const { ALL_FLOWS } = await import("../scripts/flows.ts");
-  const { RunHistory } = await import("../lib/history.ts");
-  const { DEFAULT_CONCURRENCY } = await import("../lib/build.ts");
+  const { RunHistory } = await import("../lib/history/history.ts");
+  const { DEFAULT_CONCURRENCY } = await import("../lib/run/build.ts");
   const latencyMs = Number(flags.latency);
   const sizes = `${latencyMs} ms latency, Verra ${thousands(Number(flags["build-verra-rows"]))}, ${thousands(Number(flags["build-records"]))} retirements, ${process.env.DATA_PIPELINES_ARTIFACT_COMPRESSION ?? "lz4"} artifacts`;
   const sources = await serveAll(latencyMs);
@@ -273,9 +273,9 @@ async function verraIngest(): Promise<void> {
     record({ case: "verra_ingest", measure: "peak RSS, with validation", value: round(again.maxRssBytes / MiB, 0), unit: "MiB", target: "< 1536 MiB", met: again.maxRssBytes < 1536 * MiB });
 
     // verra_data_v2 on those rows (its other upstream, the Moss batches, is seeded empty).
-    const { LocalLake } = await import("../lib/lake.ts");
-    const { encodeArtifact } = await import("../lib/artifact.ts");
-    const { table } = await import("../lib/table.ts");
+    const { LocalLake } = await import("../lib/lake/lake.ts");
+    const { encodeArtifact } = await import("../lib/artifact/artifact.ts");
+    const { table } = await import("../lib/table/table.ts");
     await new LocalLake(path.join(cwd, "data", "lake")).write("raw_eth_moss_bridged_offsets-latest", encodeArtifact(table({ "Serial Number": "string" }, [])));
     const v2 = await measure("scripts/verra_data_v2.ts", [], cwd, {});
     check("verra_data_v2", v2);
@@ -322,11 +322,11 @@ const ROWS_PER_S = 200_000;
 async function transforms(): Promise<void> {
   const lakeDir = await realisticLake();
   const { ALL_FLOWS } = await import("../scripts/flows.ts");
-  const { LocalLake, latestKey } = await import("../lib/lake.ts");
-  const { decodeArtifact } = await import("../lib/artifact.ts");
-  const { loadConfig } = await import("../lib/config.ts");
-  const { Logger } = await import("../lib/log.ts");
-  const { mergeWithVerra } = await import("../lib/transforms.ts");
+  const { LocalLake, latestKey } = await import("../lib/lake/lake.ts");
+  const { decodeArtifact } = await import("../lib/artifact/artifact.ts");
+  const { loadConfig } = await import("../lib/config/config.ts");
+  const { Logger } = await import("../lib/core/log.ts");
+  const { mergeWithVerra } = await import("../lib/table/transforms.ts");
   const { startFakePolygonRpc } = await import("../test/fakes/polygon_rpc.ts");
   const rpc = await startFakePolygonRpc();
   const lake = new LocalLake(lakeDir);
@@ -345,7 +345,7 @@ async function transforms(): Promise<void> {
   try {
     for (const flow of ALL_FLOWS) {
       if (flow.kind !== "derived") continue;
-      const inputs: Record<string, import("../lib/table.ts").Table> = {};
+      const inputs: Record<string, import("../lib/table/table.ts").Table> = {};
       for (const up of flow.from) {
         const bytes = await lake.read(latestKey(up));
         if (!bytes) throw new Error(`${lakeDir} has no ${latestKey(up)}`);
@@ -407,8 +407,8 @@ async function transforms(): Promise<void> {
  */
 async function codec(): Promise<void> {
   const lakeDir = await realisticLake();
-  const { LocalLake } = await import("../lib/lake.ts");
-  const { COMPRESSIONS, compressionUnavailable, decodeArtifact, encodeArtifact } = await import("../lib/artifact.ts");
+  const { LocalLake } = await import("../lib/lake/lake.ts");
+  const { COMPRESSIONS, compressionUnavailable, decodeArtifact, encodeArtifact } = await import("../lib/artifact/artifact.ts");
   const { ALL_FLOWS } = await import("../scripts/flows.ts");
   const compressions = COMPRESSIONS.filter((c) => !compressionUnavailable(c));
   const skipped = COMPRESSIONS.filter((c) => compressionUnavailable(c));
@@ -508,12 +508,11 @@ async function pagination(): Promise<void> {
   const fake = await startFakeSubgraphs({ stores: { "polygon-digital-carbon": data["polygon-digital-carbon"] } });
   const cwd = tempDir();
   try {
-    const retires = data["polygon-digital-carbon"].Retire!.length;
     fake.setLatency(latencyMs);
     // The client alone, in this process: one collection, every record, in order.
-    const { fetchCollection } = await import("../lib/subgraph.ts");
-    const { loadConfig } = await import("../lib/config.ts");
-    const { Logger } = await import("../lib/log.ts");
+    const { fetchCollection } = await import("../lib/sources/subgraph.ts");
+    const { loadConfig } = await import("../lib/config/config.ts");
+    const { Logger } = await import("../lib/core/log.ts");
     const config = loadConfig({ DATA_PIPELINES_CARBON_SUBGRAPH_URL: fake.url("polygon-digital-carbon") }, cwd);
     const ctx = { config, log: new Logger({ format: "human", progress: false, stream: { write: () => true } as unknown as NodeJS.WritableStream }), now: new Date(), note: () => {}, retry: <T>(_w: string, r: () => Promise<T>) => r() };
     const { sequentialRounds } = await import("./critical_path.ts");

@@ -4,11 +4,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { runBuild } from "../lib/build.ts";
-import { loadConfig } from "../lib/config.ts";
-import { formatBytes } from "../lib/format.ts";
-import { LocalLake, openLake } from "../lib/lake.ts";
-import { Logger } from "../lib/log.ts";
+import { runBuild } from "../lib/run/build.ts";
+import { loadConfig } from "../lib/config/config.ts";
+import { formatBytes } from "../lib/table/format.ts";
+import { LocalLake, openLake } from "../lib/lake/lake.ts";
+import { Logger } from "../lib/core/log.ts";
 import { ALL_FLOWS } from "../scripts/flows.ts";
 import { startFakeSources } from "../test/fakes/all.ts";
 import { startFakeS3 } from "../test/fakes/s3.ts";

@@ -11,9 +11,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { RunHistory } from "../lib/history.ts";
-import { Logger } from "../lib/log.ts";
-import { Scheduler, loadSchedule, logsDirOf } from "../lib/scheduler.ts";
+import { RunHistory } from "../lib/history/history.ts";
+import { Logger } from "../lib/core/log.ts";
+import { Scheduler, loadSchedule, logsDirOf } from "../lib/daemon/scheduler.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: flags } = parseArgs({

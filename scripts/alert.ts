@@ -1,9 +1,9 @@
 // alert: send a test alert to every target (DATA_PIPELINES_ALERT_WEBHOOK, DATA_PIPELINES_ALERT_COMMAND),
 // to check the configuration before something breaks. Exit 0 when every target took it, 1 otherwise.
 import { hostname } from "node:os";
-import { deliver, alertsEnabled } from "../lib/alert.ts";
-import { command } from "../lib/cli.ts";
-import { UsageError, UserError } from "../lib/errors.ts";
+import { deliver, alertsEnabled } from "../lib/alerts/alert.ts";
+import { command } from "../lib/run/cli.ts";
+import { UsageError, UserError } from "../lib/core/errors.ts";
 
 await command(
   {

@@ -1,8 +1,8 @@
 // all_retirements: off-chain (Verra) and KlimaDAO retirements together, newest first (docs/datasets.md §5.11;
 // beneficiary names and addresses and the bridge casing are mixed as the dashboard expects, Q22).
-import { runWhenMain } from "../lib/cli.ts";
-import { derivedFlow } from "../lib/flow.ts";
-import { table, type Row } from "../lib/table.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { derivedFlow } from "../lib/flows/flow.ts";
+import { table, type Row } from "../lib/table/table.ts";
 
 const flow = derivedFlow({
   slug: "all_retirements",

@@ -1,10 +1,10 @@
 // assets_prices: today's live prices on top of the daily closes, newest first (docs/datasets.md §5.1).
-import { runWhenMain } from "../lib/cli.ts";
-import { TOKEN_NAMES } from "../lib/constants.ts";
-import { derivedFlow, everyColumn } from "../lib/flow.ts";
-import { mapTable, type Column } from "../lib/table.ts";
-import { autoRename } from "../lib/transforms.ts";
-import { TOKEN_PREFIXES } from "../lib/consumer.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { TOKEN_NAMES } from "../lib/sources/constants.ts";
+import { derivedFlow, everyColumn } from "../lib/flows/flow.ts";
+import { mapTable, type Column } from "../lib/table/table.ts";
+import { autoRename } from "../lib/table/transforms.ts";
+import { TOKEN_PREFIXES } from "../lib/flows/consumer.ts";
 
 const COLUMNS: Column[] = [
   { name: "date", type: "date" },

@@ -2,9 +2,9 @@
 // parallel), in this process or one process per flow (--isolate). Prints a summary; exits
 // non-zero if any flow failed.
 import { constants } from "node:os";
-import { DEFAULT_CONCURRENCY, runBuild, summaryTable } from "../lib/build.ts";
-import { command, RUN_OPTIONS, RUN_OPTIONS_HELP, runOrigin } from "../lib/cli.ts";
-import { wholeFlag } from "../lib/parse.ts";
+import { DEFAULT_CONCURRENCY, runBuild, summaryTable } from "../lib/run/build.ts";
+import { command, RUN_OPTIONS, RUN_OPTIONS_HELP, runOrigin } from "../lib/run/cli.ts";
+import { wholeFlag } from "../lib/core/parse.ts";
 import { ALL_FLOWS } from "./flows.ts";
 
 await command(

@@ -1,8 +1,8 @@
 // build_frequent: the hourly refresh, current_assets_prices then tokens_data_v2, each in its own
-// process (stopped with this one, and by itself if this one dies: lib/exit_with_parent.ts).
+// process (stopped with this one, and by itself if this one dies: lib/process/exit_with_parent.ts).
 import { constants } from "node:os";
-import { runBuild, summaryTable } from "../lib/build.ts";
-import { command, RUN_OPTIONS, RUN_OPTIONS_HELP, runOrigin } from "../lib/cli.ts";
+import { runBuild, summaryTable } from "../lib/run/build.ts";
+import { command, RUN_OPTIONS, RUN_OPTIONS_HELP, runOrigin } from "../lib/run/cli.ts";
 import currentAssetsPrices from "./current_assets_prices.ts";
 import tokensDataV2 from "./tokens_data_v2.ts";
 

@@ -1,12 +1,12 @@
 // clean_up_latest_artifacts: delete every -latest artifact from the lake AWS_STORAGE
 // selects, so that the next build starts without validation baselines. Each is backed
 // up first (--restore puts them back); on production it needs --yes.
-import { command, RUN_OPTIONS, RUN_OPTIONS_HELP } from "../lib/cli.ts";
-import { formatBytes } from "../lib/format.ts";
-import { parseKey } from "../lib/lake.ts";
+import { command, RUN_OPTIONS, RUN_OPTIONS_HELP } from "../lib/run/cli.ts";
+import { formatBytes } from "../lib/table/format.ts";
+import { parseKey } from "../lib/lake/lake.ts";
 import {
   actedOnStorage, deleteAll, DESTRUCTIVE_HELP, DESTRUCTIVE_OPTIONS, destructiveRun, openTarget, reportRefused, safeguard, sweepTemporaries,
-} from "../lib/maintenance.ts";
+} from "../lib/maintenance/maintenance.ts";
 
 await command(
   {

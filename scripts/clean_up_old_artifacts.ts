@@ -3,13 +3,13 @@
 // The daily run deletes a small share, unattended; deleting more (more than half of the
 // historized artifacts, or every copy of a dataset) backs them up first and, on
 // production, needs --yes.
-import { command, RUN_OPTIONS, RUN_OPTIONS_HELP } from "../lib/cli.ts";
-import { formatBytes } from "../lib/format.ts";
-import { parseKey, type ArtifactInfo } from "../lib/lake.ts";
+import { command, RUN_OPTIONS, RUN_OPTIONS_HELP } from "../lib/run/cli.ts";
+import { formatBytes } from "../lib/table/format.ts";
+import { parseKey, type ArtifactInfo } from "../lib/lake/lake.ts";
 import {
   actedOnStorage, deleteAll, DESTRUCTIVE_HELP, DESTRUCTIVE_OPTIONS, destructiveRun, openTarget, reportRefused, safeguard, sweepTemporaries,
-} from "../lib/maintenance.ts";
-import { wholeFlag } from "../lib/parse.ts";
+} from "../lib/maintenance/maintenance.ts";
+import { wholeFlag } from "../lib/core/parse.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 

@@ -1,13 +1,13 @@
 // current_assets_prices: today's USD price of each carbon token, one row (docs/datasets.md §4.17).
 // Asks for the five pairs by id (docs/datasets.md §9 Q14), not the first 100 pairs of the subgraph.
-import { runWhenMain } from "../lib/cli.ts";
-import { checked, parseDecimal } from "../lib/columns.ts";
-import { TOKEN_NAMES, TOKENS } from "../lib/constants.ts";
-import { SourceError } from "../lib/errors.ts";
-import { sourceFlow } from "../lib/flow.ts";
-import { fetchCollection } from "../lib/subgraph.ts";
-import type { Column, Row } from "../lib/table.ts";
-import { TOKEN_PREFIXES } from "../lib/consumer.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { checked, parseDecimal } from "../lib/table/columns.ts";
+import { TOKEN_NAMES, TOKENS } from "../lib/sources/constants.ts";
+import { SourceError } from "../lib/core/errors.ts";
+import { sourceFlow } from "../lib/flows/flow.ts";
+import { fetchCollection } from "../lib/sources/subgraph.ts";
+import type { Column, Row } from "../lib/table/table.ts";
+import { TOKEN_PREFIXES } from "../lib/flows/consumer.ts";
 
 const DAY = 86_400_000;
 

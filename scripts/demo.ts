@@ -4,9 +4,9 @@
 // summary and where the artifacts are, and stops the fakes.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { command } from "../lib/cli.ts";
-import { spawnContained } from "../lib/exit_with_parent.ts";
-import { wholeFlag } from "../lib/parse.ts";
+import { command } from "../lib/run/cli.ts";
+import { spawnContained } from "../lib/process/exit_with_parent.ts";
+import { wholeFlag } from "../lib/core/parse.ts";
 import { startFakeSources } from "../test/fakes/all.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -31,7 +31,7 @@ await command(
     let code: number;
     try {
       code = await new Promise<number>((resolve) => {
-        // Its own process group, stopped with the demo (lib/exit_with_parent.ts).
+        // Its own process group, stopped with the demo (lib/process/exit_with_parent.ts).
         const child = spawnContained(path.join(ROOT, "scripts", "build_all.ts"), [], {
           env: { ...process.env, ...sources.env },
           stdio: ["inherit", "inherit", "inherit"],

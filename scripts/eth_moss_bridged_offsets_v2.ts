@@ -1,12 +1,12 @@
 // eth_moss_bridged_offsets_v2: Moss batches bridged to Ethereum with Verra's project data, the
 // vintage from the serial number, and the date of the bridge transaction that carried them
 // (docs/datasets.md §5.7; docs/datasets.md §9 Q20: a malformed serial or a null quantity gives nulls, not a failure).
-import { runWhenMain } from "../lib/cli.ts";
-import { ZERO_TX_HASH } from "../lib/constants.ts";
-import { derivedFlow } from "../lib/flow.ts";
-import { dropColumns, withColumns, type Column, type Row, type Value } from "../lib/table.ts";
-import { autoRename, mergeWithVerra, unixToTimestamp, VERRA_MERGE_COLUMNS } from "../lib/transforms.ts";
-import { ETH_V2 } from "../lib/consumer.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { ZERO_TX_HASH } from "../lib/sources/constants.ts";
+import { derivedFlow } from "../lib/flows/flow.ts";
+import { dropColumns, withColumns, type Column, type Row, type Value } from "../lib/table/table.ts";
+import { autoRename, mergeWithVerra, unixToTimestamp, VERRA_MERGE_COLUMNS } from "../lib/table/transforms.ts";
+import { ETH_V2 } from "../lib/flows/consumer.ts";
 
 const flow = derivedFlow({
   slug: "eth_moss_bridged_offsets_v2",

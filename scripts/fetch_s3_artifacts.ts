@@ -2,13 +2,13 @@
 // the lake --to names (default: DATA_PIPELINES_RESULT_STORAGE, local by default), each
 // checked first. Into a bucket, the -latest it overwrites are backed up first; into
 // production, it needs --yes.
-import { decodeArtifactSummary } from "../lib/artifact.ts";
-import { command, RUN_OPTIONS, RUN_OPTIONS_HELP } from "../lib/cli.ts";
-import { parseStorage } from "../lib/config.ts";
-import { errorMessage, UserError } from "../lib/errors.ts";
-import { formatBytes } from "../lib/format.ts";
-import { parseKey } from "../lib/lake.ts";
-import { actedOnStorage, DESTRUCTIVE_HELP, DESTRUCTIVE_OPTIONS, destructiveRun, openTarget, reportRefused, safeguard } from "../lib/maintenance.ts";
+import { decodeArtifactSummary } from "../lib/artifact/artifact.ts";
+import { command, RUN_OPTIONS, RUN_OPTIONS_HELP } from "../lib/run/cli.ts";
+import { parseStorage } from "../lib/config/config.ts";
+import { errorMessage, UserError } from "../lib/core/errors.ts";
+import { formatBytes } from "../lib/table/format.ts";
+import { parseKey } from "../lib/lake/lake.ts";
+import { actedOnStorage, DESTRUCTIVE_HELP, DESTRUCTIVE_OPTIONS, destructiveRun, openTarget, reportRefused, safeguard } from "../lib/maintenance/maintenance.ts";
 
 await command(
   {

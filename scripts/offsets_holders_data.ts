@@ -1,9 +1,9 @@
 // offsets_holders_data: each holder's latest holding per token, summed per holder, with a short
 // name (docs/datasets.md §5.9; the sum across different tokens is kept, Q16).
-import { runWhenMain } from "../lib/cli.ts";
-import { HOLDER_NAMES } from "../lib/constants.ts";
-import { derivedFlow } from "../lib/flow.ts";
-import { table } from "../lib/table.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { HOLDER_NAMES } from "../lib/sources/constants.ts";
+import { derivedFlow } from "../lib/flows/flow.ts";
+import { table } from "../lib/table/table.ts";
 
 const flow = derivedFlow({
   slug: "offsets_holders_data",

@@ -1,11 +1,11 @@
 // polygon_bridged_offsets_v2: credits bridged to Polygon with Verra's project data (methodology
 // included), fixed regions, a bridged_date timestamp (null when never bridged) and per-pool
 // quantities (docs/datasets.md §5.6, docs/datasets.md §9 Q5, Q6).
-import { runWhenMain } from "../lib/cli.ts";
-import { derivedFlow } from "../lib/flow.ts";
-import { dropColumns } from "../lib/table.ts";
-import { autoRename, fixRegions, mergeWithVerra, VERRA_MERGE_COLUMNS, poolQuantities, unixToTimestamp } from "../lib/transforms.ts";
-import { POLYGON_V2 } from "../lib/consumer.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { derivedFlow } from "../lib/flows/flow.ts";
+import { dropColumns } from "../lib/table/table.ts";
+import { autoRename, fixRegions, mergeWithVerra, VERRA_MERGE_COLUMNS, poolQuantities, unixToTimestamp } from "../lib/table/transforms.ts";
+import { POLYGON_V2 } from "../lib/flows/consumer.ts";
 
 const flow = derivedFlow({
   slug: "polygon_bridged_offsets_v2",

@@ -1,8 +1,8 @@
 // polygon_carbon_metrics: the daily carbon metrics of Polygon with readable column names and a date
 // (docs/datasets.md §5.12). Rows stay newest first: the dashboard samples the last row of each month.
-import { runWhenMain } from "../lib/cli.ts";
-import { derivedFlow } from "../lib/flow.ts";
-import { carbonMetricsByDay } from "../lib/transforms.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { derivedFlow } from "../lib/flows/flow.ts";
+import { carbonMetricsByDay } from "../lib/table/transforms.ts";
 
 const flow = derivedFlow({
   slug: "polygon_carbon_metrics",

@@ -1,10 +1,10 @@
 // polygon_klima_retirements: KlimaDAO retirements with a timestamp, an origin and the pool's token
 // symbol (docs/datasets.md §5.10).
-import { runWhenMain } from "../lib/cli.ts";
-import { TOKEN_NAMES, TOKENS } from "../lib/constants.ts";
-import { derivedFlow } from "../lib/flow.ts";
-import { withColumns } from "../lib/table.ts";
-import { autoRename, parseUtc } from "../lib/transforms.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { TOKEN_NAMES, TOKENS } from "../lib/sources/constants.ts";
+import { derivedFlow } from "../lib/flows/flow.ts";
+import { withColumns } from "../lib/table/table.ts";
+import { autoRename, parseUtc } from "../lib/table/transforms.ts";
 
 const SYMBOL_BY_ADDRESS = new Map(TOKEN_NAMES.map((t) => [TOKENS[t].tokenAddress, t]));
 

@@ -1,8 +1,8 @@
 // polygon_pools_retired_offsets: raw_polygon_pools_retired_offsets with a retirement_date timestamp,
 // lower-case pool addresses and snake_case columns (docs/datasets.md §5.2).
-import { runWhenMain } from "../lib/cli.ts";
-import { derivedFlow } from "../lib/flow.ts";
-import { autoRename, lowerCasePools, unixToTimestamp } from "../lib/transforms.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { derivedFlow } from "../lib/flows/flow.ts";
+import { autoRename, lowerCasePools, unixToTimestamp } from "../lib/table/transforms.ts";
 
 const flow = derivedFlow({
   slug: "polygon_pools_retired_offsets",

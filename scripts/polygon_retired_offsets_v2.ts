@@ -1,9 +1,9 @@
 // polygon_retired_offsets_v2: Polygon retirements with Verra's project data, fixed regions, a
 // retirement_date timestamp and per-pool quantities (docs/datasets.md §5.5, docs/datasets.md §9 Q5: no technical columns).
-import { runWhenMain } from "../lib/cli.ts";
-import { derivedFlow } from "../lib/flow.ts";
-import { autoRename, fixRegions, mergeWithVerra, VERRA_MERGE_COLUMNS, poolQuantities, unixToTimestamp } from "../lib/transforms.ts";
-import { POLYGON_V2, retired } from "../lib/consumer.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { derivedFlow } from "../lib/flows/flow.ts";
+import { autoRename, fixRegions, mergeWithVerra, VERRA_MERGE_COLUMNS, poolQuantities, unixToTimestamp } from "../lib/table/transforms.ts";
+import { POLYGON_V2, retired } from "../lib/flows/consumer.ts";
 
 const flow = derivedFlow({
   slug: "polygon_retired_offsets_v2",

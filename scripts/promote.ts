@@ -1,11 +1,11 @@
 // promote: move to production. Replaces production's -latest set with staging's after
 // checking every staging artifact, keeping a backup that --rollback restores (docs/architecture.md §9).
-import { command, RUN_OPTIONS, RUN_OPTIONS_HELP } from "../lib/cli.ts";
-import { parseStorage } from "../lib/config.ts";
-import { UserError } from "../lib/errors.ts";
-import { MAINTENANCE_HELP, maintenanceRun } from "../lib/maintenance.ts";
-import { consumerContract } from "../lib/flow.ts";
-import { promote, rollback } from "../lib/promote.ts";
+import { command, RUN_OPTIONS, RUN_OPTIONS_HELP } from "../lib/run/cli.ts";
+import { parseStorage } from "../lib/config/config.ts";
+import { UserError } from "../lib/core/errors.ts";
+import { MAINTENANCE_HELP, maintenanceRun } from "../lib/maintenance/maintenance.ts";
+import { consumerContract } from "../lib/flows/flow.ts";
+import { promote, rollback } from "../lib/maintenance/promote.ts";
 
 await command(
   {

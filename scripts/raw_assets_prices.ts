@@ -1,12 +1,12 @@
 // raw_assets_prices: the daily closing USD price of each carbon token, newest day first
 // (docs/datasets.md §4.16): the day's last hourly candle, zero closes and the known mispriced
 // NCT candle left out, the tokens joined on the day.
-import { runWhenMain } from "../lib/cli.ts";
-import { checked, parseDecimal } from "../lib/columns.ts";
-import { MISPRICED_NCT_SWAP, TOKEN_NAMES, TOKENS } from "../lib/constants.ts";
-import { sourceFlow } from "../lib/flow.ts";
-import { fetchCollection } from "../lib/subgraph.ts";
-import type { Column, Row } from "../lib/table.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { checked, parseDecimal } from "../lib/table/columns.ts";
+import { MISPRICED_NCT_SWAP, TOKEN_NAMES, TOKENS } from "../lib/sources/constants.ts";
+import { sourceFlow } from "../lib/flows/flow.ts";
+import { fetchCollection } from "../lib/sources/subgraph.ts";
+import type { Column, Row } from "../lib/table/table.ts";
 
 const DAY = 86_400_000;
 

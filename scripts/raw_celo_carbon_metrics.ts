@@ -1,6 +1,6 @@
 // raw_celo_carbon_metrics: daily carbon metrics on Celo (docs/datasets.md §4.14).
-import { runWhenMain } from "../lib/cli.ts";
-import { carbonMetricsFlow } from "../lib/subgraph_flow.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { carbonMetricsFlow } from "../lib/flows/subgraph_flow.ts";
 
 const flow = carbonMetricsFlow({
   slug: "raw_celo_carbon_metrics",

@@ -1,8 +1,8 @@
 // raw_eth_moss_bridged_offsets: Verra batches bridged to Ethereum by Moss, with their
 // serial numbers (docs/datasets.md §4.11).
-import { runWhenMain } from "../lib/cli.ts";
-import { col } from "../lib/columns.ts";
-import { subgraphFlow } from "../lib/subgraph_flow.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { col } from "../lib/table/columns.ts";
+import { subgraphFlow } from "../lib/flows/subgraph_flow.ts";
 
 const flow = subgraphFlow({
   slug: "raw_eth_moss_bridged_offsets",

@@ -1,7 +1,7 @@
 // raw_eth_moss_retired_offsets: Moss retirements on Ethereum, oldest first (docs/datasets.md §4.10).
-import { runWhenMain } from "../lib/cli.ts";
-import { col } from "../lib/columns.ts";
-import { subgraphFlow } from "../lib/subgraph_flow.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { col } from "../lib/table/columns.ts";
+import { subgraphFlow } from "../lib/flows/subgraph_flow.ts";
 
 const flow = subgraphFlow({
   slug: "raw_eth_moss_retired_offsets",

@@ -1,8 +1,8 @@
 // raw_eth_retired_offsets: retirements of bridged credits on Ethereum (Moss), with the credit's
 // metadata (docs/datasets.md §4.9). Total Quantity is the token's cumulative retired amount.
-import { runWhenMain } from "../lib/cli.ts";
-import { col } from "../lib/columns.ts";
-import { subgraphFlow } from "../lib/subgraph_flow.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { col } from "../lib/table/columns.ts";
+import { subgraphFlow } from "../lib/flows/subgraph_flow.ts";
 
 const flow = subgraphFlow({
   slug: "raw_eth_retired_offsets",

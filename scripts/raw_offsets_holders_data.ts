@@ -1,7 +1,7 @@
 // raw_offsets_holders_data: carbon-token holdings of KlimaDAO users (docs/datasets.md §4.8).
-import { runWhenMain } from "../lib/cli.ts";
-import { col } from "../lib/columns.ts";
-import { subgraphFlow } from "../lib/subgraph_flow.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { col } from "../lib/table/columns.ts";
+import { subgraphFlow } from "../lib/flows/subgraph_flow.ts";
 
 const flow = subgraphFlow({
   slug: "raw_offsets_holders_data",

@@ -1,12 +1,12 @@
 // raw_polygon_bridged_offsets: every carbon credit bridged to Polygon, with its project, its
 // current pool balances and its first bridge date (docs/datasets.md §4.7, as fixed by docs/datasets.md §9:
 // every credit kept, also without pool balances or bridges; no technical columns).
-import { runWhenMain } from "../lib/cli.ts";
-import { checked, col, parseDecimal, tableOf } from "../lib/columns.ts";
-import { sourceFlow } from "../lib/flow.ts";
-import { fetchPoolBalances, withPoolQuantities } from "../lib/pools.ts";
-import { fetchCollection, together } from "../lib/subgraph.ts";
-import { withColumns } from "../lib/table.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { checked, col, parseDecimal, tableOf } from "../lib/table/columns.ts";
+import { sourceFlow } from "../lib/flows/flow.ts";
+import { fetchPoolBalances, withPoolQuantities } from "../lib/flows/pools.ts";
+import { fetchCollection, together } from "../lib/sources/subgraph.ts";
+import { withColumns } from "../lib/table/table.ts";
 
 const flow = sourceFlow({
   slug: "raw_polygon_bridged_offsets",

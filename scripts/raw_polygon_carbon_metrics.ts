@@ -1,7 +1,7 @@
 // raw_polygon_carbon_metrics: daily carbon metrics on Polygon, with the Klima shares of
 // retirements (docs/datasets.md §4.15).
-import { runWhenMain } from "../lib/cli.ts";
-import { carbonMetricsFlow } from "../lib/subgraph_flow.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { carbonMetricsFlow } from "../lib/flows/subgraph_flow.ts";
 
 const flow = carbonMetricsFlow({
   slug: "raw_polygon_carbon_metrics",

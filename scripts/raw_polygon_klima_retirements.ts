@@ -1,9 +1,9 @@
 // raw_polygon_klima_retirements: retirements made through KlimaDAO, newest first, with a
 // Polygonscan proof link (docs/datasets.md §4.6).
-import { runWhenMain } from "../lib/cli.ts";
-import { col } from "../lib/columns.ts";
-import { PROOF_URL_PREFIX } from "../lib/constants.ts";
-import { subgraphFlow } from "../lib/subgraph_flow.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { col } from "../lib/table/columns.ts";
+import { PROOF_URL_PREFIX } from "../lib/sources/constants.ts";
+import { subgraphFlow } from "../lib/flows/subgraph_flow.ts";
 
 const flow = subgraphFlow({
   slug: "raw_polygon_klima_retirements",

@@ -1,7 +1,7 @@
 // raw_polygon_pools_redeemed_offsets: every redemption from a Polygon carbon pool (docs/datasets.md §4.4).
-import { runWhenMain } from "../lib/cli.ts";
-import { col } from "../lib/columns.ts";
-import { subgraphFlow } from "../lib/subgraph_flow.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { col } from "../lib/table/columns.ts";
+import { subgraphFlow } from "../lib/flows/subgraph_flow.ts";
 
 const flow = subgraphFlow({
   slug: "raw_polygon_pools_redeemed_offsets",

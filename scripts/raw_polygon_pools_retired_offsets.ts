@@ -1,9 +1,9 @@
 // raw_polygon_pools_retired_offsets: retirements made through KlimaDAO's aggregator, with the
 // pool they came from (docs/datasets.md §4.3). The account columns are the intended ones (docs/datasets.md §9, Q4):
 // the addresses, not the Account objects' expanded fields.
-import { runWhenMain } from "../lib/cli.ts";
-import { col } from "../lib/columns.ts";
-import { subgraphFlow } from "../lib/subgraph_flow.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { col } from "../lib/table/columns.ts";
+import { subgraphFlow } from "../lib/flows/subgraph_flow.ts";
 
 const flow = subgraphFlow({
   slug: "raw_polygon_pools_retired_offsets",

@@ -1,13 +1,13 @@
 // raw_polygon_retired_offsets: every retirement of a Polygon carbon credit, one row each, with
 // the credit's project and its current pool balances (docs/datasets.md §4.2, as fixed by docs/datasets.md §9 Q2:
 // one row per retirement, the excluded retiree left out first, pool columns attached by credit).
-import { runWhenMain } from "../lib/cli.ts";
-import { col, tableOf } from "../lib/columns.ts";
-import { EXCLUDED_RETIREE } from "../lib/constants.ts";
-import { sourceFlow } from "../lib/flow.ts";
-import { fetchPoolBalances, withPoolQuantities } from "../lib/pools.ts";
-import { fetchCollection, together } from "../lib/subgraph.ts";
-import { filterRows } from "../lib/table.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { col, tableOf } from "../lib/table/columns.ts";
+import { EXCLUDED_RETIREE } from "../lib/sources/constants.ts";
+import { sourceFlow } from "../lib/flows/flow.ts";
+import { fetchPoolBalances, withPoolQuantities } from "../lib/flows/pools.ts";
+import { fetchCollection, together } from "../lib/sources/subgraph.ts";
+import { filterRows } from "../lib/table/table.ts";
 
 const flow = sourceFlow({
   slug: "raw_polygon_retired_offsets",

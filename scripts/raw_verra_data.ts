@@ -1,8 +1,8 @@
 // raw_verra_data: every VCS issuance record on the Verra registry (docs/datasets.md §4.1),
 // complete: fetched by issuance-date windows rather than one capped request.
-import { runWhenMain } from "../lib/cli.ts";
-import { sourceFlow } from "../lib/flow.ts";
-import { fetchVerra, verraTable } from "../lib/verra.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { sourceFlow } from "../lib/flows/flow.ts";
+import { fetchVerra, verraTable } from "../lib/sources/verra.ts";
 
 const flow = sourceFlow({
   slug: "raw_verra_data",

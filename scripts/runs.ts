@@ -2,13 +2,13 @@
 // the scheduler daemon is alive.
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { command } from "../lib/cli.ts";
-import { UserError } from "../lib/errors.ts";
-import { formatDuration, renderTable } from "../lib/format.ts";
-import { datasetFreshness, describeAge, type DatasetFreshness } from "../lib/freshness.ts";
-import { RunHistory, type RunRecord, type RunStatus } from "../lib/history.ts";
-import { wholeFlag } from "../lib/parse.ts";
-import { loadSchedule, logsDirOf, schedulerStatus, utc } from "../lib/scheduler.ts";
+import { command } from "../lib/run/cli.ts";
+import { UserError } from "../lib/core/errors.ts";
+import { formatDuration, renderTable } from "../lib/table/format.ts";
+import { datasetFreshness, describeAge, type DatasetFreshness } from "../lib/schedule/freshness.ts";
+import { RunHistory, type RunRecord, type RunStatus } from "../lib/history/history.ts";
+import { wholeFlag } from "../lib/core/parse.ts";
+import { loadSchedule, logsDirOf, schedulerStatus, utc } from "../lib/daemon/scheduler.ts";
 
 await command(
   {

@@ -1,13 +1,13 @@
 // show: an artifact's schema, row count and first rows; or the whole table as CSV or JSON.
 import { createWriteStream } from "node:fs";
 import { once } from "node:events";
-import { decodeArtifact } from "../lib/artifact.ts";
-import { command } from "../lib/cli.ts";
-import { UsageError, UserError } from "../lib/errors.ts";
-import { csvField, formatValue, renderTable } from "../lib/format.ts";
-import { checkKey, isArtifactKey, latestKey, openLake } from "../lib/lake.ts";
-import { wholeFlag } from "../lib/parse.ts";
-import type { Table } from "../lib/table.ts";
+import { decodeArtifact } from "../lib/artifact/artifact.ts";
+import { command } from "../lib/run/cli.ts";
+import { UsageError, UserError } from "../lib/core/errors.ts";
+import { csvField, formatValue, renderTable } from "../lib/table/format.ts";
+import { checkKey, isArtifactKey, latestKey, openLake } from "../lib/lake/lake.ts";
+import { wholeFlag } from "../lib/core/parse.ts";
+import type { Table } from "../lib/table/table.ts";
 
 await command(
   {

@@ -1,13 +1,13 @@
 // status: the status page in the foreground, without the daemon (the daemon serves the same page
 // itself on DATA_PIPELINES_STATUS_ADDR). Read-only; stops cleanly on SIGINT/SIGTERM.
 import path from "node:path";
-import { command } from "../lib/cli.ts";
-import { RunHistory } from "../lib/history.ts";
-import { loadSchedule, logsDirOf } from "../lib/scheduler.ts";
-import { checkStatusSettings, parseListen } from "../lib/status/access.ts";
+import { command } from "../lib/run/cli.ts";
+import { RunHistory } from "../lib/history/history.ts";
+import { loadSchedule, logsDirOf } from "../lib/daemon/scheduler.ts";
+import { checkStatusSettings, parseListen } from "../lib/config/status.ts";
 import { startStatusServer } from "../lib/status/server.ts";
-import { flagText } from "../lib/parse.ts";
-import { UsageError } from "../lib/errors.ts";
+import { flagText } from "../lib/core/parse.ts";
+import { UsageError } from "../lib/core/errors.ts";
 
 await command(
   {

@@ -1,12 +1,12 @@
 // tokens_data_v2: one row per carbon token (BCT, NCT, MCO2, UBO, NBO) with its current supply,
 // its redeem fee read from the Polygon contracts, today's price and the cost of a selective
 // redeem (docs/datasets.md §5.13). Not historized: only tokens_data_v2-latest is written.
-import { runWhenMain } from "../lib/cli.ts";
-import { TOKEN_NAMES, TOKENS } from "../lib/constants.ts";
-import { UserError } from "../lib/errors.ts";
-import { derivedFlow } from "../lib/flow.ts";
-import { feeRedeemFactors } from "../lib/polygon.ts";
-import { table, type Row, type Table } from "../lib/table.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { TOKEN_NAMES, TOKENS } from "../lib/sources/constants.ts";
+import { UserError } from "../lib/core/errors.ts";
+import { derivedFlow } from "../lib/flows/flow.ts";
+import { feeRedeemFactors } from "../lib/sources/polygon.ts";
+import { table, type Row, type Table } from "../lib/table/table.ts";
 
 const flow = derivedFlow({
   slug: "tokens_data_v2",

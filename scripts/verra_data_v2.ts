@@ -1,12 +1,12 @@
 // verra_data_v2: the Verra issuances with parsed dates, vintage year, status,
 // bridge flags (Toucan, C3, Moss), ISO country code and project id; column names
 // snake-cased as the original's auto-rename did (docs/datasets.md §5.3).
-import { runWhenMain } from "../lib/cli.ts";
-import { countryCode } from "../lib/countries.ts";
-import { derivedFlow, everyColumn } from "../lib/flow.ts";
-import { projector, type Column, type Row } from "../lib/table.ts";
-import { parseUtc, snakeName } from "../lib/transforms.ts";
-import { CREDITS } from "../lib/consumer.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { countryCode } from "../lib/table/countries.ts";
+import { derivedFlow, everyColumn } from "../lib/flows/flow.ts";
+import { projector, type Column, type Row } from "../lib/table/table.ts";
+import { parseUtc, snakeName } from "../lib/table/transforms.ts";
+import { CREDITS } from "../lib/flows/consumer.ts";
 
 const DAY = 86_400_000;
 

@@ -1,8 +1,8 @@
 // verra_retirements: Verra credits retired off-chain, i.e. not through a bridge (docs/datasets.md §5.4).
-import { runWhenMain } from "../lib/cli.ts";
-import { derivedFlow } from "../lib/flow.ts";
-import { filterRows } from "../lib/table.ts";
-import { CREDITS } from "../lib/consumer.ts";
+import { runWhenMain } from "../lib/run/cli.ts";
+import { derivedFlow } from "../lib/flows/flow.ts";
+import { filterRows } from "../lib/table/table.ts";
+import { CREDITS } from "../lib/flows/consumer.ts";
 
 const flow = derivedFlow({
   slug: "verra_retirements",

@@ -1,4 +1,4 @@
-// Alerts (lib/alert.ts): a webhook receiver on 127.0.0.1 counts what arrives. A failing flow, a
+// Alerts (lib/alerts/alert.ts): a webhook receiver on 127.0.0.1 counts what arrives. A failing flow, a
 // failing build, a crashed and a timed-out daemon job, a skipped trigger and a stale dataset each
 // alert once, with the slug, the run id and the error line; a recovery once; a repeat never. A
 // receiver that hangs or is gone changes neither the run's outcome nor its duration beyond the
@@ -11,15 +11,15 @@ import { readFileSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { describe, test } from "node:test";
-import { alertDocument, DaemonAlerts, webhookBody, type Alert } from "../lib/alert.ts";
-import { runBuild } from "../lib/build.ts";
-import { SourceError } from "../lib/errors.ts";
-import { derivedFlow, runFlow, sourceFlow, type Flow } from "../lib/flow.ts";
-import { RunHistory } from "../lib/history.ts";
-import { LocalLake } from "../lib/lake.ts";
-import { registerSecret } from "../lib/redact.ts";
-import { loadSchedule, Scheduler } from "../lib/scheduler.ts";
-import { table } from "../lib/table.ts";
+import { alertDocument, DaemonAlerts, webhookBody, type Alert } from "../lib/alerts/alert.ts";
+import { runBuild } from "../lib/run/build.ts";
+import { SourceError } from "../lib/core/errors.ts";
+import { derivedFlow, runFlow, sourceFlow, type Flow } from "../lib/flows/flow.ts";
+import { RunHistory } from "../lib/history/history.ts";
+import { LocalLake } from "../lib/lake/lake.ts";
+import { registerSecret } from "../lib/core/redact.ts";
+import { loadSchedule, Scheduler } from "../lib/daemon/scheduler.ts";
+import { table } from "../lib/table/table.ts";
 import { liveInGroup, memoryLogger, ROOT, runScript, tempDir, testConfig } from "./helpers.ts";
 
 type T = Parameters<typeof tempDir>[0];

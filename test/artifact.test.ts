@@ -6,9 +6,9 @@ import path from "node:path";
 import { test } from "node:test";
 import zlib from "node:zlib";
 import { compressionRegistry, CompressionType, tableFromIPC } from "apache-arrow";
-import { COMPRESSIONS, decodeArtifact, encodeArtifact, unwrapEnvelope } from "../lib/artifact.ts";
-import { ArtifactError } from "../lib/errors.ts";
-import { table, type Table } from "../lib/table.ts";
+import { COMPRESSIONS, decodeArtifact, encodeArtifact, unwrapEnvelope } from "../lib/artifact/artifact.ts";
+import { ArtifactError } from "../lib/core/errors.ts";
+import { table, type Table } from "../lib/table/table.ts";
 import { ROOT, tempDir } from "./helpers.ts";
 import { pandasPython, requirePython, skipWithoutPandas } from "./codec_helpers.ts";
 

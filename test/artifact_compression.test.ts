@@ -8,11 +8,11 @@ import { test } from "node:test";
 import zlib from "node:zlib";
 import {
   COMPRESSIONS, compressionUnavailable, decodeArtifact, decodeArtifactSummary, encodeArtifact, encodeArtifactBody, type Compression,
-} from "../lib/artifact.ts";
-import { ConfigError } from "../lib/errors.ts";
-import { loadConfig } from "../lib/config.ts";
-import { sourceFlow, runFlow } from "../lib/flow.ts";
-import { table, type Table } from "../lib/table.ts";
+} from "../lib/artifact/artifact.ts";
+import { ConfigError } from "../lib/core/errors.ts";
+import { loadConfig } from "../lib/config/config.ts";
+import { sourceFlow, runFlow } from "../lib/flows/flow.ts";
+import { table, type Table } from "../lib/table/table.ts";
 import { recordBatches } from "./codec_helpers.ts";
 import { flowBench, runScript, tempDir } from "./helpers.ts";
 

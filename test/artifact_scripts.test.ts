@@ -4,11 +4,11 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { encodeArtifact } from "../lib/artifact.ts";
-import { consumerContract } from "../lib/flow.ts";
+import { encodeArtifact } from "../lib/artifact/artifact.ts";
+import { consumerContract } from "../lib/flows/flow.ts";
 import { ALL_FLOWS } from "../scripts/flows.ts";
-import type { Lake } from "../lib/lake.ts";
-import { table, type Column } from "../lib/table.ts";
+import type { Lake } from "../lib/lake/lake.ts";
+import { table, type Column } from "../lib/table/table.ts";
 import { artifactScriptsBench, tempDir } from "./helpers.ts";
 
 const consumerColumns = consumerContract(ALL_FLOWS);

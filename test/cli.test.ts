@@ -6,10 +6,10 @@ import { readFileSync, realpathSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
-import { encodeArtifact } from "../lib/artifact.ts";
-import { RunHistory } from "../lib/history.ts";
-import { LocalLake } from "../lib/lake.ts";
-import { table } from "../lib/table.ts";
+import { encodeArtifact } from "../lib/artifact/artifact.ts";
+import { RunHistory } from "../lib/history/history.ts";
+import { LocalLake } from "../lib/lake/lake.ts";
+import { table } from "../lib/table/table.ts";
 import { runScript, tempDir, type ScriptResult } from "./helpers.ts";
 
 type T = Parameters<typeof tempDir>[0];

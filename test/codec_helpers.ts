@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { CompressionType, MessageReader } from "apache-arrow";
-import { unwrapEnvelope, type Compression } from "../lib/artifact.ts";
+import { unwrapEnvelope, type Compression } from "../lib/artifact/artifact.ts";
 import { ROOT } from "./helpers.ts";
 
 // The Python: PANDAS_PYTHON, else the virtualenv .ci/run prepares (.ci-cache/venv), else python3.

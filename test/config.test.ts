@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { describeConfig, loadConfig, type Config } from "../lib/config.ts";
-import { ConfigError } from "../lib/errors.ts";
-import { redact, registerSecret } from "../lib/redact.ts";
+import { describeConfig, loadConfig, type Config } from "../lib/config/config.ts";
+import { ConfigError } from "../lib/core/errors.ts";
+import { redact, registerSecret } from "../lib/core/redact.ts";
 
 // loadConfig reads only the env object and cwd it is given: nothing touches the disk,
 // so a fixed, non-existent working directory keeps the expected paths exact.
@@ -278,7 +278,7 @@ test("redact masks secrets in URL shapes even when nobody registered them", () =
 
 test(".env.dist documents every variable the configuration reads, and nothing else", async () => {
   const { readFileSync } = await import("node:fs");
-  const { VARIABLES } = await import("../lib/config.ts");
+  const { VARIABLES } = await import("../lib/config/config.ts");
   const text = readFileSync(new URL("../.env.dist", import.meta.url), "utf8");
   const listed = [...text.matchAll(/^([A-Z0-9_]+)=/gm)].map((m) => m[1]);
   assert.deepEqual([...listed].sort(), Object.keys(VARIABLES).sort());

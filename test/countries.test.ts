@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { countryCode } from "../lib/countries.ts";
+import { countryCode } from "../lib/table/countries.ts";
 
 const EXPECTED: Array<[string, string]> = [
   ["Viet Nam", "VNM"],

@@ -2,9 +2,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { attribute, busyTime, flowBound, longestChain, sequentialRounds } from "../bench/critical_path.ts";
-import { derivedFlow, sourceFlow } from "../lib/flow.ts";
-import { flowGraph } from "../lib/graph.ts";
-import { table } from "../lib/table.ts";
+import { derivedFlow, sourceFlow } from "../lib/flows/flow.ts";
+import { flowGraph } from "../lib/run/graph.ts";
+import { table } from "../lib/table/table.ts";
 
 const r = (start: number, end: number) => ({ start, end });
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { decodeArtifact } from "../lib/artifact.ts";
+import { decodeArtifact } from "../lib/artifact/artifact.ts";
 import { runScript, tempDir } from "./helpers.ts";
 
 test("the demo runs build_all offline into ./data/lake and prints the summary and where the artifacts are", async (t) => {

@@ -2,7 +2,7 @@
 // build run once as a user runs it (`npx tsx scripts/build_all.ts`), then each derived `-latest`
 // compared, column by column and row by row, with a table computed HERE from its upstream
 // `-latest` artifacts. The rules below are written out from docs/datasets.md §3.2 and §5 with the
-// departures of docs/datasets.md §9; nothing is imported from lib/transforms.ts or the scripts.
+// departures of docs/datasets.md §9; nothing is imported from lib/table/transforms.ts or the scripts.
 //
 // A second test edits some upstream artifacts to reach rules the generated data does not
 // (today's close among the raw prices, non-midnight metric times, null beneficiaries, malformed
@@ -12,8 +12,8 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { decodeArtifact, encodeArtifact } from "../lib/artifact.ts";
-import type { ColumnType, Row, Table, Value } from "../lib/table.ts";
+import { decodeArtifact, encodeArtifact } from "../lib/artifact/artifact.ts";
+import type { ColumnType, Row, Table, Value } from "../lib/table/table.ts";
 import { startFakeSources, type FakeSources } from "./fakes/all.ts";
 import { runScript } from "./helpers.ts";
 

@@ -8,9 +8,9 @@ import { once } from "node:events";
 import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { encodeArtifact } from "../lib/artifact.ts";
-import { LocalLake, type Lake } from "../lib/lake.ts";
-import { table } from "../lib/table.ts";
+import { encodeArtifact } from "../lib/artifact/artifact.ts";
+import { LocalLake, type Lake } from "../lib/lake/lake.ts";
+import { table } from "../lib/table/table.ts";
 import { artifactScriptsBench, ROOT, runScript, tempDir } from "./helpers.ts";
 
 const DAY = 24 * 60 * 60 * 1000;

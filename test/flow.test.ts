@@ -4,13 +4,13 @@ import { once } from "node:events";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { decodeArtifact, encodeArtifact } from "../lib/artifact.ts";
-import { SourceError } from "../lib/errors.ts";
-import { derivedFlow, everyColumn, runFlow, sourceFlow, type Flow } from "../lib/flow.ts";
-import { processExists, RunHistory } from "../lib/history.ts";
-import { LocalLake } from "../lib/lake.ts";
-import { endOpenRuns } from "../lib/last_resort.ts";
-import { table, type Table } from "../lib/table.ts";
+import { decodeArtifact, encodeArtifact } from "../lib/artifact/artifact.ts";
+import { SourceError } from "../lib/core/errors.ts";
+import { derivedFlow, everyColumn, runFlow, sourceFlow, type Flow } from "../lib/flows/flow.ts";
+import { processExists, RunHistory } from "../lib/history/history.ts";
+import { LocalLake } from "../lib/lake/lake.ts";
+import { endOpenRuns } from "../lib/process/last_resort.ts";
+import { table, type Table } from "../lib/table/table.ts";
 import { flowBench, memoryLogger, readArtifactFile, ROOT, tempDir } from "./helpers.ts";
 
 function numbers(count: number, column = "n"): Table {

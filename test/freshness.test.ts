@@ -1,4 +1,4 @@
-// Freshness (lib/freshness.ts): each dataset's expected maximum age from the schedule that refreshes
+// Freshness (lib/schedule/freshness.ts): each dataset's expected maximum age from the schedule that refreshes
 // it, or the schedule file's `freshness`; its age from the last successful write in the run history;
 // `runs.ts --status` shows both. The lineage the status page draws is read from the scripts as text:
 // checked here against the flows' own declared upstreams.
@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
-import { datasetFreshness, datasetsOfJob, expectedAges, maxAgeOf, triggerInterval } from "../lib/freshness.ts";
-import { upstreamOf } from "../lib/flow.ts";
-import { RunHistory } from "../lib/history.ts";
-import { flowSlugs, loadSchedule } from "../lib/scheduler.ts";
+import { datasetFreshness, datasetsOfJob, expectedAges, maxAgeOf, triggerInterval } from "../lib/schedule/freshness.ts";
+import { upstreamOf } from "../lib/flows/flow.ts";
+import { RunHistory } from "../lib/history/history.ts";
+import { flowSlugs, loadSchedule } from "../lib/daemon/scheduler.ts";
 import { declaredUpstreams } from "../lib/status/data.ts";
 import { runScript, tempDir } from "./helpers.ts";
 

@@ -1,11 +1,11 @@
-// The flows as a dependency graph (lib/graph.ts): the 34 flows' order, selection of a part, refusal of
+// The flows as a dependency graph (lib/run/graph.ts): the 34 flows' order, selection of a part, refusal of
 // cycles and unknown upstreams, and upstreams a build reads as they are (build_frequent).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { DATASET_SLUGS } from "../lib/datasets.ts";
-import { derivedFlow, sourceFlow, type Flow } from "../lib/flow.ts";
-import { flowGraph, selectFlows, topologicalOrder } from "../lib/graph.ts";
-import { table } from "../lib/table.ts";
+import { DATASET_SLUGS } from "../lib/flows/datasets.ts";
+import { derivedFlow, sourceFlow, type Flow } from "../lib/flows/flow.ts";
+import { flowGraph, selectFlows, topologicalOrder } from "../lib/run/graph.ts";
+import { table } from "../lib/table/table.ts";
 import { ALL_FLOWS } from "../scripts/flows.ts";
 
 const source = (slug: string) => sourceFlow({ slug, fetch: async () => table({ a: "int" }, []) });
@@ -50,6 +50,6 @@ test("an upstream read as it is (build_frequent) is allowed and not part of the 
   assert.deepEqual(topologicalOrder(graph, new Set(graph.flows.keys())), ["prices", "tokens"]);
 });
 
-test("the list of datasets (lib/datasets.ts) is the flows' slugs, in the same order", () => {
+test("the list of datasets (lib/flows/datasets.ts) is the flows' slugs, in the same order", () => {
   assert.deepEqual(ALL_FLOWS.map((f) => f.slug), [...DATASET_SLUGS]);
 });

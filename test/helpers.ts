@@ -4,12 +4,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { decodeArtifact } from "../lib/artifact.ts";
-import { loadConfig, type Config } from "../lib/config.ts";
-import { RunHistory, type RunRecord } from "../lib/history.ts";
-import { LocalLake, openLake, type Lake } from "../lib/lake.ts";
-import { Logger } from "../lib/log.ts";
-import type { Table } from "../lib/table.ts";
+import { decodeArtifact } from "../lib/artifact/artifact.ts";
+import { loadConfig, type Config } from "../lib/config/config.ts";
+import { RunHistory, type RunRecord } from "../lib/history/history.ts";
+import { LocalLake, openLake, type Lake } from "../lib/lake/lake.ts";
+import { Logger } from "../lib/core/log.ts";
+import type { Table } from "../lib/table/table.ts";
 import { startFakeS3, type FakeS3 } from "./fakes/s3.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

@@ -6,9 +6,10 @@ import path from "node:path";
 import { test } from "node:test";
 import { pathToFileURL } from "node:url";
 import Database from "better-sqlite3";
-import { UserError } from "../lib/errors.ts";
-import { BUSY_TIMEOUT_MS, RunHistory, runHistoryError, type RunRecord } from "../lib/history.ts";
-import { registerSecret } from "../lib/redact.ts";
+import { UserError } from "../lib/core/errors.ts";
+import { BUSY_TIMEOUT_MS, RunHistory, runHistoryError, type RunRecord } from "../lib/history/history.ts";
+import { SchedulerLock } from "../lib/history/lock.ts";
+import { registerSecret } from "../lib/core/redact.ts";
 import { ROOT, tempDir } from "./helpers.ts";
 
 function openHistory(t: { after(fn: () => void): void }): { history: RunHistory; file: string } {
@@ -284,34 +285,34 @@ test("the scheduler lock: one live holder; a dead or stale holder is taken over,
   await once(dead, "exit");
   const t0 = at("2026-01-01T00:00:00.000Z");
   const later = (s: number) => new Date(t0.getTime() + s * 1000);
-  assert.equal(history.schedulerHolder(), undefined);
+  assert.equal(new SchedulerLock(history).holder(), undefined);
 
-  assert.deepEqual(history.acquireSchedulerLock({ role: "daemon", pid: dead.pid!, now: t0 }), { acquired: true, previous: undefined });
+  assert.deepEqual(new SchedulerLock(history).acquire({ role: "daemon", pid: dead.pid!, now: t0 }), { acquired: true, previous: undefined });
   // Its process is gone: a stale lock, taken over by this process.
-  const taken = history.acquireSchedulerLock({ role: "daemon", now: later(1) });
+  const taken = new SchedulerLock(history).acquire({ role: "daemon", now: later(1) });
   assert.equal(taken.acquired, true);
   assert.equal(taken.acquired && taken.previous?.pid, dead.pid);
-  assert.equal(history.schedulerHeartbeat(dead.pid!, later(2)), false, "the old holder's heartbeat no longer lands");
-  assert.deepEqual(history.schedulerHolder(), {
+  assert.equal(new SchedulerLock(history).heartbeat(dead.pid!, later(2)), false, "the old holder's heartbeat no longer lands");
+  assert.deepEqual(new SchedulerLock(history).holder(), {
     pid: process.pid, host: hostname(), role: "daemon", startedAt: later(1).toISOString(), heartbeatAt: later(1).toISOString(), stoppedAt: null,
   });
 
   // A live holder with a recent heartbeat: refused.
-  assert.equal(history.schedulerHeartbeat(process.pid, later(60)), true);
-  const refused = history.acquireSchedulerLock({ role: "once build_all", pid: dead.pid!, now: later(120) });
-  assert.deepEqual(refused, { acquired: false, holder: history.schedulerHolder() });
-  assert.equal(history.schedulerHolder()!.heartbeatAt, later(60).toISOString());
+  assert.equal(new SchedulerLock(history).heartbeat(process.pid, later(60)), true);
+  const refused = new SchedulerLock(history).acquire({ role: "once build_all", pid: dead.pid!, now: later(120) });
+  assert.deepEqual(refused, { acquired: false, holder: new SchedulerLock(history).holder() });
+  assert.equal(new SchedulerLock(history).holder()!.heartbeatAt, later(60).toISOString());
   // ... unless its heartbeat is stale (more than 90 s old): taken over.
-  const stale = history.acquireSchedulerLock({ role: "once build_all", pid: dead.pid!, now: later(151) });
+  const stale = new SchedulerLock(history).acquire({ role: "once build_all", pid: dead.pid!, now: later(151) });
   assert.equal(stale.acquired && stale.previous?.pid, process.pid);
-  assert.equal(history.schedulerHeartbeat(process.pid, later(152)), false);
+  assert.equal(new SchedulerLock(history).heartbeat(process.pid, later(152)), false);
 
   // Let go by its holder (not by anyone else): free, and nobody is "taken over".
-  history.releaseSchedulerLock(process.pid, later(160));
-  assert.equal(history.schedulerHolder()!.stoppedAt, null);
-  history.releaseSchedulerLock(dead.pid!, later(160));
-  assert.equal(history.schedulerHolder()!.stoppedAt, later(160).toISOString());
-  assert.deepEqual(history.acquireSchedulerLock({ role: "daemon", now: later(161) }), { acquired: true, previous: undefined });
+  new SchedulerLock(history).release(process.pid, later(160));
+  assert.equal(new SchedulerLock(history).holder()!.stoppedAt, null);
+  new SchedulerLock(history).release(dead.pid!, later(160));
+  assert.equal(new SchedulerLock(history).holder()!.stoppedAt, later(160).toISOString());
+  assert.deepEqual(new SchedulerLock(history).acquire({ role: "daemon", now: later(161) }), { acquired: true, previous: undefined });
 });
 
 test("prune keeps running runs and deletes by age and by count per flow", (t) => {

@@ -1,6 +1,6 @@
 // Sources that misbehave as real ones do (issue 19), through the fault proxy of ./fakes/faults.ts:
 // every wait bounded (idle timeout, deadline, answer cap, Retry-After cap), redirects and 402 reported
-// as such, a cursor that does not advance caught, no rejection left unobserved. First lib/http.ts on
+// as such, a cursor that does not advance caught, no rejection left unobserved. First lib/sources/http.ts on
 // its own, then the subgraph client, then whole runs: recorded failed with one line, the previous
 // -latest left byte-for-byte as it was.
 import assert from "node:assert/strict";
@@ -8,16 +8,16 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import path from "node:path";
 import { test } from "node:test";
-import { encodeArtifact } from "../lib/artifact.ts";
-import { SourceError } from "../lib/errors.ts";
-import { runFlow, type FlowContext } from "../lib/flow.ts";
-import { RunHistory } from "../lib/history.ts";
-import { postJson, type HttpBounds } from "../lib/http.ts";
-import { feeRedeemFactors } from "../lib/polygon.ts";
-import { LocalLake } from "../lib/lake.ts";
-import { withRetries } from "../lib/retry.ts";
-import { ask, fetchCollection, together } from "../lib/subgraph.ts";
-import { table } from "../lib/table.ts";
+import { encodeArtifact } from "../lib/artifact/artifact.ts";
+import { SourceError } from "../lib/core/errors.ts";
+import { runFlow, type FlowContext } from "../lib/flows/flow.ts";
+import { RunHistory } from "../lib/history/history.ts";
+import { postJson, type HttpBounds } from "../lib/sources/http.ts";
+import { feeRedeemFactors } from "../lib/sources/polygon.ts";
+import { LocalLake } from "../lib/lake/lake.ts";
+import { withRetries } from "../lib/run/retry.ts";
+import { ask, fetchCollection, together } from "../lib/sources/subgraph.ts";
+import { table } from "../lib/table/table.ts";
 import rawOffsetsHoldersData from "../scripts/raw_offsets_holders_data.ts";
 import rawVerraData from "../scripts/raw_verra_data.ts";
 import { startFaultProxy, type ChooseFault, type FaultProxyOptions } from "./fakes/faults.ts";
@@ -56,7 +56,7 @@ async function post(url: string, bounds: Partial<HttpBounds> = {}, attempts = 4)
 const always = (fault: ReturnType<ChooseFault>): ChooseFault => () => fault;
 const first = (fault: ReturnType<ChooseFault>): ChooseFault => (i) => (i === 0 ? fault : undefined);
 
-// ------------------------------------------------------------------ lib/http.ts on its own
+// ------------------------------------------------------------------ lib/sources/http.ts on its own
 
 test("Retry-After: 86400 fails the attempt at once with the cap line: not slept, not retried", async (t) => {
   const p = await proxy(t, { fault: always({ kind: "status", status: 429, retryAfter: 86_400 }) });

@@ -4,8 +4,8 @@ import { once } from "node:events";
 import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { ArtifactError } from "../lib/errors.ts";
-import { historizedKey, latestKey, LocalLake, openLake, parseKey } from "../lib/lake.ts";
+import { ArtifactError } from "../lib/core/errors.ts";
+import { historizedKey, latestKey, LocalLake, openLake, parseKey } from "../lib/lake/lake.ts";
 import { ROOT, tempDir, testConfig } from "./helpers.ts";
 
 /** Every file and folder under `dir`, relative, sorted. */

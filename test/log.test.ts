@@ -3,7 +3,7 @@
 // redrawn after it, so that every log line starts at column 0.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Logger } from "../lib/log.ts";
+import { Logger } from "../lib/core/log.ts";
 
 /** A stream that says it is a terminal and keeps what was written, as a terminal would show it. */
 function fakeTerminal() {

@@ -1,10 +1,10 @@
-// One strict parser for every number, boolean and duration a user gives (lib/parse.ts), and every
+// One strict parser for every number, boolean and duration a user gives (lib/core/parse.ts), and every
 // variable that holds one: each malformed value is a usage error (ConfigError, exit 2) naming it.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { loadConfig } from "../lib/config.ts";
-import { ConfigError, UsageError } from "../lib/errors.ts";
-import { parseBoolean, parseDuration, parseWhole, wholeFlag } from "../lib/parse.ts";
+import { loadConfig } from "../lib/config/config.ts";
+import { ConfigError, UsageError } from "../lib/core/errors.ts";
+import { parseBoolean, parseDuration, parseWhole, wholeFlag } from "../lib/core/parse.ts";
 
 const MALFORMED_WHOLE = ["abc", "0x10", "1e2", "1.5", "-1", " 0x1 ", "1 000", "+3", "Infinity", "99999999999999999999"];
 

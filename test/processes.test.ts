@@ -10,7 +10,8 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { describe, test } from "node:test";
-import { RunHistory, type RunRecord } from "../lib/history.ts";
+import { RunHistory, type RunRecord } from "../lib/history/history.ts";
+import { SchedulerLock } from "../lib/history/lock.ts";
 import { startFakeHttpServer } from "./fakes/http.ts";
 import { ROOT, tempDir } from "./helpers.ts";
 
@@ -201,7 +202,7 @@ describe("processes end with their parent", { concurrency: true, timeout: 90_000
     assert.deepEqual(survivors(pids), [], "nothing left once the daemon has exited");
 
     const history = open();
-    assert.ok(history.schedulerHolder()?.stoppedAt, "the lock is let go");
+    assert.ok(new SchedulerLock(history).holder()?.stoppedAt, "the lock is let go");
     assert.deepEqual(history.list({ statuses: ["running"] }), []);
     const [job] = history.list({ flow: "build_frequent", statuses: ["failed"] });
     assert.deepEqual(fields(job), ["build_frequent", "failed", "stopped by SIGTERM"]);
@@ -232,7 +233,7 @@ describe("processes end with their parent", { concurrency: true, timeout: 90_000
 
     const history = openHistory(t, db);
     assert.deepEqual(fields(history.get(1)), ["stubborn", "failed", "stopped at shutdown (second signal)"]);
-    assert.ok(history.schedulerHolder()?.stoppedAt, "the lock is let go");
+    assert.ok(new SchedulerLock(history).holder()?.stoppedAt, "the lock is let go");
     const lines = daemon.lines.filter((l) => !l.includes("skipped") && !l.startsWith("stubborn run 1: "));
     assert.deepEqual(lines.slice(lines.indexOf("SIGINT: stopping, no new jobs")).map((l) => l.replace(/failed in [0-9.]+ m?s/, "failed")), [
       "SIGINT: stopping, no new jobs",

@@ -6,13 +6,13 @@ import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { decodeArtifactSummary, encodeArtifact } from "../lib/artifact.ts";
-import { consumerContract } from "../lib/flow.ts";
+import { decodeArtifactSummary, encodeArtifact } from "../lib/artifact/artifact.ts";
+import { consumerContract } from "../lib/flows/flow.ts";
 import { ALL_FLOWS } from "../scripts/flows.ts";
-import { ArtifactError } from "../lib/errors.ts";
-import { LocalLake, openLake, type Lake } from "../lib/lake.ts";
-import { promote, rollback } from "../lib/promote.ts";
-import { table, type Column } from "../lib/table.ts";
+import { ArtifactError } from "../lib/core/errors.ts";
+import { LocalLake, openLake, type Lake } from "../lib/lake/lake.ts";
+import { promote, rollback } from "../lib/maintenance/promote.ts";
+import { table, type Column } from "../lib/table/table.ts";
 import { startFakeS3, type FakeS3 } from "./fakes/s3.ts";
 import { isCopy, runScriptBounded, startFaultyS3, type FaultyS3 } from "./fakes/s3_faults.ts";
 import { memoryLogger, runScript, tempDir, testConfig } from "./helpers.ts";
@@ -208,7 +208,7 @@ test("an S3 server that stops answering half-way: promote ends in one line withi
 });
 
 test("a damaged promote manifest is one line naming the file and what to do", async (t) => {
-  const { dir, staging, production, before } = await fileSetup(t);
+  const { dir, production, before } = await fileSetup(t);
   const folder = path.join(dir, "production", "_promote", "2026_11_25__03_00_00");
   mkdirSync(folder, { recursive: true });
   writeFileSync(path.join(folder, "manifest.json"), '{"state": "copy');

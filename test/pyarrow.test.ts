@@ -12,8 +12,8 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import zlib from "node:zlib";
-import { COMPRESSIONS, decodeArtifactSummary, encodeArtifactBody, type Compression } from "../lib/artifact.ts";
-import { table, type Row, type Table } from "../lib/table.ts";
+import { COMPRESSIONS, decodeArtifactSummary, encodeArtifactBody, type Compression } from "../lib/artifact/artifact.ts";
+import { table, type Row, type Table } from "../lib/table/table.ts";
 import { ROOT, tempDir } from "./helpers.ts";
 import { pandasPython, recordBatches, requirePython, skipWithoutPandas } from "./codec_helpers.ts";
 

@@ -1,9 +1,9 @@
-// Retries (lib/retry.ts): `attempts` tries in all, only transient failures tried again, exponential
+// Retries (lib/run/retry.ts): `attempts` tries in all, only transient failures tried again, exponential
 // backoff with full jitter, a longer Retry-After wins; the clock and the dice are injected.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { SourceError, UserError } from "../lib/errors.ts";
-import { withRetries } from "../lib/retry.ts";
+import { SourceError, UserError } from "../lib/core/errors.ts";
+import { withRetries } from "../lib/run/retry.ts";
 
 /** A source that fails with `errors` in turn, then answers "ok"; counts its calls. */
 function source(errors: Error[]) {

@@ -10,11 +10,12 @@ import { hostname } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { describe, test } from "node:test";
-import { processExists, RunHistory, type RunRecord } from "../lib/history.ts";
+import { processExists, RunHistory, type RunRecord } from "../lib/history/history.ts";
+import { SchedulerLock } from "../lib/history/lock.ts";
 import {
   DEFAULT_SCHEDULE, knownJobs, loadSchedule, missedTriggers, parseSchedule, pruneRuns, Scheduler, schedulerStatus,
   type JobSpec, type RunEnd,
-} from "../lib/scheduler.ts";
+} from "../lib/daemon/scheduler.ts";
 import { memoryLogger, ROOT, runScript, tempDir } from "./helpers.ts";
 
 type T = Parameters<typeof tempDir>[0];
@@ -288,17 +289,17 @@ describe("status", () => {
     };
     assert.deepEqual(state(now), ["not running", "no scheduler has run on this run history"]);
 
-    history.acquireSchedulerLock({ role: "daemon", now });
+    new SchedulerLock(history).acquire({ role: "daemon", now });
     assert.deepEqual(state(later(12)), ["alive", `pid ${process.pid} on ${hostname()} (daemon) since 2026-03-10 14:20:00 UTC, heartbeat 12 s ago`]);
     assert.deepEqual(state(later(91)), ["stale heartbeat", `pid ${process.pid} on ${hostname()}: last heartbeat 91 s ago`]);
-    assert.equal(history.schedulerHeartbeat(process.pid, later(91)), true);
+    assert.equal(new SchedulerLock(history).heartbeat(process.pid, later(91)), true);
     assert.equal(state(later(95))[0], "alive");
-    history.releaseSchedulerLock(process.pid, later(100));
+    new SchedulerLock(history).release(process.pid, later(100));
     assert.deepEqual(state(later(101)), ["not running", `pid ${process.pid} on ${hostname()} stopped at 2026-03-10 14:21:40 UTC`]);
 
     const dead = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
     await once(dead, "exit");
-    history.acquireSchedulerLock({ role: "daemon", pid: dead.pid!, now });
+    new SchedulerLock(history).acquire({ role: "daemon", pid: dead.pid!, now });
     assert.deepEqual(state(later(5)), ["not running", `pid ${dead.pid} on ${hostname()} is gone without stopping (last heartbeat 2026-03-10 14:20:00 UTC)`]);
 
     const built = history.start({ flow: "build_all", trigger: "schedule", at: new Date("2026-03-10T13:15:00Z") });
@@ -403,8 +404,8 @@ describe("the daemon", { concurrency: true, timeout: 60_000 }, () => {
     const history = RunHistory.open(db);
     t.after(() => history.close());
     assert.deepEqual(fields(history.get(1)), ["fails", "manual", "failed", "exit code 3"]);
-    assert.equal(history.schedulerHolder()?.role, "once fails");
-    assert.ok(history.schedulerHolder()?.stoppedAt, "the lock is let go");
+    assert.equal(new SchedulerLock(history).holder()?.role, "once fails");
+    assert.ok(new SchedulerLock(history).holder()?.stoppedAt, "the lock is let go");
   });
 
   test("SIGTERM during a long job: stopped after the grace period and recorded, exit 0, no run left running", async (t) => {
@@ -425,7 +426,7 @@ describe("the daemon", { concurrency: true, timeout: 60_000 }, () => {
     for (const r of history.list({ flow: "builds", limit: 100 }).slice(0, -1)) {
       assert.deepEqual(fields(r), ["builds", "schedule", "skipped", "builds is already running (run 1)"]);
     }
-    assert.ok(history.schedulerHolder()?.stoppedAt, "the lock is let go");
+    assert.ok(new SchedulerLock(history).holder()?.stoppedAt, "the lock is let go");
     const lines = daemon.stderr.lines;
     assert.ok(lines.includes("SIGTERM: stopping, no new jobs"), lines.join("\n"));
     assert.ok(lines.includes("stopping: builds run 1 may finish within 200 ms"));
@@ -453,7 +454,7 @@ describe("the daemon", { concurrency: true, timeout: 60_000 }, () => {
     assert.notEqual(jobPid, first.child.pid, "the job took over its run record");
     first.child.kill("SIGKILL");
     await first.exited;
-    // The job sees its scheduler gone and stops (lib/exit_with_parent.ts), leaving its run `running`.
+    // The job sees its scheduler gone and stops (lib/process/exit_with_parent.ts), leaving its run `running`.
     await until(() => !processExists(jobPid), "ended");
     assert.equal(history.get(1)!.status, "running");
 
@@ -491,7 +492,7 @@ describe("the daemon", { concurrency: true, timeout: 60_000 }, () => {
     const dir = tempDir(t);
     const db = path.join(dir, "runs.sqlite");
     const history = RunHistory.open(db);
-    history.acquireSchedulerLock({ role: "daemon" }); // this process stands in for a live daemon
+    new SchedulerLock(history).acquire({ role: "daemon" }); // this process stands in for a live daemon
     history.close();
     const r = await runScript("scripts/runs.ts", ["--status"], { cwd: dir, env: { DATA_PIPELINES_DB: db } });
     assert.equal(r.stderr, "");

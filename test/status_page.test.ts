@@ -13,13 +13,14 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import { runBuild } from "../lib/build.ts";
-import type { Config } from "../lib/config.ts";
-import { ConfigError } from "../lib/errors.ts";
-import { runFlow } from "../lib/flow.ts";
-import { RunHistory } from "../lib/history.ts";
-import { LocalLake } from "../lib/lake.ts";
-import { flowSlugs, loadSchedule, logsDirOf } from "../lib/scheduler.ts";
+import { runBuild } from "../lib/run/build.ts";
+import type { Config } from "../lib/config/config.ts";
+import { ConfigError } from "../lib/core/errors.ts";
+import { runFlow } from "../lib/flows/flow.ts";
+import { RunHistory } from "../lib/history/history.ts";
+import { SchedulerLock } from "../lib/history/lock.ts";
+import { LocalLake } from "../lib/lake/lake.ts";
+import { flowSlugs, loadSchedule, logsDirOf } from "../lib/daemon/scheduler.ts";
 import { startStatusServer, type StatusServer } from "../lib/status/server.ts";
 import { startFakeSources } from "./fakes/all.ts";
 import { memoryLogger, ROOT, runScript, testConfig } from "./helpers.ts";
@@ -96,7 +97,7 @@ describe("over HTTP", () => {
     const body = (await first.json()) as Record<string, unknown>;
     assert.deepEqual(body, { ...body, status: "unhealthy", scheduler: "not running", stale: [] });
 
-    setup.history.acquireSchedulerLock({ role: "daemon" }); // this process stands in for a live daemon
+    new SchedulerLock(setup.history).acquire({ role: "daemon" }); // this process stands in for a live daemon
     try {
       const ok = await get("/healthz");
       assert.equal(ok.status, 200);
@@ -107,7 +108,7 @@ describe("over HTTP", () => {
       assert.deepEqual(((await stale.json()) as { stale: string[] }).stale, ["current_assets_prices", "tokens_data_v2"]);
     } finally {
       setup.clock.now = new Date();
-      setup.history.releaseSchedulerLock();
+      new SchedulerLock(setup.history).release();
     }
   });
 

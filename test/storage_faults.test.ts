@@ -8,8 +8,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFile
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { test } from "node:test";
-import { RunHistory } from "../lib/history.ts";
-import { describeFileError, LocalLake, StorageError } from "../lib/lake.ts";
+import { RunHistory } from "../lib/history/history.ts";
+import { describeFileError } from "../lib/core/files.ts";
+import { LocalLake, StorageError } from "../lib/lake/lake.ts";
 import { startFakeHttpServer } from "./fakes/http.ts";
 import { runScript, tempDir } from "./helpers.ts";
 

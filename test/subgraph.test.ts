@@ -3,14 +3,14 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { test } from "node:test";
-import { encodeArtifact } from "../lib/artifact.ts";
-import { SourceError } from "../lib/errors.ts";
-import { runFlow, type FlowContext } from "../lib/flow.ts";
-import { RunHistory } from "../lib/history.ts";
-import { LocalLake } from "../lib/lake.ts";
-import { fetchCollection, literal } from "../lib/subgraph.ts";
-import { table } from "../lib/table.ts";
-import { startFakeSubgraphs, type EntityRecord, type FakeSubgraphs, type SubgraphFault } from "./fakes/subgraph.ts";
+import { encodeArtifact } from "../lib/artifact/artifact.ts";
+import { SourceError } from "../lib/core/errors.ts";
+import { runFlow, type FlowContext } from "../lib/flows/flow.ts";
+import { RunHistory } from "../lib/history/history.ts";
+import { LocalLake } from "../lib/lake/lake.ts";
+import { fetchCollection, literal } from "../lib/sources/subgraph.ts";
+import { table } from "../lib/table/table.ts";
+import { startFakeSubgraphs, type EntityRecord, type SubgraphFault } from "./fakes/subgraph.ts";
 import { memoryLogger, tempDir, testConfig } from "./helpers.ts";
 
 const TIE = 1_700_000_000;
@@ -46,7 +46,7 @@ async function setup(t: Parameters<typeof tempDir>[0], env: Record<string, strin
   const ctx: FlowContext = {
     config, log, now: new Date(), note: () => {},
     retry: async (what, request) => {
-      const { withRetries } = await import("../lib/retry.ts");
+      const { withRetries } = await import("../lib/run/retry.ts");
       return withRetries(what, request, { attempts: config.attempts, backoffMs: 0, sleep: async (ms) => { sleeps.push(ms); } });
     },
   };

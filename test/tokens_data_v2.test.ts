@@ -5,11 +5,11 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { getAddress } from "viem";
-import { decodeArtifact, encodeArtifact } from "../lib/artifact.ts";
-import { loadConfig } from "../lib/config.ts";
-import { TOKEN_NAMES, TOKENS, type TokenName } from "../lib/constants.ts";
-import { RunHistory } from "../lib/history.ts";
-import { table, type Row, type Table } from "../lib/table.ts";
+import { decodeArtifact, encodeArtifact } from "../lib/artifact/artifact.ts";
+import { loadConfig } from "../lib/config/config.ts";
+import { TOKEN_NAMES, TOKENS, type TokenName } from "../lib/sources/constants.ts";
+import { RunHistory } from "../lib/history/history.ts";
+import { table, type Row, type Table } from "../lib/table/table.ts";
 import { startFakePolygonRpc, type FakePolygonRpc, type FakePolygonRpcOptions } from "./fakes/polygon_rpc.ts";
 import { runScript, tempDir } from "./helpers.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { table } from "../lib/table.ts";
-import { autoRename, parseUtc, renameColumns, snakeName } from "../lib/transforms.ts";
+import { table } from "../lib/table/table.ts";
+import { autoRename, parseUtc, renameColumns, snakeName } from "../lib/table/transforms.ts";
 
 test("snakeName: spaces to _, then lower case, nothing else", () => {
   assert.equal(snakeName("Retirement/Cancellation Date"), "retirement/cancellation_date");
@@ -70,7 +70,7 @@ test("parseUtc gives null for impossible dates, other text and null", () => {
   assert.equal(parseUtc(undefined), null);
 });
 
-// BUG (lib/transforms.ts, parseUtc): only the day of month is checked against the
+// BUG (lib/table/transforms.ts, parseUtc): only the day of month is checked against the
 // calendar, and not at all when the text has an offset, so these roll over into
 // another date instead of giving null.
 test("parseUtc refuses impossible months, times and dates that carry an offset", () => {

@@ -11,9 +11,10 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import path from "node:path";
 import { describe, test } from "node:test";
-import { encodeArtifact } from "../lib/artifact.ts";
-import { RunHistory } from "../lib/history.ts";
-import { table } from "../lib/table.ts";
+import { encodeArtifact } from "../lib/artifact/artifact.ts";
+import { RunHistory } from "../lib/history/history.ts";
+import { SchedulerLock } from "../lib/history/lock.ts";
+import { table } from "../lib/table/table.ts";
 import { liveInGroup, ROOT, runScript, tempDir } from "./helpers.ts";
 
 type T = Parameters<typeof tempDir>[0];
@@ -216,7 +217,7 @@ describe("started through npx, a command stops cleanly when npx is killed", { co
     await until("every process of the group to end", () => liveInGroup(run.child.pid!).length === 0);
     assert.match(run.stderr(), /its launcher \(npm, pid \d+\) has ended: stopping as on SIGTERM/);
     assert.match(run.stderr(), /scheduler stopped\n/);
-    const holder = withHistory(db, (h) => h.schedulerHolder());
+    const holder = withHistory(db, (h) => new SchedulerLock(h).holder());
     assert.ok(holder?.stoppedAt, "the lock is released");
   });
 
@@ -246,9 +247,9 @@ describe("the last resort", { timeout: 60_000 }, () => {
     const script = path.join(dir, "buggy.mts");
     const lib = (name: string) => JSON.stringify(path.join(ROOT, "lib", name));
     writeFileSync(script, [
-      `import { command } from ${lib("cli.ts")};`,
-      `import { RunHistory } from ${lib("history.ts")};`,
-      `import { whileOpen } from ${lib("last_resort.ts")};`,
+      `import { command } from ${lib("run/cli.ts")};`,
+      `import { RunHistory } from ${lib("history/history.ts")};`,
+      `import { whileOpen } from ${lib("process/last_resort.ts")};`,
       "await command({ usage: 'usage: buggy', help: [] }, async ({ config }) => {",
       "  const history = RunHistory.open(config.db);",
       "  const id = history.start({ flow: 'buggy', trigger: 'manual' });",

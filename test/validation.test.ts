@@ -7,15 +7,15 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { decodeArtifactSummary, encodeArtifact, encodeArtifactBody } from "../lib/artifact.ts";
-import { col, tableOf, type ColumnSpec } from "../lib/columns.ts";
-import { ValidationError } from "../lib/errors.ts";
-import { compareTables, runFlow, sourceFlow, type Flow, type TableShape } from "../lib/flow.ts";
-import { RunHistory } from "../lib/history.ts";
-import { LocalLake } from "../lib/lake.ts";
-import type { Entity } from "../lib/subgraph.ts";
-import { table, type Table } from "../lib/table.ts";
-import { verraTable, type VerraRecord } from "../lib/verra.ts";
+import { decodeArtifactSummary, encodeArtifact, encodeArtifactBody } from "../lib/artifact/artifact.ts";
+import { col, tableOf, type ColumnSpec } from "../lib/table/columns.ts";
+import { ValidationError } from "../lib/core/errors.ts";
+import { compareTables, runFlow, sourceFlow, type Flow, type TableShape } from "../lib/flows/flow.ts";
+import { RunHistory } from "../lib/history/history.ts";
+import { LocalLake } from "../lib/lake/lake.ts";
+import type { Entity } from "../lib/sources/subgraph.ts";
+import { table, type Table } from "../lib/table/table.ts";
+import { verraTable, type VerraRecord } from "../lib/sources/verra.ts";
 import redeemedOffsets from "../scripts/raw_polygon_pools_redeemed_offsets.ts";
 import rawVerraData from "../scripts/raw_verra_data.ts";
 import { startFaultProxy, type Fault } from "./fakes/faults.ts";
@@ -373,7 +373,7 @@ test("end to end: raw_verra_data against a registry that answers wrong types", a
 });
 
 test("a source value read outside a declared column (a lookup, a price) fails the flow when it does not parse", async () => {
-  const { checked, parseDecimal, parseTonnes } = await import("../lib/columns.ts");
+  const { checked, parseDecimal, parseTonnes } = await import("../lib/table/columns.ts");
   assert.equal(checked(parseDecimal("1.5"), "pairs subgraph, swaps.close", "1.5"), 1.5);
   assert.equal(checked(parseTonnes(null), "balance", null), null);
   assert.throws(() => checked(parseDecimal("abc"), "pairs subgraph, swaps.close", "abc"), {

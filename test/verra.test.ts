@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { test } from "node:test";
-import { decodeArtifact, encodeArtifact } from "../lib/artifact.ts";
-import { runFlow } from "../lib/flow.ts";
-import { RunHistory } from "../lib/history.ts";
-import { LocalLake } from "../lib/lake.ts";
-import { table } from "../lib/table.ts";
-import { dayText, monthWindows, splitWindow, type Window } from "../lib/verra.ts";
+import { decodeArtifact, encodeArtifact } from "../lib/artifact/artifact.ts";
+import { runFlow } from "../lib/flows/flow.ts";
+import { RunHistory } from "../lib/history/history.ts";
+import { LocalLake } from "../lib/lake/lake.ts";
+import { table } from "../lib/table/table.ts";
+import { dayText, monthWindows, splitWindow, type Window } from "../lib/sources/verra.ts";
 import rawVerraData from "../scripts/raw_verra_data.ts";
 import { generateVerraRecords, startFakeVerra, type FakeVerra, type VerraFault, type VerraRecord } from "./fakes/verra.ts";
 import { memoryLogger, tempDir, testConfig } from "./helpers.ts";

@@ -5,9 +5,9 @@ import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { decodeArtifact, encodeArtifact } from "../lib/artifact.ts";
-import { RunHistory } from "../lib/history.ts";
-import { table, type Row } from "../lib/table.ts";
+import { decodeArtifact, encodeArtifact } from "../lib/artifact/artifact.ts";
+import { RunHistory } from "../lib/history/history.ts";
+import { table, type Row } from "../lib/table/table.ts";
 import { generateVerraRecords, startFakeVerra, type VerraRecord } from "./fakes/verra.ts";
 import { ROOT, runScript, tempDir } from "./helpers.ts";
 

@@ -2,16 +2,16 @@
 // the lake: every dataset's freshness and last run, the declared lineage, /healthz and /metrics.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { decodeArtifactSummary } from "../artifact.ts";
-import type { Config } from "../config.ts";
-import { errorMessage } from "../errors.ts";
-import { datasetFreshness, type DatasetFreshness } from "../freshness.ts";
-import type { RunHistory, RunRecord } from "../history.ts";
-import { latestKey, openLake, type ArtifactInfo, type Lake } from "../lake.ts";
-import { redact } from "../redact.ts";
-import { flowSlugs, SCRIPTS_DIR, type Schedule } from "../schedule_file.ts";
-import { schedulerStatus, type SchedulerStatus } from "../scheduler_status.ts";
-import type { Column } from "../table.ts";
+import { decodeArtifactSummary } from "../artifact/artifact.ts";
+import type { Config } from "../config/config.ts";
+import { errorMessage } from "../core/errors.ts";
+import { datasetFreshness, type DatasetFreshness } from "../schedule/freshness.ts";
+import type { RunHistory, RunRecord } from "../history/history.ts";
+import { latestKey, openLake, type ArtifactInfo, type Lake } from "../lake/lake.ts";
+import { redact } from "../core/redact.ts";
+import { flowSlugs, SCRIPTS_DIR, type Schedule } from "../schedule/schedule.ts";
+import { schedulerStatus, type SchedulerStatus } from "../schedule/daemon_status.ts";
+import type { Column } from "../table/table.ts";
 
 /**
  * Each dataset's declared upstream slugs (`from: [...]` or `from: { slug: …, … }` in

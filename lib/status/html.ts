@@ -1,6 +1,6 @@
 // HTML for the status page, escaped by construction: `html` is a tagged template whose every
-// interpolated value is redacted (lib/redact.ts) and escaped, unless it is HTML made by `html` itself.
-import { redact } from "../redact.ts";
+// interpolated value is redacted (lib/core/redact.ts) and escaped, unless it is HTML made by `html` itself.
+import { redact } from "../core/redact.ts";
 
 export class Html {
   constructor(readonly text: string) {}

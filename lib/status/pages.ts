@@ -1,11 +1,11 @@
 // The status page's HTML, rendered on the server: plain links and a GET form (works without
 // JavaScript; there is none), every value escaped and redacted (./html.ts).
-import { formatBytes, formatDuration } from "../format.ts";
-import { describeAge, type FreshnessState } from "../freshness.ts";
-import type { RunRecord, RunStatus } from "../history.ts";
-import { formatSpan, utc } from "../schedule_file.ts";
-import type { SchedulerStatus } from "../scheduler_status.ts";
-import type { Column } from "../table.ts";
+import { formatBytes, formatDuration } from "../table/format.ts";
+import { describeAge, type FreshnessState } from "../schedule/freshness.ts";
+import type { RunRecord, RunStatus } from "../history/history.ts";
+import { formatSpan, utc } from "../schedule/schedule.ts";
+import type { SchedulerStatus } from "../schedule/daemon_status.ts";
+import type { Column } from "../table/table.ts";
 import type { DatasetRow } from "./data.ts";
 import { html, trusted, type Html } from "./html.ts";
 import { lineageSvg, rowsChart } from "./svg.ts";

@@ -3,14 +3,15 @@
 // loopback unless DATA_PIPELINES_STATUS_TOKEN is set: then every request must carry it, as a bearer
 // token or as the password of basic auth (a browser asks for it).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { Config } from "../config.ts";
-import { errorMessage, UserError } from "../errors.ts";
-import { datasetsOfJob } from "../freshness.ts";
-import type { RunHistory, RunStatus } from "../history.ts";
-import type { Logger } from "../log.ts";
-import { redact } from "../redact.ts";
-import type { Schedule } from "../schedule_file.ts";
-import { authorized, checkStatusSettings } from "./access.ts";
+import type { Config } from "../config/config.ts";
+import { errorMessage, UserError } from "../core/errors.ts";
+import { datasetsOfJob } from "../schedule/freshness.ts";
+import type { RunHistory, RunStatus } from "../history/history.ts";
+import type { Logger } from "../core/log.ts";
+import { redact } from "../core/redact.ts";
+import type { Schedule } from "../schedule/schedule.ts";
+import { checkStatusSettings } from "../config/status.ts";
+import { authorized } from "./access.ts";
 import { StatusData } from "./data.ts";
 import { datasetPage, datasetsPage, lineagePage, messagePage, runPage, runsPage, schedulePage, type PageContext } from "./pages.ts";
 

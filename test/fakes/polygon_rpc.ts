@@ -8,8 +8,8 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { decodeFunctionData, encodeFunctionResult, numberToHex, type Hex } from "viem";
-import { TOKENS } from "../../lib/constants.ts";
-import { POOL_FEE_ABI, type FeeFunction } from "../../lib/polygon.ts";
+import { TOKENS } from "../../lib/sources/constants.ts";
+import { POOL_FEE_ABI, type FeeFunction } from "../../lib/sources/polygon.ts";
 import { parseJson, readBody, sendFault, sendText, startFakeHttpServer, type HttpFault } from "./http.ts";
 
 /** A value a fee function returns: a uint256, or raw return data (e.g. "0x" for a malformed answer). */

@@ -270,7 +270,6 @@ const serialDate = (day: number) => {
   return iso.slice(8, 10) + iso.slice(5, 7) + iso.slice(0, 4);
 };
 
-const FIRST_ISSUANCE = dayNumber(2009, 1, 1);
 const LAST_ISSUANCE = dayNumber(2026, 10, 31);
 
 // Relative issuance volume per year: the 2021 voluntary-market boom dominates.

@@ -1,0 +1,69 @@
+// Which compression an artifact's Arrow body has, and the codecs that read and write it: each
+// buffer of a record batch compressed on its own (Arrow's BodyCompression), as pyarrow does.
+import { CompressionType, setCompressionCodec } from "@uwdata/flechette";
+import { createRequire } from "node:module";
+import { errorMessage } from "../core/errors.ts";
+
+/**
+ * How the Arrow body is compressed: each buffer of the record batch on its own (Arrow's
+ * BodyCompression), as pyarrow does. lz4 is what pandas writes by default and the original wrote.
+ */
+export type Compression = "lz4" | "zstd" | "none";
+export const COMPRESSIONS: readonly Compression[] = ["lz4", "zstd", "none"];
+export const DEFAULT_COMPRESSION: Compression = "lz4";
+
+/** Why a compression cannot be written by this Node, or undefined when it can. */
+export function compressionUnavailable(compression: Compression): string | undefined {
+  if (compression === "zstd" && typeof zlib().zstdCompressSync !== "function") {
+    return `writing zstd needs Node 22.15 or later (this is Node ${process.versions.node}); use lz4 or none`;
+  }
+  return undefined;
+}
+
+// The codecs are loaded when first needed, so that `--help` does not wait for them. Reading uses
+// lz4js and fzstd (pure JS, lenient). Writing LZ4 uses lz4-napi (liblz4's format rules, which
+// pyarrow enforces: lz4js's own compressor breaks them on some data), ZSTD Node's zlib.
+const load = createRequire(import.meta.url);
+/** node:zlib, loaded when first needed (it takes a few ms); zstd from Node 22.15 on. */
+const zlib = () => process.getBuiltinModule("node:zlib") as typeof import("node:zlib") & {
+  zstdCompressSync?: (data: Uint8Array, options?: { params?: Record<number, number>; pledgedSrcSize?: number }) => Buffer;
+};
+/** lz4-napi's binary ships as a package per platform: where there is none, say what to do. */
+function lz4Native(): typeof import("lz4-napi") {
+  try {
+    return load("lz4-napi") as typeof import("lz4-napi");
+  } catch (error) {
+    throw new Error(`writing lz4 needs lz4-napi's binary for ${process.platform}-${process.arch} (${errorMessage(error).split("\n")[0]}); set DATA_PIPELINES_ARTIFACT_COMPRESSION=none`);
+  }
+}
+/** Arrow's default ZSTD level, as pyarrow writes (Node's own default is 3). */
+const ZSTD_LEVEL = 1;
+/** A Buffer over the same bytes (the native encoders take Buffers only). */
+const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+setCompressionCodec(CompressionType.LZ4_FRAME, {
+  decode: (b) => (load("lz4js") as typeof import("lz4js")).decompress(b),
+  // An empty buffer is kept as it is (flechette marks a buffer that compression does not shrink as uncompressed).
+  encode: (b) => b.byteLength === 0 ? b : lz4Native().compressFrameSync(asBuffer(b)),
+});
+setCompressionCodec(CompressionType.ZSTD, {
+  // fzstd may return a view at an odd offset; Arrow needs 8-byte-aligned buffers.
+  decode: (b) => {
+    const out = (load("fzstd") as typeof import("fzstd")).decompress(b);
+    return out.byteOffset % 8 === 0 ? out : out.slice();
+  },
+  encode: (b) => {
+    if (b.byteLength === 0) return b;
+    const { constants, zstdCompressSync } = zlib();
+    return zstdCompressSync!(b, {
+      params: { [(constants as Record<string, number>).ZSTD_c_compressionLevel!]: ZSTD_LEVEL },
+      pledgedSrcSize: b.byteLength, // the size in the frame header: the reader allocates once
+    });
+  },
+});
+export const ARROW_CODEC: Record<Compression, (typeof CompressionType)[keyof typeof CompressionType] | null> = {
+  lz4: CompressionType.LZ4_FRAME,
+  zstd: CompressionType.ZSTD,
+  none: null,
+};
+

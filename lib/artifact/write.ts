@@ -1,0 +1,301 @@
+// Writing an artifact: a table to Feather v2 (Arrow IPC file) with pandas metadata, column by
+// column straight from the rows, then wrapped in the envelope in pieces.
+import {
+  Batch, bool, Column as ArrowColumn, dateDay, Endianness, float64, int64, Table as ArrowTable, tableToIPC, timestamp, TimeUnit, utf8, Version,
+  type DataType, type Field as ArrowField,
+} from "@uwdata/flechette";
+import type { Column, ColumnType, Row, Table, Value } from "../table/table.ts";
+import { ARROW_CODEC, COMPRESSIONS, compressionUnavailable, DEFAULT_COMPRESSION, type Compression } from "./compression.ts";
+import { envelope, envelopeChunks, envelopeLength, type FeatherPieces } from "./envelope.ts";
+
+/** Encode a table as artifact bytes (the envelope). */
+export function encodeArtifact(input: Table, compression: Compression = DEFAULT_COMPRESSION): Buffer {
+  return envelope(encodeFeather(input, compression));
+}
+
+/** Artifact bytes produced piece by piece, so a large artifact is never whole in memory twice. */
+export interface ArtifactBody {
+  length: number;
+  chunks(): Iterable<Uint8Array>;
+}
+
+/** An encoded table and, by column in order, how many of its values are null (for validation). */
+export interface EncodedTable extends ArtifactBody {
+  nullCounts: number[];
+}
+
+/** Encode a table as an envelope written in pieces (the Feather bytes are kept, the base64 is made on demand). */
+export function encodeArtifactBody(input: Table, compression: Compression = DEFAULT_COMPRESSION): EncodedTable {
+  const feather = featherPieces(input, compression);
+  return { length: envelopeLength(feather.length), chunks: () => envelopeChunks(feather), nullCounts: feather.nullCounts };
+}
+
+/**
+ * The Feather v2 bytes (Arrow IPC file) of a table, with pandas metadata, each buffer compressed
+ * as asked (a buffer that compression does not shrink is kept as it is, marked so, as pyarrow does).
+ */
+export function encodeFeather(input: Table, compression: Compression = DEFAULT_COMPRESSION): Uint8Array {
+  const { pieces, length } = featherPieces(input, compression);
+  return Buffer.concat(pieces, length);
+}
+
+/** The Feather pieces, and the null values of each column (counted while it was built). */
+function featherPieces(input: Table, compression: Compression): FeatherPieces & { nullCounts: number[] } {
+  if (input.columns.length === 0) throw new Error("a table without columns cannot be written as an artifact");
+  if (!Object.hasOwn(ARROW_CODEC, compression)) throw new Error(`"${compression}" is not an artifact compression (${COMPRESSIONS.join(", ")})`);
+  const unavailable = compressionUnavailable(compression);
+  if (unavailable) throw new Error(unavailable);
+  const fields: ArrowField[] = [];
+  const children: ArrowColumn<unknown>[] = [];
+  const pandasColumns: object[] = [];
+  const nullCounts: number[] = [];
+  for (const column of input.columns) {
+    const type = arrowType(column.type);
+    const batch = buildBatch(input.rows, column, type);
+    fields.push({ name: column.name, type, nullable: true, metadata: new Map() });
+    children.push(new ArrowColumn([batch], type));
+    nullCounts.push(batch.nullCount);
+    pandasColumns.push({ name: column.name, field_name: column.name, ...pandasType(column.type, batch.nullCount > 0), metadata: null });
+  }
+  const pandas = {
+    index_columns: [{ kind: "range", name: null, start: 0, stop: input.rows.length, step: 1 }],
+    column_indexes: [{ name: null, field_name: null, pandas_type: "unicode", numpy_type: "object", metadata: { encoding: "UTF-8" } }],
+    columns: pandasColumns,
+    creator: { library: "pyarrow", version: "12.0.0" },
+    pandas_version: "1.5.3",
+  };
+  const schema = { version: Version.V5, endianness: Endianness.Little, fields, metadata: new Map([["pandas", JSON.stringify(pandas)]]) };
+  const pieces: Uint8Array[] = [];
+  let length = 0;
+  const sink = {
+    write: (bytes: Uint8Array) => {
+      pieces.push(bytes);
+      length += bytes.byteLength;
+    },
+    pad: (count: number) => sink.write(new Uint8Array(count)),
+    finish: () => null,
+  };
+  tableToIPC(new ArrowTable(schema, children), { format: "file", sink, codec: ARROW_CODEC[compression] });
+  if (length === 0) throw new Error("Arrow encoding produced no bytes");
+  return { pieces, length, nullCounts };
+}
+
+/**
+ * One Arrow batch (validity, offsets, values buffers) straight from the rows:
+ * one pass per column, no per-value allocation (strings are written into one buffer).
+ */
+function buildBatch(rows: Row[], column: Column, type: DataType): Batch<unknown> {
+  const n = rows.length;
+  const name = column.name;
+  // Cells are read a block at a time into one small array: no array as long as the table, which
+  // V8 would keep in its large-object space until a full collection.
+  const read = cellReader(name);
+  const cells: Array<Value | undefined> = new Array(Math.min(BLOCK, n));
+  const each = (visit: (value: Value | undefined, i: number) => void) => {
+    for (let start = 0; start < n; start += BLOCK) {
+      const count = read(rows, start, cells);
+      for (let j = 0; j < count; j++) visit(cells[j], start + j);
+    }
+  };
+  const validity = new Uint8Array((n + 7) >> 3);
+  let nullCount = 0;
+  const bad = (value: unknown) => new Error(`column "${name}" (${column.type}) cannot hold ${JSON.stringify(value)}`);
+  const present = (i: number, value: Value | undefined): boolean => {
+    if (value === null || value === undefined || (typeof value === "number" && Number.isNaN(value) && column.type === "float")) {
+      nullCount++;
+      return false;
+    }
+    validity[i >> 3]! |= 1 << (i & 7);
+    return true;
+  };
+  let values: Uint8Array | Int32Array | Float64Array | BigInt64Array;
+  let offsets: Int32Array | undefined;
+  switch (column.type) {
+    case "string": {
+      offsets = new Int32Array(n + 1);
+      // Size the text buffer by character count (exact for ASCII); it grows only for multi-byte text.
+      let chars = 0;
+      each((v) => {
+        if (typeof v === "string") chars += v.length;
+      });
+      const text = textWriter(name, chars, offsets);
+      const texts: string[] = new Array(cells.length);
+      for (let start = 0; start < n; start += BLOCK) {
+        const count = read(rows, start, cells);
+        for (let j = 0; j < count; j++) {
+          const v = cells[j];
+          if (present(start + j, v)) {
+            if (typeof v !== "string") throw bad(v);
+            texts[j] = v;
+          } else {
+            texts[j] = "";
+          }
+        }
+        text.write(texts, count, start);
+      }
+      values = text.bytes();
+      break;
+    }
+    case "int": {
+      // Written as two 32-bit halves: a BigInt per value would be an allocation each.
+      const out = new BigInt64Array(n);
+      const halves = new Int32Array(out.buffer);
+      each((v, i) => {
+        if (!present(i, v)) return;
+        if (typeof v !== "number" || !Number.isSafeInteger(v)) throw bad(v);
+        const high = Math.floor(v / 2 ** 32);
+        halves[2 * i] = v - high * 2 ** 32;
+        halves[2 * i + 1] = high;
+      });
+      values = out;
+      break;
+    }
+    case "float": {
+      const out = new Float64Array(n);
+      each((v, i) => {
+        if (typeof v !== "number" && v !== null && v !== undefined) throw bad(v);
+        out[i] = present(i, v) ? (v as number) : Number.NaN;
+      });
+      values = out;
+      break;
+    }
+    case "bool": {
+      const out = new Uint8Array((n + 7) >> 3);
+      each((v, i) => {
+        if (!present(i, v)) return;
+        if (typeof v !== "boolean") throw bad(v);
+        if (v) out[i >> 3]! |= 1 << (i & 7);
+      });
+      values = out;
+      break;
+    }
+    case "timestamp":
+    case "date": {
+      const out = column.type === "date" ? new Int32Array(n) : new BigInt64Array(n);
+      const halves = out instanceof BigInt64Array ? new Int32Array(out.buffer) : undefined;
+      each((v, i) => {
+        if (!present(i, v)) return;
+        const ms = v instanceof Date ? v.getTime() : Number.NaN;
+        // timestamp[ns] holds 1677-09-21 to 2262-04-11; beyond that int64 nanoseconds overflow.
+        if (Number.isNaN(ms) || (column.type === "timestamp" && Math.abs(ms) > 9_223_372_036_854)) throw bad(v);
+        if (out instanceof Int32Array) out[i] = Math.floor(ms / 86_400_000);
+        else writeNanoseconds(halves!, i, ms);
+      });
+      values = out;
+      break;
+    }
+  }
+  return new Batch({ length: n, nullCount, type, validity: nullCount ? validity : new Uint8Array(0), values, offsets });
+}
+
+const BLOCK = 4096; // rows read at a time
+type CellReader = (rows: Row[], start: number, out: Array<Value | undefined>) => number;
+const cellReaders = new Map<string, CellReader>();
+
+/**
+ * Reads a column's cells from `start` into `out` (as many as fit), returning how many: compiled for
+ * the column's name, so that each row's property is a load V8 makes fast, where `rows[i][name]`
+ * with a different name per column is a slow generic one.
+ */
+function cellReader(name: string): CellReader {
+  let read = cellReaders.get(name);
+  if (!read) {
+    read = new Function("rows", "start", "out", `const count = Math.min(out.length, rows.length - start);
+      for (let j = 0; j < count; j++) out[j] = rows[start + j][${JSON.stringify(name)}];
+      return count;`) as CellReader;
+    if (cellReaders.size > 10_000) cellReaders.clear();
+    cellReaders.set(name, read);
+  }
+  return read;
+}
+
+const MAX_TEXT_BYTES = 0x7fffffff; // Arrow's 32-bit offsets
+const RUN_CHARS = 32_768; // text joined and written at once: a small string, which dies young
+
+/**
+ * A column's text as UTF-8, a run of values at a time: one write per run of ASCII text (200,000
+ * writes are most of the time of a large column, a few dozen are not), value by value otherwise,
+ * as a value's lone surrogate must not pair with the next value's. The buffer is sized by
+ * characters (exact for ASCII) and grows for multi-byte text.
+ */
+function textWriter(name: string, chars: number, offsets: Int32Array) {
+  let data = Buffer.allocUnsafeSlow(chars + 16);
+  let end = 0;
+  const room = (bytes: number) => {
+    if (end + bytes <= data.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.max(Math.ceil(data.length * 1.5), end + bytes));
+    data.copy(grown, 0, 0, end);
+    data = grown;
+  };
+  const checked = () => {
+    if (end > MAX_TEXT_BYTES) throw new Error(`column "${name}" holds more than 2 GB of text`);
+  };
+  /** texts[from..to), the values of rows first + from to first + to - 1. */
+  const run = (texts: string[], from: number, to: number, first: number) => {
+    const text = to - from === 1 ? texts[from]! : texts.slice(from, to).join("");
+    if (Buffer.byteLength(text, "utf8") === text.length) { // all ASCII
+      room(text.length);
+      data.write(text, end, "latin1");
+      for (let j = from; j < to; j++) offsets[first + j + 1] = end += texts[j]!.length;
+      checked();
+      return;
+    }
+    for (let j = from; j < to; j++) {
+      const v = texts[j]!;
+      if (end + v.length * 3 > data.length) room(Buffer.byteLength(v, "utf8"));
+      offsets[first + j + 1] = end += data.write(v, end, "utf8");
+      checked();
+    }
+  };
+  return {
+    /** texts[0..count), the values of rows first to first + count - 1. */
+    write(texts: string[], count: number, first: number) {
+      let from = 0;
+      let runChars = 0;
+      for (let j = 0; j < count; j++) {
+        const length = texts[j]!.length;
+        if (j > from && runChars + length > RUN_CHARS) {
+          run(texts, from, j, first);
+          from = j;
+          runChars = 0;
+        }
+        runChars += length;
+      }
+      if (count > from) run(texts, from, count, first);
+    },
+    bytes: () => data.subarray(0, end),
+  };
+}
+
+
+/** ms x 1,000,000 as an int64 (little-endian halves at i), exactly: the product is beyond a double's 53 bits. */
+function writeNanoseconds(halves: Int32Array, i: number, ms: number): void {
+  const highMs = Math.floor(ms / 2 ** 32); // ms = highMs x 2^32 + lowMs, 0 <= lowMs < 2^32
+  const low = (ms - highMs * 2 ** 32) * 1_000_000; // < 2^52: exact
+  const carry = Math.floor(low / 2 ** 32);
+  halves[2 * i] = low - carry * 2 ** 32;
+  halves[2 * i + 1] = highMs * 1_000_000 + carry; // wraps to the two's complement high half
+}
+
+function arrowType(type: ColumnType): DataType {
+  switch (type) {
+    case "string": return utf8();
+    case "int": return int64();
+    case "float": return float64();
+    case "bool": return bool();
+    case "timestamp": return timestamp(TimeUnit.NANOSECOND);
+    case "date": return dateDay();
+  }
+}
+
+function pandasType(type: ColumnType, hasNulls: boolean): { pandas_type: string; numpy_type: string } {
+  switch (type) {
+    case "string": return { pandas_type: "unicode", numpy_type: "object" };
+    // pandas restores a nullable integer column as Int64 rather than float64.
+    case "int": return { pandas_type: "int64", numpy_type: hasNulls ? "Int64" : "int64" };
+    case "float": return { pandas_type: "float64", numpy_type: "float64" };
+    case "bool": return { pandas_type: "bool", numpy_type: hasNulls ? "boolean" : "bool" };
+    case "timestamp": return { pandas_type: "datetime", numpy_type: "datetime64[ns]" };
+    case "date": return { pandas_type: "date", numpy_type: "object" };
+  }
+}

@@ -1,0 +1,322 @@
+// The Verra registry client: the complete VCS issuance dataset, fetched by
+// issuance-date windows (the API ignores $skip/$top and times out unfiltered).
+// Month windows from 2009, plus open-ended windows before and after so that an
+// unexpectedly early or late record is never lost; a window that comes back
+// with fewer rows than its totalCount is split in two, down to single days.
+import { mapPool } from "../core/concurrency.ts";
+import { count, INVALID, shown } from "../table/columns.ts";
+import { SourceError, ValidationError } from "../core/errors.ts";
+import type { FlowContext } from "../flows/flow.ts";
+import { httpBounds, postJson } from "./http.ts";
+import { rowMaker, type Column, type ColumnType, type Row, type Table, type Value } from "../table/table.ts";
+
+/** Verra key -> column name and type (docs/datasets.md §4.1). Unknown keys pass through as they are. */
+export const VERRA_COLUMNS: Record<string, [string, ColumnType]> = {
+  issuanceDate: ["Issuance Date", "string"],
+  programObjectives: ["Sustainable Development Goals", "string"],
+  instrumentType: ["Credit Type", "string"],
+  vintageStart: ["Vintage Start", "string"],
+  vintageEnd: ["Vintage End", "string"],
+  reportingPeriodStart: ["Reporting Period Start", "string"],
+  reportingPeriodEnd: ["Reporting Period End", "string"],
+  resourceIdentifier: ["ID", "string"],
+  resourceName: ["Name", "string"],
+  region: ["Region", "string"],
+  country: ["Country", "string"],
+  protocolCategory: ["Project Type", "string"],
+  protocol: ["Methodology", "string"],
+  totalVintageQuantity: ["Total Vintage Quantity", "int"],
+  quantity: ["Quantity Issued", "int"],
+  serialNumbers: ["Serial Number", "string"],
+  additionalCertifications: ["Additional Certifications", "string"],
+  retiredCancelled: ["Is Cancelled", "bool"],
+  retireOrCancelDate: ["Retirement/Cancellation Date", "string"],
+  retirementBeneficiary: ["Retirement Beneficiary", "string"],
+  retirementReason: ["Retirement Reason", "string"],
+  retirementDetails: ["Retirement Details", "string"],
+  inputTypes: ["Input Type", "string"],
+  holdingIdentifier: ["Holding ID", "string"],
+};
+
+export type VerraRecord = Record<string, unknown>;
+
+/** An inclusive window of issuance days; a missing bound is open. Days are UTC-midnight ms. */
+export interface Window {
+  start?: number;
+  end?: number;
+}
+
+const DAY = 86_400_000;
+const YEAR_DAYS = 365;
+/** VCS issuances start in 2009; earlier records land in the open "before" window. */
+const FIRST_MONTH = Date.UTC(2009, 0, 1);
+
+export function dayText(day: number): string {
+  return new Date(day).toISOString().slice(0, 10);
+}
+
+export function describeWindow(w: Window): string {
+  return `${w.start === undefined ? "…" : dayText(w.start)} to ${w.end === undefined ? "…" : dayText(w.end)}`;
+}
+
+/** Before 2009, each month from January 2009 to the month of `now`, and after it. */
+export function monthWindows(now: Date): Window[] {
+  const windows: Window[] = [{ end: FIRST_MONTH - DAY }];
+  let year = 2009;
+  let month = 0;
+  const lastYear = now.getUTCFullYear();
+  const lastMonth = now.getUTCMonth();
+  while (year < lastYear || (year === lastYear && month <= lastMonth)) {
+    const start = Date.UTC(year, month, 1);
+    const next = Date.UTC(year, month + 1, 1);
+    windows.push({ start, end: next - DAY });
+    month++;
+    if (month === 12) { month = 0; year++; }
+  }
+  windows.push({ start: Date.UTC(lastYear, lastMonth + 1, 1) });
+  return windows;
+}
+
+/** Two windows covering `w` exactly; undefined for a single day, which cannot be split. */
+export function splitWindow(w: Window): [Window, Window] | undefined {
+  if (w.start !== undefined && w.end !== undefined) {
+    if (w.end <= w.start) return undefined;
+    const mid = w.start + Math.floor((w.end - w.start) / DAY / 2) * DAY;
+    return [{ start: w.start, end: mid }, { start: mid + DAY, end: w.end }];
+  }
+  // An open window gives up its nearest year, and stays open beyond it.
+  if (w.end !== undefined) return [{ end: w.end - YEAR_DAYS * DAY }, { start: w.end - (YEAR_DAYS - 1) * DAY, end: w.end }];
+  if (w.start !== undefined) return [{ start: w.start, end: w.start + (YEAR_DAYS - 1) * DAY }, { start: w.start + YEAR_DAYS * DAY }];
+  return undefined;
+}
+
+const MIN_OPEN = Date.UTC(1900, 0, 1);
+const MAX_OPEN = Date.UTC(2200, 0, 1);
+
+interface Answer {
+  totalCount: number;
+  value: VerraRecord[];
+}
+
+function checkAnswer(answer: unknown, where: string): Answer {
+  const a = answer as Partial<Answer> | null;
+  if (!a || typeof a !== "object" || !Array.isArray(a.value) || typeof a.totalCount !== "number") {
+    throw new SourceError(`${where}: answer has no totalCount and value array`, false);
+  }
+  if (a.value.some((r) => !r || typeof r !== "object" || Array.isArray(r))) {
+    throw new SourceError(`${where}: value holds something other than records`, false);
+  }
+  return a as Answer;
+}
+
+/** Fetch every VCS issuance record (or the first `verraMaxRecords`, oldest first) as the raw_verra_data table. */
+export async function fetchVerra(ctx: FlowContext): Promise<Table> {
+  const { config, log } = ctx;
+  const cap = config.verraMaxRecords;
+  const windows = monthWindows(ctx.now);
+  let rowsSoFar = 0;
+  let requests = 0;
+  let windowsDone = 0;
+  // The first failure stops the other windows: no new one starts, the requests under way are aborted
+  // (and fail as "cancelled"); that first failure is the one every window reports.
+  const stop = new AbortController();
+  let failure: { error: unknown } | undefined;
+
+  const fetchWindow = async (w: Window): Promise<VerraRecord[]> => {
+    try {
+      return await fetchWindowRecords(w);
+    } catch (error) {
+      failure ??= { error };
+      stop.abort();
+      throw failure.error;
+    }
+  };
+
+  const fetchWindowRecords = async (w: Window): Promise<VerraRecord[]> => {
+    const what = `Verra issuances ${describeWindow(w)}`;
+    const answer = await ctx.retry(what, async () => {
+      requests++;
+      const body: Record<string, unknown> = { program: "VCS", issuanceTypeCodes: ["ISSUE"] };
+      if (w.start !== undefined) body.issuanceStartInclusive = dayText(w.start);
+      if (w.end !== undefined) body.issuanceEndInclusive = dayText(w.end);
+      const query = { $maxResults: "20000", $count: "true", $skip: "0", format: "csv" }; // as the original sent them (Q24)
+      return checkAnswer(await postJson(config.urls.verraSearch, body, { ...httpBounds(config), what, query, signal: stop.signal }), what);
+    });
+    if (answer.value.length > answer.totalCount) {
+      throw new SourceError(`${what}: ${answer.value.length} rows, more than its totalCount ${answer.totalCount}`, false);
+    }
+    if (answer.value.length === answer.totalCount) return answer.value;
+    const halves = splitWindow(w);
+    const tooFar = (h: Window) => (h.start === undefined && h.end! < MIN_OPEN) || (h.end === undefined && h.start! > MAX_OPEN);
+    if (!halves || halves.some(tooFar)) {
+      throw new SourceError(
+        `${what}: the registry answered ${answer.value.length} of ${answer.totalCount} rows and the window cannot be split further`,
+        false,
+      );
+    }
+    log.info(`${what}: ${answer.value.length} of ${answer.totalCount} rows in one answer; splitting`);
+    const [first, second] = halves;
+    return [...(await fetchWindow(first)), ...(await fetchWindow(second))];
+  };
+
+  const parts = await mapPool(
+    windows,
+    config.verraConcurrency,
+    async (w) => {
+      // Rows are made as each window arrives, so the parsed answers do not pile up in memory.
+      const part = toRows(await fetchWindow(w));
+      rowsSoFar += part.rows.length;
+      windowsDone++;
+      log.progress(`Verra: ${windowsDone}/${windows.length} windows, ${rowsSoFar.toLocaleString("en-US")} rows`);
+      return part;
+    },
+    () => stop.signal.aborted || (cap !== undefined && rowsSoFar >= cap),
+  );
+  const result = assemble(parts.filter(Boolean), cap);
+  log.info(`Verra: ${result.rows.length} records from ${requests} requests over ${windows.length} windows`);
+  return result;
+}
+
+/** Records to the raw_verra_data table: keys renamed, in order of first appearance. */
+export function verraTable(records: VerraRecord[]): Table {
+  return assemble([toRows(records)]);
+}
+
+interface Part {
+  /** Verra keys in order of first appearance. */
+  keys: string[];
+  rows: Row[];
+  /** Typed columns whose values did not all parse, by column name. */
+  invalid: Map<string, Unparsed>;
+}
+
+/** Keys whose values repeat across records (one project, country, date ... has many issuances). */
+const REPEATED = new Set([
+  "issuanceDate", "programObjectives", "instrumentType", "vintageStart", "vintageEnd", "reportingPeriodStart",
+  "reportingPeriodEnd", "resourceIdentifier", "resourceName", "region", "country", "protocolCategory", "protocol",
+  "additionalCertifications", "retireOrCancelDate", "retirementBeneficiary", "retirementReason", "inputTypes",
+]);
+// One copy of each repeated text: JSON.parse makes a new string per occurrence, and 500,000
+// records hold millions of copies of a few thousand names (this halves the table's memory).
+const interned = new Map<string, string>();
+function intern(value: Value): Value {
+  if (typeof value !== "string") return value;
+  const known = interned.get(value);
+  if (known !== undefined) return known;
+  interned.set(value, value);
+  return value;
+}
+
+/** Rows with the known keys renamed and typed; unknown keys keep their name and raw value until `assemble`. */
+const KNOWN = Object.entries(VERRA_COLUMNS).map(([key, [name, type]]) => ({ key, name, type, repeated: REPEATED.has(key) }));
+const makeKnownRow = rowMaker(KNOWN.map((k) => k.name));
+
+function toRows(records: VerraRecord[]): Part {
+  const keys = new Set<string>();
+  const values: Value[] = new Array(KNOWN.length);
+  const invalid = new Map<string, Unparsed>();
+  const rows = records.map((record) => {
+    for (let k = 0; k < KNOWN.length; k++) {
+      const { key, name, type, repeated } = KNOWN[k]!;
+      const raw = record[key];
+      let value = coerce(raw, type);
+      if (value === INVALID) {
+        countInvalid(invalid, name, type, raw);
+        value = null;
+      }
+      values[k] = repeated ? intern(value) : value;
+    }
+    const row = makeKnownRow(values);
+    for (const key in record) {
+      keys.add(key);
+      if (!(key in VERRA_COLUMNS)) row[key] = record[key] as Value; // typed in `assemble`
+    }
+    return row;
+  });
+  return { keys: [...keys], rows, invalid };
+}
+
+/** Present values of a typed column that do not parse as its type: how many, and the first. */
+interface Unparsed {
+  type: ColumnType;
+  count: number;
+  first: unknown;
+}
+
+function countInvalid(invalid: Map<string, Unparsed>, name: string, type: ColumnType, raw: unknown): void {
+  const seen = invalid.get(name);
+  if (seen) seen.count++;
+  else invalid.set(name, { type, count: 1, first: raw });
+}
+
+const EXPECTED: Partial<Record<ColumnType, string>> = { int: "a whole number", float: "a number", bool: "true or false" };
+
+/**
+ * Concatenate the parts in order (capped), type the unknown columns, fill missing keys with null.
+ * Fails when a typed column met values that do not parse as its type (docs/architecture.md §6): never nulls for nonsense.
+ */
+function assemble(parts: Part[], cap?: number): Table {
+  const keys = new Set<string>();
+  const invalid = new Map<string, Unparsed>();
+  for (const part of parts) {
+    for (const key of part.keys) keys.add(key);
+    for (const [name, u] of part.invalid) {
+      const seen = invalid.get(name);
+      if (seen) seen.count += u.count;
+      else invalid.set(name, { ...u });
+    }
+  }
+  if (invalid.size) {
+    throw new ValidationError([...invalid].map(([name, u]) =>
+      `column ${name}: ${count(u.count)} ${u.count === 1 ? "value does" : "values do"} not parse as ${EXPECTED[u.type] ?? u.type} (first: ${shown(u.first)})`).join("; "));
+  }
+  let rows = parts.length === 1 ? parts[0]!.rows : parts.flatMap((p) => p.rows);
+  if (cap !== undefined && rows.length > cap) rows = rows.slice(0, cap);
+  const columns: Column[] = [...keys].map((key) => {
+    const known = VERRA_COLUMNS[key];
+    return known ? { name: known[0], type: known[1] } : { name: key, type: inferType(rows, key) };
+  });
+  for (const column of columns) {
+    const unknown = !Object.values(VERRA_COLUMNS).some(([name]) => name === column.name);
+    for (const row of rows) {
+      const value = row[column.name];
+      if (value === undefined) row[column.name] = null;
+      // The inferred type holds every value of an unknown column: nothing is lost here.
+      else if (unknown) row[column.name] = coerce(value, column.type) as Value;
+    }
+  }
+  return { columns, rows };
+}
+
+/** A value as its column's type: null when absent, INVALID when present but not of that type. */
+function coerce(value: unknown, type: ColumnType): Value | typeof INVALID {
+  if (value === undefined || value === null) return null;
+  switch (type) {
+    case "string":
+      return typeof value === "string" ? value : typeof value === "object" ? JSON.stringify(value) : String(value);
+    case "int": {
+      const n = typeof value === "string" && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+      return typeof n === "number" && Number.isSafeInteger(n) ? n : INVALID;
+    }
+    case "float":
+      return typeof value === "number" ? value : INVALID;
+    case "bool":
+      return typeof value === "boolean" ? value : value === "true" ? true : value === "false" ? false : INVALID;
+    default:
+      return INVALID;
+  }
+}
+
+/** The type of a key Verra added that we do not know: the narrowest that holds every value. */
+function inferType(rows: Row[], key: string): ColumnType {
+  let type: ColumnType | undefined;
+  for (const row of rows) {
+    const v = row[key];
+    if (v === null || v === undefined) continue;
+    const t: ColumnType = typeof v === "boolean" ? "bool" : typeof v === "number" ? (Number.isSafeInteger(v) ? "int" : "float") : "string";
+    if (type === undefined || type === t) type = t;
+    else if ((type === "int" && t === "float") || (type === "float" && t === "int")) type = "float";
+    else return "string";
+  }
+  return type ?? "string";
+}
