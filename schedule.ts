@@ -5,7 +5,8 @@
 import path from "node:path";
 import { command } from "./lib/run/cli.ts";
 import { renderTable } from "./lib/table/format.ts";
-import { formatSpan, jobSpec, loadSchedule, nextRuns, runDaemon, utc } from "./lib/daemon/scheduler.ts";
+import { runDaemon } from "./lib/daemon/daemon.ts";
+import { formatSpan, jobSpec, loadSchedule, nextRuns, utc } from "./lib/schedule/schedule.ts";
 
 await command(
   {

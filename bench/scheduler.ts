@@ -13,7 +13,9 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { RunHistory } from "../lib/history/history.ts";
 import { Logger } from "../lib/core/log.ts";
-import { Scheduler, loadSchedule, logsDirOf } from "../lib/daemon/scheduler.ts";
+import { Scheduler } from "../lib/daemon/scheduler.ts";
+import { logsDirOf } from "../lib/schedule/daemon_status.ts";
+import { loadSchedule } from "../lib/schedule/schedule.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: flags } = parseArgs({

@@ -1,7 +1,8 @@
 // alert: send a test alert to every target (DATA_PIPELINES_ALERT_WEBHOOK, DATA_PIPELINES_ALERT_COMMAND),
 // to check the configuration before something breaks. Exit 0 when every target took it, 1 otherwise.
 import { hostname } from "node:os";
-import { deliver, alertsEnabled } from "../lib/alerts/alert.ts";
+import { alertsEnabled } from "../lib/alerts/alert.ts";
+import { deliver } from "../lib/alerts/send.ts";
 import { command } from "../lib/run/cli.ts";
 import { UsageError, UserError } from "../lib/core/errors.ts";
 

@@ -8,7 +8,8 @@ import { formatDuration, renderTable } from "../lib/table/format.ts";
 import { datasetFreshness, describeAge, type DatasetFreshness } from "../lib/schedule/freshness.ts";
 import { RunHistory, type RunRecord, type RunStatus } from "../lib/history/history.ts";
 import { wholeFlag } from "../lib/core/parse.ts";
-import { loadSchedule, logsDirOf, schedulerStatus, utc } from "../lib/daemon/scheduler.ts";
+import { logsDirOf, schedulerStatus } from "../lib/schedule/daemon_status.ts";
+import { loadSchedule, utc } from "../lib/schedule/schedule.ts";
 
 await command(
   {

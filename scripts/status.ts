@@ -3,7 +3,8 @@
 import path from "node:path";
 import { command } from "../lib/run/cli.ts";
 import { RunHistory } from "../lib/history/history.ts";
-import { loadSchedule, logsDirOf } from "../lib/daemon/scheduler.ts";
+import { logsDirOf } from "../lib/schedule/daemon_status.ts";
+import { loadSchedule } from "../lib/schedule/schedule.ts";
 import { checkStatusSettings, parseListen } from "../lib/config/status.ts";
 import { startStatusServer } from "../lib/status/server.ts";
 import { flagText } from "../lib/core/parse.ts";

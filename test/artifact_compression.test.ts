@@ -11,7 +11,8 @@ import {
 } from "../lib/artifact/artifact.ts";
 import { ConfigError } from "../lib/core/errors.ts";
 import { loadConfig } from "../lib/config/config.ts";
-import { sourceFlow, runFlow } from "../lib/flows/flow.ts";
+import { sourceFlow } from "../lib/flows/flow.ts";
+import { runFlow } from "../lib/run/runner.ts";
 import { table, type Table } from "../lib/table/table.ts";
 import { recordBatches } from "./codec_helpers.ts";
 import { flowBench, runScript, tempDir } from "./helpers.ts";

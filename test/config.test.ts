@@ -278,7 +278,7 @@ test("redact masks secrets in URL shapes even when nobody registered them", () =
 
 test(".env.dist documents every variable the configuration reads, and nothing else", async () => {
   const { readFileSync } = await import("node:fs");
-  const { VARIABLES } = await import("../lib/config/config.ts");
+  const { VARIABLES } = await import("../lib/config/variables.ts");
   const text = readFileSync(new URL("../.env.dist", import.meta.url), "utf8");
   const listed = [...text.matchAll(/^([A-Z0-9_]+)=/gm)].map((m) => m[1]);
   assert.deepEqual([...listed].sort(), Object.keys(VARIABLES).sort());

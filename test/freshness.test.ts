@@ -9,7 +9,7 @@ import { describe, test } from "node:test";
 import { datasetFreshness, datasetsOfJob, expectedAges, maxAgeOf, triggerInterval } from "../lib/schedule/freshness.ts";
 import { upstreamOf } from "../lib/flows/flow.ts";
 import { RunHistory } from "../lib/history/history.ts";
-import { flowSlugs, loadSchedule } from "../lib/daemon/scheduler.ts";
+import { flowSlugs, loadSchedule } from "../lib/schedule/schedule.ts";
 import { declaredUpstreams } from "../lib/status/data.ts";
 import { runScript, tempDir } from "./helpers.ts";
 

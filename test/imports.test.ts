@@ -1,6 +1,7 @@
 // Imports run one way: no module of lib/, scripts/ or schedule.ts imports, directly or through
-// others, a module that imports it back (static, type-only and dynamic `import()` alike). Read with
-// the TypeScript compiler's own import scanner, so every form of import counts.
+// others, a module that imports it back (static, type-only and dynamic `import()` alike); and the
+// parts of lib/ (its folders) are layered the same way: no folder reaches back into one that uses
+// it. Read with the TypeScript compiler's own import scanner, so every form of import counts.
 import assert from "node:assert/strict";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -19,15 +20,37 @@ function sources(root: string, entries: string[]): string[] {
   return out;
 }
 
-/** The cycles among `files`: each as the list of files around it, the first repeated at the end. */
-export function importCycles(files: string[]): string[][] {
+/** Each file's imports among `files` (relative specifiers only: packages are outside the question). */
+function importGraph(files: string[]): Map<string, string[]> {
   const known = new Set(files);
-  const edges = new Map(files.map((file) => {
+  return new Map(files.map((file) => {
     const { importedFiles } = ts.preProcessFile(readFileSync(file, "utf8"), true, true);
     const targets = importedFiles.map((i) => i.fileName).filter((name) => name.startsWith("."))
       .map((name) => path.resolve(path.dirname(file), name)).filter((target) => known.has(target));
     return [file, [...new Set(targets)]];
   }));
+}
+
+/** The same graph between folders: a folder imports another when one of its files imports one of the other's. */
+function folderGraph(files: string[]): Map<string, string[]> {
+  const folders = new Map<string, Set<string>>();
+  for (const [file, targets] of importGraph(files)) {
+    const from = path.dirname(file);
+    const out = folders.get(from) ?? new Set<string>();
+    for (const target of targets) if (path.dirname(target) !== from) out.add(path.dirname(target));
+    folders.set(from, out);
+  }
+  for (const targets of folders.values()) for (const target of targets) if (!folders.has(target)) folders.set(target, new Set());
+  return new Map([...folders].map(([folder, targets]) => [folder, [...targets]]));
+}
+
+/** The cycles among `files`: each as the list of files around it, the first repeated at the end. */
+export function importCycles(files: string[]): string[][] {
+  return cycles(importGraph(files));
+}
+
+/** The cycles of a graph, each as the nodes around it, the first repeated at the end. */
+function cycles(edges: Map<string, string[]>): string[][] {
   const cycles: string[][] = [];
   const state = new Map<string, "open" | "done">();
   const stack: string[] = [];
@@ -41,13 +64,31 @@ export function importCycles(files: string[]): string[][] {
     stack.pop();
     state.set(file, "done");
   };
-  for (const file of files) if (!state.has(file)) visit(file);
+  for (const node of edges.keys()) if (!state.has(node)) visit(node);
   return cycles;
 }
 
 test("lib/, scripts/ and schedule.ts import one way: no import cycle", () => {
   const cycles = importCycles(sources(ROOT, ["lib", "scripts", "schedule.ts"]));
   assert.deepEqual(cycles.map((c) => c.map((f) => path.relative(ROOT, f)).join(" -> ")), [], "import cycles");
+});
+
+test("the parts of lib/ (its folders) import one way: no folder imports one that imports it back", () => {
+  const graph = folderGraph(sources(ROOT, ["lib"]));
+  assert.ok(graph.size >= 10, `lib/ has its parts in folders (${graph.size} found)`);
+  assert.deepEqual(cycles(graph).map((c) => c.map((f) => path.relative(ROOT, f)).join(" -> ")), [], "folder cycles");
+});
+
+test("the folder check finds two folders that import each other, through files that do not form a cycle", (t) => {
+  const dir = tempDir(t);
+  for (const folder of ["lake", "run"]) mkdirSync(path.join(dir, "lib", folder), { recursive: true });
+  writeFileSync(path.join(dir, "lib", "lake", "a.ts"), 'import "../run/b.ts";\n');
+  writeFileSync(path.join(dir, "lib", "run", "b.ts"), "export {};\n");
+  writeFileSync(path.join(dir, "lib", "run", "c.ts"), 'import "../lake/d.ts";\n');
+  writeFileSync(path.join(dir, "lib", "lake", "d.ts"), "export {};\n");
+  const files = sources(dir, ["lib"]);
+  assert.deepEqual(importCycles(files), [], "no file imports itself back");
+  assert.deepEqual(cycles(folderGraph(files)).map((c) => c.map((f) => path.basename(f)).join(" -> ")), ["lake -> run -> lake"]);
 });
 
 test("the check finds a cycle through a type-only and a dynamic import", (t) => {

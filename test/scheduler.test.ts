@@ -12,10 +12,9 @@ import { createInterface } from "node:readline";
 import { describe, test } from "node:test";
 import { processExists, RunHistory, type RunRecord } from "../lib/history/history.ts";
 import { SchedulerLock } from "../lib/history/lock.ts";
-import {
-  DEFAULT_SCHEDULE, knownJobs, loadSchedule, missedTriggers, parseSchedule, pruneRuns, Scheduler, schedulerStatus,
-  type JobSpec, type RunEnd,
-} from "../lib/daemon/scheduler.ts";
+import { missedTriggers, pruneRuns, Scheduler, type RunEnd } from "../lib/daemon/scheduler.ts";
+import { schedulerStatus } from "../lib/schedule/daemon_status.ts";
+import { DEFAULT_SCHEDULE, knownJobs, loadSchedule, parseSchedule, type JobSpec } from "../lib/schedule/schedule.ts";
 import { memoryLogger, ROOT, runScript, tempDir } from "./helpers.ts";
 
 type T = Parameters<typeof tempDir>[0];

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { test } from "node:test";
 import { decodeArtifact, encodeArtifact } from "../lib/artifact/artifact.ts";
-import { runFlow } from "../lib/flows/flow.ts";
+import { runFlow } from "../lib/run/runner.ts";
 import { RunHistory } from "../lib/history/history.ts";
 import { LocalLake } from "../lib/lake/lake.ts";
 import { table } from "../lib/table/table.ts";

@@ -13,7 +13,7 @@ import { parseStorage, type Config, type Storage } from "../config/config.ts";
 import { RunHistory } from "../history/history.ts";
 import { mapPool } from "../core/concurrency.ts";
 import { historizedKey, openLake, transfer, type ArtifactInfo, type Lake, type Listing } from "../lake/lake.ts";
-import { alertRunEnd } from "../alerts/alert.ts";
+import { alertRunEnd } from "../alerts/send.ts";
 import { whileOpen } from "../process/last_resort.ts";
 import type { Logger } from "../core/log.ts";
 

@@ -261,7 +261,7 @@ export function runWhenMain(meta: ImportMeta, flow: Flow): void {
     },
     async ({ values, config, log }) => {
       // Loaded here, not at the top: every command imports this module, and --help should start fast.
-      const [{ runFlow }, { RunHistory }, { openLake }] = await Promise.all([import("../flows/flow.ts"), import("../history/history.ts"), import("../lake/lake.ts")]);
+      const [{ runFlow }, { RunHistory }, { openLake }] = await Promise.all([import("./runner.ts"), import("../history/history.ts"), import("../lake/lake.ts")]);
       const lake = await openLake(config.storage, config);
       const history = RunHistory.open(config.db);
       try {

@@ -1,5 +1,6 @@
 // What `runs.ts --status` and the status page show of the daemon: whether it is alive (its lock and
 // heartbeat in the run history), and each job's next and last run.
+import path from "node:path";
 import { RunHistory, type RunRecord } from "../history/history.ts";
 import { SchedulerLock, schedulerState, type SchedulerHolder, type SchedulerState } from "../history/lock.ts";
 import { nextRuns, utc, type Schedule } from "./schedule.ts";
@@ -36,4 +37,9 @@ export function schedulerStatus(history: RunHistory, schedule: Schedule, now = n
       lastRun: history.list({ flow: spec.job, limit: 1 })[0] ?? null,
     })),
   };
+}
+
+/** Where the per-run logs go: `logs/` beside the run history. */
+export function logsDirOf(db: string): string {
+  return path.join(path.dirname(db), "logs");
 }

@@ -20,9 +20,9 @@ import {
 } from "viem";
 import { TOKEN_NAMES, TOKENS, type TokenName } from "./constants.ts";
 import { errorMessage, SourceError, UserError } from "../core/errors.ts";
-import type { FlowContext } from "../flows/flow.ts";
 import { httpBounds, parseRetryAfter, redirectError, seconds, statusError, tooLargeError, type HttpBounds } from "./http.ts";
 import { redact } from "../core/redact.ts";
+import type { SourceContext } from "./context.ts";
 
 export const POLYGON_CHAIN_ID = 137;
 
@@ -64,7 +64,7 @@ export function feeCalls(): FeeCall[] {
  * The redeem fee factor of every token: BCT, NCT = feeRedeemPercentageInBase() / feeRedeemDivider();
  * UBO, NBO = feeRedeem() / 10000; MCO2 = 0. Transient failures are retried with ctx.retry.
  */
-export async function feeRedeemFactors(ctx: FlowContext): Promise<Record<TokenName, number>> {
+export async function feeRedeemFactors(ctx: SourceContext): Promise<Record<TokenName, number>> {
   const url = ctx.config.urls.polygonRpc;
   if (!url) {
     throw new UserError("no Polygon RPC configured: set WEB3_INFURA_PROJECT_ID (Infura) or DATA_PIPELINES_POLYGON_RPC_URL");
@@ -112,7 +112,7 @@ type Client = ReturnType<typeof createPublicClient>;
 type Call = <T>(what: string, request: () => Promise<T>) => Promise<T>;
 
 /** The chain check, then the fee calls in one batch, as factors. */
-async function readFactors(ctx: FlowContext, where: string, client: Client, call: Call): Promise<Record<TokenName, number>> {
+async function readFactors(ctx: SourceContext, where: string, client: Client, call: Call): Promise<Record<TokenName, number>> {
   const chainId = await call("eth_chainId", () => client.getChainId());
   if (!Number.isSafeInteger(chainId)) throw new SourceError(`${where}: eth_chainId answered a malformed chain id`, false);
   if (chainId !== POLYGON_CHAIN_ID) {

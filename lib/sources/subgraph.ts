@@ -7,14 +7,15 @@
 // that value. The order is the sort key, then id ascending (graph-node's own tie-break).
 import type { Urls } from "../config/config.ts";
 import { SourceError } from "../core/errors.ts";
-import type { FlowContext } from "../flows/flow.ts";
 import { httpBounds, postJson } from "./http.ts";
 import { redact } from "../core/redact.ts";
+import type { SourceContext } from "./context.ts";
+import type { Entity } from "../table/columns.ts";
 
 export type SubgraphSource = keyof Omit<Urls, "verraSearch" | "polygonRpc">;
 
-/** An entity as the subgraph returns it: scalars as strings/numbers/booleans, nested objects, lists. */
-export type Entity = { [field: string]: unknown };
+/** An entity as the subgraph returns it. */
+export type { Entity };
 
 export interface CollectionQuery {
   /** The root collection field, e.g. `klimaRetires`. */
@@ -36,7 +37,7 @@ export interface CollectionQuery {
 export const PAGE_SIZE = 1000;
 
 /** Every entity of a collection (or the first DATA_PIPELINES_MAX_RECORDS in its order). */
-export async function fetchCollection(ctx: FlowContext, source: SubgraphSource, query: CollectionQuery, signal?: AbortSignal): Promise<Entity[]> {
+export async function fetchCollection(ctx: SourceContext, source: SubgraphSource, query: CollectionQuery, signal?: AbortSignal): Promise<Entity[]> {
   const orderBy = query.orderBy ?? "id";
   const direction = query.orderDirection ?? "asc";
   const sign = direction === "desc" ? -1 : 1;
@@ -224,7 +225,7 @@ export function literal(value: unknown): string {
 const TRANSIENT_ERROR = /indexer|unavailable|behind|timeout|timed out|too many|rate limit|overloaded|try again|temporar|store error|database|connection|internal error|bad gateway/i;
 
 /** Send one query; the `data` of the answer, or a SourceError (transient or not, by what the source says). */
-export async function ask(ctx: FlowContext, source: SubgraphSource, query: string, what: string, signal?: AbortSignal): Promise<Entity> {
+export async function ask(ctx: SourceContext, source: SubgraphSource, query: string, what: string, signal?: AbortSignal): Promise<Entity> {
   const where = `${source} subgraph, ${what}`;
   return ctx.retry(where, async () => {
     const answer = (await postJson(ctx.config.urls[source], { query }, { ...httpBounds(ctx.config), what: where, signal })) as {

@@ -6,9 +6,9 @@
 import { mapPool } from "../core/concurrency.ts";
 import { count, INVALID, shown } from "../table/columns.ts";
 import { SourceError, ValidationError } from "../core/errors.ts";
-import type { FlowContext } from "../flows/flow.ts";
 import { httpBounds, postJson } from "./http.ts";
 import { rowMaker, type Column, type ColumnType, type Row, type Table, type Value } from "../table/table.ts";
+import type { SourceContext } from "./context.ts";
 
 /** Verra key -> column name and type (docs/datasets.md §4.1). Unknown keys pass through as they are. */
 export const VERRA_COLUMNS: Record<string, [string, ColumnType]> = {
@@ -110,7 +110,7 @@ function checkAnswer(answer: unknown, where: string): Answer {
 }
 
 /** Fetch every VCS issuance record (or the first `verraMaxRecords`, oldest first) as the raw_verra_data table. */
-export async function fetchVerra(ctx: FlowContext): Promise<Table> {
+export async function fetchVerra(ctx: SourceContext): Promise<Table> {
   const { config, log } = ctx;
   const cap = config.verraMaxRecords;
   const windows = monthWindows(ctx.now);

@@ -4,8 +4,10 @@
 // refuses values that do not parse as their column's type (docs/architecture.md §6): a null is
 // a value the source said was null, never one we could not read.
 import { ValidationError } from "../core/errors.ts";
-import type { Entity } from "../sources/subgraph.ts";
 import { rowMaker, type ColumnType, type Table, type Value } from "./table.ts";
+
+/** A record as a source returns it: scalars as strings/numbers/booleans, nested objects, lists. */
+export type Entity = { [field: string]: unknown };
 
 /** What a column met that it could not use, counted while the table is made (one per column, no allocation per value). */
 export interface Tally {

@@ -1,0 +1,193 @@
+// The flow runner: fetch (source) or build from upstream `-latest` artifacts (derived), validate
+// against the previous `-latest` (lib/run/validation.ts), write the historized copy then `-latest`,
+// and record the run (docs/architecture.md §6, §7).
+import { alertRunEnd } from "../alerts/send.ts";
+import { decodeArtifact, decodeArtifactSummary, encodeArtifactBody, type ArtifactBody } from "../artifact/artifact.ts";
+import type { Config } from "../config/config.ts";
+import { errorMessage, UserError, ValidationError } from "../core/errors.ts";
+import type { RunHistory, Trigger } from "../history/history.ts";
+import type { Logger } from "../core/log.ts";
+import { missingConsumerColumns, type DerivedFlow, type Flow, type FlowContext } from "../flows/flow.ts";
+import { historizedKey, latestKey, StorageError, type Lake } from "../lake/lake.ts";
+import { whileOpen } from "../process/last_resort.ts";
+import { requireColumns, type Table } from "../table/table.ts";
+import { withRetries, type RetryPolicy } from "./retry.ts";
+import { compareTables, type TableShape } from "./validation.ts";
+
+export interface RunOptions {
+  config: Config;
+  lake: Lake;
+  history: RunHistory;
+  log: Logger;
+  trigger?: Trigger;
+  parentId?: number | null;
+  /** Take over this running record instead of starting a new one (the scheduler made it). */
+  runId?: number | null;
+  /**
+   * Upstream tables already in memory (build_all, in one process: what a flow of this build just wrote).
+   * Their `-latest` key is still recorded as read; a missing one is read from the lake.
+   */
+  upstream?: (slug: string) => Table | undefined;
+  /** Upstreams that failed in the same build (build_all): this run reads their previous `-latest`, and says so. */
+  staleUpstreams?: string[];
+  /** Injected for tests: retry sleeps and jitter. */
+  retry?: Pick<RetryPolicy, "sleep" | "random">;
+  now?: () => Date;
+}
+
+export interface FlowResult {
+  runId: number;
+  status: "succeeded" | "failed";
+  /** The table written (or that would have been, in a dry run). */
+  table?: Table;
+  rows?: number;
+  columns?: number;
+  writtenKeys: string[];
+  error?: string;
+}
+
+export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResult> {
+  const { config, lake, history } = options;
+  const clock = options.now ?? (() => new Date());
+  history.markCrashed();
+  // One run of a flow at a time: two in the same second would write the same historized key.
+  const start = history.startAlone({ flow: flow.slug, trigger: options.trigger ?? "manual", parentId: options.parentId, runId: options.runId });
+  const runId = start.id;
+  const log = options.log.child({ flow: flow.slug, run: runId });
+  if (start.refused !== undefined) {
+    log.error(`failed: ${start.refused}`);
+    return { runId, status: "failed", writtenKeys: [], error: start.refused };
+  }
+  let retries = 0;
+  // A process that dies early (SIGTERM, an uncaught error elsewhere) still records this run's end.
+  const closeRun = whileOpen((reason) => history.finish(runId, { status: "failed", attempts: 1 + retries, error: reason }));
+  const writtenKeys: string[] = [];
+  try {
+    for (const slug of options.staleUpstreams ?? []) {
+      const note = `built on the previous ${slug}-latest: ${slug} failed in this build`;
+      history.addNote(runId, note);
+      log.warn(note);
+    }
+    const ctx: FlowContext = {
+      config,
+      log,
+      now: clock(),
+      note: (text) => history.addNote(runId, text),
+      retry: (what, request) =>
+        withRetries(what, request, {
+          attempts: config.attempts,
+          backoffMs: config.retryBackoffMs,
+          ...options.retry,
+          onRetry: ({ retry, retries: of, delayMs, error }) => {
+            retries++;
+            log.warn(`${errorMessage(error)}; retry ${retry}/${of} in ${(delayMs / 1000).toFixed(1)} s`);
+          },
+        }),
+    };
+    log.info(`started (${flow.kind === "source" ? "fetch" : `build from ${flow.from.join(", ")}`}) into ${lake.label}`);
+    // A lake that cannot take the result fails now, not after the whole fetch (a dry run writes nothing, not even a probe).
+    if (!config.dryRun) await lake.checkUsable();
+    // The previous shape is read first: its bytes are gone before the new table is in memory.
+    const previous = await previousShape(flow.slug, lake, ctx);
+    const result = flow.kind === "source" ? await flow.fetch(ctx) : await flow.build(await readUpstream(flow, lake, history, runId, options.upstream), ctx);
+    // Encoded before validation (also in a dry run): the encoder counts each column's nulls.
+    const body = encodeArtifactBody(result, config.artifactCompression);
+    const next: TableShape = { columns: result.columns, rowCount: result.rows.length, nullCounts: body.nullCounts };
+    const lacking = missingConsumerColumns(flow, result.columns.map((c) => c.name));
+    const problems = [
+      ...(lacking.length ? [`the table lacks column(s) the dashboard API reads: ${lacking.join(", ")}`] : []),
+      ...("unreadable" in previous ? emptyOverUnreadable(previous, next) : previous.shape ? compareTables(previous.shape, next, flow.sparse) : []),
+    ];
+    if (problems.length) throw new ValidationError(`validation against ${latestKey(flow.slug)} failed: ${problems.join("; ")}; nothing written`);
+    if (config.dryRun) {
+      ctx.note("dry run: nothing written");
+      log.info(`dry run: would write ${result.rows.length} rows x ${result.columns.length} columns`);
+    } else {
+      // The historized copy is written, and -latest copied from it: the same bytes, encoded once.
+      const keys = [flow.historized === false ? undefined : await writeHistorized(lake, flow.slug, ctx.now, body), latestKey(flow.slug)]
+        .filter((key): key is string => key !== undefined);
+      if (keys.length === 1) await lake.write(keys[0]!, body);
+      else await lake.copy(keys[0]!, keys[1]!);
+      for (const key of keys) {
+        history.addWrittenKey(runId, key);
+        writtenKeys.push(key);
+      }
+      log.info(`wrote ${result.rows.length} rows x ${result.columns.length} columns (${(body.length / 1e6).toFixed(1)} MB): ${keys.join(", ")}`);
+    }
+    history.finish(runId, { status: "succeeded", attempts: 1 + retries, rows: result.rows.length, columns: result.columns.length }, clock());
+    closeRun();
+    // Once the end is recorded; a flow of a build leaves its alert to the build (lib/alerts/alert.ts).
+    if (options.parentId == null) await alertRunEnd(runId, { config, history, log });
+    return { runId, status: "succeeded", rows: result.rows.length, columns: result.columns.length, writtenKeys, table: result };
+  } catch (error) {
+    const message = errorMessage(error);
+    history.finish(runId, { status: "failed", attempts: 1 + retries, error: message }, clock());
+    closeRun();
+    log.error(`failed: ${message}`, error instanceof UserError || !log.verbose ? undefined : { stack: (error as Error)?.stack });
+    if (options.parentId == null) await alertRunEnd(runId, { config, history, log });
+    return { runId, status: "failed", writtenKeys, error: message };
+  }
+}
+
+/**
+ * Write `<slug>-<YYYY_MM_DD__HH_MM_SS>` under a key no earlier run used: a run that started in the same
+ * second as the one before it (they cannot overlap: one run of a flow at a time) takes the next second.
+ */
+async function writeHistorized(lake: Lake, slug: string, at: Date, body: ArtifactBody): Promise<string> {
+  for (let shift = 0; ; shift++) {
+    const key = historizedKey(slug, new Date(at.getTime() + shift * 1000));
+    try {
+      await lake.write(key, body, { exclusive: true });
+      return key;
+    } catch (error) {
+      if (!(error instanceof StorageError && error.code === "EEXIST") || shift === 59) throw error;
+    }
+  }
+}
+
+async function readUpstream(
+  flow: DerivedFlow, lake: Lake, history: RunHistory, runId: number, inMemory?: (slug: string) => Table | undefined,
+): Promise<Record<string, Table>> {
+  const inputs: Record<string, Table> = {};
+  for (const slug of flow.from) {
+    const key = latestKey(slug);
+    const { columns, require } = flow.inputs[slug]!;
+    // In one build, the same table this build just wrote to `key`; else read from the lake.
+    let table = inMemory?.(slug);
+    if (!table) {
+      const bytes = await lake.read(key);
+      if (!bytes) throw new UserError(`upstream ${key} is missing in ${lake.label}: run scripts/${slug}.ts first`);
+      table = decodeArtifact(bytes, key, columns);
+    }
+    requireColumns(table, key, [...require]);
+    inputs[slug] = table;
+    history.addUpstreamKey(runId, key);
+  }
+  return inputs;
+}
+
+/** The previous `-latest`: its shape; none (first run); or unreadable, with why. */
+type Previous = { shape?: TableShape } | { unreadable: string; key: string };
+
+/** The columns, row count and null counts of the previous `-latest`, if there is a readable one. */
+async function previousShape(slug: string, lake: Lake, ctx: FlowContext): Promise<Previous> {
+  const key = latestKey(slug);
+  const bytes = await lake.read(key);
+  if (!bytes) {
+    ctx.note(`no previous ${key}: validation skipped`);
+    return {};
+  }
+  try {
+    return { shape: decodeArtifactSummary(bytes, key) };
+  } catch (error) {
+    ctx.log.warn(`validation skipped: ${errorMessage(error)}`);
+    ctx.note(`previous ${key} unreadable: validation skipped`);
+    return { unreadable: errorMessage(error), key };
+  }
+}
+
+/** An unreadable `-latest` may hold data: it is replaced by a table with rows, never by an empty one. */
+function emptyOverUnreadable(previous: { unreadable: string; key: string }, next: TableShape): string[] {
+  return next.rowCount > 0 ? [] : [`0 rows, and the previous ${previous.key} cannot be read to tell whether it holds data (${previous.unreadable}): an empty table is not written over it`];
+}
+
