@@ -351,9 +351,9 @@ test("two processes of one flow: the second fails with the already-running line;
   const script = path.join(dir, "slow_sample.mts");
   // A flow script as the real ones are: runWhenMain, its fetch waiting until its stdin ends.
   writeFileSync(script, `
-import { runWhenMain } from ${JSON.stringify(path.join(ROOT, "lib", "cli.ts"))};
-import { sourceFlow } from ${JSON.stringify(path.join(ROOT, "lib", "flow.ts"))};
-import { table } from ${JSON.stringify(path.join(ROOT, "lib", "table.ts"))};
+import { runWhenMain } from ${JSON.stringify(path.join(ROOT, "lib", "run", "cli.ts"))};
+import { sourceFlow } from ${JSON.stringify(path.join(ROOT, "lib", "flows", "flow.ts"))};
+import { table } from ${JSON.stringify(path.join(ROOT, "lib", "table", "table.ts"))};
 const flow = sourceFlow({ slug: "slow_sample", fetch: async () => {
   process.stdout.write("fetching\\n");
   await new Promise((resolve) => { process.stdin.on("end", resolve); process.stdin.resume(); });

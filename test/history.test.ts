@@ -188,7 +188,7 @@ test("the history file is in WAL mode (seen by a second connection)", (t) => {
 
 test("two processes write 200 runs each at once while this one reads: no 'database is locked'", { timeout: 60_000 }, async (t) => {
   const { history, file } = openHistory(t);
-  const historyUrl = pathToFileURL(path.join(ROOT, "lib", "history.ts")).href;
+  const historyUrl = pathToFileURL(path.join(ROOT, "lib", "history", "history.ts")).href;
   // Each writer opens the history, says "ready", and starts writing when the parent says "go"
   // on its stdin, so that both write at the same time.
   const script = `

@@ -208,7 +208,7 @@ test("sweepTemporaries removes every killed write's temporary, in the lake and i
 test("a write killed half-way leaves a temporary that the next write of the slug removes", async (t) => {
   const dir = tempDir(t);
   const child = spawn(process.execPath, ["--import", "tsx", "-e", `
-    const { LocalLake } = await import(${JSON.stringify(path.join(ROOT, "lib", "lake.ts"))});
+    const { LocalLake } = await import(${JSON.stringify(path.join(ROOT, "lib", "lake", "lake.ts"))});
     const { writeSync } = await import("node:fs");
     // Half the body written, then this process spins until it is killed (no catch can remove the file).
     const body = { length: 2, *chunks() { yield Buffer.from("a"); writeSync(1, "writing\\n"); for (;;); } };

@@ -1,5 +1,7 @@
-// The file system's failures in words: which path, and why (ENOTDIR names the file that is in the
-// way, EROFS the read-only one). The local lake and the run history report their errors with it.
+// Files written safely and their failures in words: the temporary name a write goes through (its
+// writer's pid in it, so a killed write's leftover can be told from a live one), `mkdir -p`, and which
+// path failed and why (ENOTDIR names the file in the way, EROFS the read-only one). The local lake
+// and the run history report their errors with it.
 import { randomBytes } from "node:crypto";
 import { mkdirSync, statSync } from "node:fs";
 import path from "node:path";

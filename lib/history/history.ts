@@ -1,4 +1,4 @@
-// Run history: one row per run of any script, in SQLite (WAL, busy timeout)
+// Run history: one row per run of any script, in SQLite (lib/history/database.ts: WAL, busy timeout)
 // so that the daemon and scripts started by hand can write at the same time.
 import Database from "better-sqlite3";
 import { hostname } from "node:os";

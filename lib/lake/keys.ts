@@ -1,5 +1,5 @@
 // The lake's contract: the Lake interface every kind of lake implements (lib/lake/lake.ts: a local
-// folder; lib/s3.ts: an S3 bucket), the artifact keys and folder names a lake accepts, and the
+// folder; lib/lake/s3.ts: an S3 bucket), the artifact keys and folder names a lake accepts, and the
 // error a storage failure becomes. It imports no lake, so that each kind of lake can import it.
 import type { ArtifactBody } from "../artifact/artifact.ts";
 import { ArtifactError, UserError } from "../core/errors.ts";

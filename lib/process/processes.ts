@@ -1,5 +1,5 @@
 // Whether a process still runs, for the runs and temporary files a dead process left behind
-// (lib/history/history.ts marks its runs crashed, lib/lake/lake.ts removes its temporaries).
+// (lib/history/history.ts marks its runs crashed, lib/lake/local.ts removes its temporaries).
 import { readFileSync } from "node:fs";
 
 export function processExists(pid: number): boolean {

@@ -1,5 +1,5 @@
 // What `runs.ts --status` and the status page show of the daemon: whether it is alive (its lock and
-// heartbeat in the run history), and each job's next and last run.
+// heartbeat in the run history), each job's next and last run, and where the per-run logs are.
 import path from "node:path";
 import { RunHistory, type RunRecord } from "../history/history.ts";
 import { SchedulerLock, schedulerState, type SchedulerHolder, type SchedulerState } from "../history/lock.ts";

@@ -1,8 +1,8 @@
 // The in-memory table every flow produces and every artifact decodes to:
-import { UserError } from "../core/errors.ts";
 // an ordered list of typed columns and an array of plain row objects.
+import { UserError } from "../core/errors.ts";
 
-/** Column types, as docs/datasets.md §3.3 names them; each maps to one Arrow type (lib/artifact/artifact.ts). */
+/** Column types, as docs/datasets.md §3.3 names them; each maps to one Arrow type (lib/artifact/write.ts). */
 export type ColumnType = "string" | "int" | "float" | "bool" | "timestamp" | "date";
 
 /** A cell. Timestamps and dates are `Date` (UTC); ints and floats are numbers; nulls are `null`. */
