@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import diagnostics from "node:diagnostics_channel";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -189,6 +189,7 @@ async function buildAll(): Promise<void> {
   const walls = new Map<string, number>();
   let bound: { ms: number; chain: string[] } | undefined;
   let machineBoundMs = 0;
+  let pipelineCpuMs = 0;
   try {
     for (const [label, args] of variants) {
       const cwd = tempDir();
@@ -204,7 +205,7 @@ async function buildAll(): Promise<void> {
       const isDefault = label.endsWith("(default)");
       record({
         case: "build_all", measure: `peak RSS of one process, ${label}`, value: round(peak / MiB, 0), unit: "MiB", note: heaviest,
-        ...(isDefault ? { target: "< 1024 MiB", met: peak < 1024 * MiB } : {}),
+        ...(isDefault ? { target: "< 500 MiB", met: peak < 500 * MiB } : {}),
       });
       record({ case: "build_all", measure: `CPU time, ${label}`, value: round(run.cpuMs / 1000), unit: "s", note: `pipeline; the fakes used ${round(fakeCpu / 1000)} s more` });
 
@@ -215,7 +216,10 @@ async function buildAll(): Promise<void> {
       const windows = runs.map((r) => ({ slug: r.flow, start: Date.parse(r.startedAt), end: Date.parse(r.endedAt!) }));
       const buildStart = Math.min(...windows.map((w) => w.start));
       details[`build_all ${label}`] = windows.sort((a, b) => a.end - b.end).map((w) => ({ flow: w.slug, startS: round((w.start - buildStart) / 1000, 2), endS: round((w.end - buildStart) / 1000, 2) }));
-      if (isDefault) machineBoundMs = (run.cpuMs + fakeCpu) / 2;
+      if (isDefault) {
+        machineBoundMs = (run.cpuMs + fakeCpu) / 2;
+        pipelineCpuMs = run.cpuMs;
+      }
       if (args[1] !== "1") continue;
 
       // Concurrency 1, in one process: flows ran one at a time, so a request belongs to the flow running then.
@@ -242,6 +246,13 @@ async function buildAll(): Promise<void> {
     if (bound) {
       const ratio = byDefault / bound.ms;
       record({ case: "build_all", measure: "default / critical path", value: round(ratio, 2), unit: "x", target: "<= 1.25", met: ratio <= 1.25 });
+      // Issue 16's bound: the larger of the critical path and the pipeline's CPU spread over the cores.
+      const floor = Math.max(bound.ms, pipelineCpuMs / availableParallelism());
+      record({
+        case: "build_all", measure: "default / max(critical path, pipeline CPU / cores)", value: round(byDefault / floor, 2), unit: "x",
+        note: `floor ${round(floor / 1000)} s (${bound.ms >= pipelineCpuMs / availableParallelism() ? "the critical path" : `CPU / ${availableParallelism()} cores`})`,
+        target: "<= 1.2", met: byDefault / floor <= 1.2,
+      });
       const machine = machineBoundMs / bound.ms;
       record({ case: "build_all", measure: "CPU of pipeline and fakes at the default / 2 cores", value: round(machineBoundMs / 1000), unit: "s", note: `${round(machine, 2)}x the critical path: another lower bound, all the CPU spread over both cores` });
     }
@@ -281,7 +292,7 @@ async function verraIngest(): Promise<void> {
     const v2 = await measure("scripts/verra_data_v2.ts", [], cwd, {});
     check("verra_data_v2", v2);
     record({ case: "verra_ingest", measure: "verra_data_v2 on those rows, wall time", value: round(v2.ms / 1000), unit: "s", note: "decoding, building, encoding, writing" });
-    record({ case: "verra_ingest", measure: "verra_data_v2 peak RSS", value: round(v2.maxRssBytes / MiB, 0), unit: "MiB" });
+    record({ case: "verra_ingest", measure: "verra_data_v2 peak RSS", value: round(v2.maxRssBytes / MiB, 0), unit: "MiB", target: "< 600 MiB", met: v2.maxRssBytes < 600 * MiB });
   } finally {
     await fake.stop();
   }

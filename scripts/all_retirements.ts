@@ -2,7 +2,8 @@
 // beneficiary names and addresses and the bridge casing are mixed as the dashboard expects, Q22).
 import { runWhenMain } from "../lib/run/cli.ts";
 import { derivedFlow } from "../lib/flows/flow.ts";
-import { table, type Row } from "../lib/table/table.ts";
+import { concatRows, renameColumns, selectColumns, sortRowsBy, withColumns } from "../lib/table/operations.ts";
+import { columnsOf } from "../lib/table/table.ts";
 
 const flow = derivedFlow({
   slug: "all_retirements",
@@ -13,25 +14,27 @@ const flow = derivedFlow({
     polygon_klima_retirements: "*",
   },
   build: ({ verra_retirements: verra, polygon_klima_retirements: klima }) => {
-    const offchain = verra.rows.map((r): Row => ({
-      beneficiary: r.retirement_beneficiary ?? null, retirement_date: r.retirement_date ?? null, serial_number: r.serial_number ?? null,
-      bridge: r.bridge ?? null, project_id: r.project_id ?? null, quantity: r.quantity ?? null,
-      origin: "Offchain", transaction_id: null, token: null,
-    }));
-    const onchain = klima.rows.map((r): Row => ({
-      beneficiary: r.beneficiary ?? null, retirement_date: r.retirement_date ?? null, serial_number: null,
-      bridge: r.bridge ?? null, project_id: r.project_id ?? null, quantity: r.quantity ?? null,
-      origin: r.origin ?? "Klima", transaction_id: r.transaction_id ?? null, token: r.token ?? null,
-    }));
-    const time = (r: Row) => (r.retirement_date instanceof Date ? r.retirement_date.getTime() : -Infinity);
-    // Newest first; ties keep Verra's rows before Klima's, each in its own order (a stable sort).
-    const rows = [...offchain, ...onchain].sort((a, b) => time(b) - time(a));
-    return table({
-      beneficiary: "string", retirement_date: "timestamp", serial_number: "string", bridge: "string", project_id: "string",
-      quantity: "float", origin: "string", transaction_id: "string", token: "string",
-    }, rows);
+    const offchain = withColumns(
+      renameColumns(verra, (name) => (name === "retirement_beneficiary" ? "beneficiary" : name)),
+      [{ name: "origin", type: "string" }],
+      () => ["Offchain"],
+    );
+    const onchain = withColumns(
+      selectColumns(klima, ["beneficiary", "retirement_date", "bridge", "project_id", "quantity", "origin", "transaction_id", "token"]),
+      [{ name: "origin", type: "string" }],
+      (r) => [r.origin ?? "Klima"],
+    );
+    const all = concatRows(columnsOf(COLUMNS), [offchain, onchain]);
+    // Newest first; ties (and rows without a date, last) keep Verra's rows before Klima's, each in its own order.
+    const dates = all.vector("retirement_date") as Float64Array;
+    return sortRowsBy(all, (i) => (dates[i] === dates[i] ? dates[i]! : -Infinity), { descending: true });
   },
 });
+
+const COLUMNS = {
+  beneficiary: "string", retirement_date: "timestamp", serial_number: "string", bridge: "string", project_id: "string",
+  quantity: "float", origin: "string", transaction_id: "string", token: "string",
+} as const;
 
 export default flow;
 runWhenMain(import.meta, flow);

@@ -2,7 +2,8 @@
 import { runWhenMain } from "../lib/run/cli.ts";
 import { TOKEN_NAMES } from "../lib/sources/constants.ts";
 import { derivedFlow, everyColumn } from "../lib/flows/flow.ts";
-import { mapTable, type Column } from "../lib/table/table.ts";
+import { mapTable } from "../lib/table/operations.ts";
+import { type Column } from "../lib/table/table.ts";
 import { autoRename } from "../lib/table/transforms.ts";
 import { TOKEN_PREFIXES } from "../lib/flows/consumer.ts";
 

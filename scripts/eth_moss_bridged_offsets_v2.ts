@@ -4,7 +4,8 @@
 import { runWhenMain } from "../lib/run/cli.ts";
 import { ZERO_TX_HASH } from "../lib/sources/constants.ts";
 import { derivedFlow } from "../lib/flows/flow.ts";
-import { dropColumns, withColumns, type Column, type Row, type Value } from "../lib/table/table.ts";
+import { dropColumns, withColumns } from "../lib/table/operations.ts";
+import { type Column, type Row, type Value } from "../lib/table/table.ts";
 import { autoRename, mergeWithVerra, unixToTimestamp, VERRA_MERGE_COLUMNS } from "../lib/table/transforms.ts";
 import { ETH_V2 } from "../lib/flows/consumer.ts";
 

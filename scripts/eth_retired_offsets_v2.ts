@@ -2,7 +2,8 @@
 // from the Moss retirements (docs/datasets.md §5.8; docs/datasets.md §9 Q11: mco2_quantity is the row's quantity).
 import { runWhenMain } from "../lib/run/cli.ts";
 import { derivedFlow } from "../lib/flows/flow.ts";
-import { withColumns, type Column, type Row } from "../lib/table/table.ts";
+import { withColumns } from "../lib/table/operations.ts";
+import { type Column, type Row } from "../lib/table/table.ts";
 import { autoRename, mergeWithVerra, unixToTimestamp, VERRA_MERGE_COLUMNS, vintageYear } from "../lib/table/transforms.ts";
 import { ETH_V2, retired } from "../lib/flows/consumer.ts";
 

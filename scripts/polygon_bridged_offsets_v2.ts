@@ -3,7 +3,7 @@
 // quantities (docs/datasets.md §5.6, docs/datasets.md §9 Q5, Q6).
 import { runWhenMain } from "../lib/run/cli.ts";
 import { derivedFlow } from "../lib/flows/flow.ts";
-import { dropColumns } from "../lib/table/table.ts";
+import { dropColumns } from "../lib/table/operations.ts";
 import { autoRename, fixRegions, mergeWithVerra, VERRA_MERGE_COLUMNS, poolQuantities, unixToTimestamp } from "../lib/table/transforms.ts";
 import { POLYGON_V2 } from "../lib/flows/consumer.ts";
 

@@ -3,7 +3,7 @@
 import { runWhenMain } from "../lib/run/cli.ts";
 import { TOKEN_NAMES, TOKENS } from "../lib/sources/constants.ts";
 import { derivedFlow } from "../lib/flows/flow.ts";
-import { withColumns } from "../lib/table/table.ts";
+import { withColumns } from "../lib/table/operations.ts";
 import { autoRename, parseUtc } from "../lib/table/transforms.ts";
 
 const SYMBOL_BY_ADDRESS = new Map(TOKEN_NAMES.map((t) => [TOKENS[t].tokenAddress, t]));

@@ -6,7 +6,7 @@ import { checked, col, parseDecimal, tableOf } from "../lib/table/columns.ts";
 import { sourceFlow } from "../lib/flows/flow.ts";
 import { fetchPoolBalances, withPoolQuantities } from "../lib/flows/pools.ts";
 import { fetchCollection, together } from "../lib/sources/subgraph.ts";
-import { withColumns } from "../lib/table/table.ts";
+import { withColumns } from "../lib/table/operations.ts";
 
 const flow = sourceFlow({
   slug: "raw_polygon_bridged_offsets",

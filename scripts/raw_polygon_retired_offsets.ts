@@ -7,7 +7,7 @@ import { EXCLUDED_RETIREE } from "../lib/sources/constants.ts";
 import { sourceFlow } from "../lib/flows/flow.ts";
 import { fetchPoolBalances, withPoolQuantities } from "../lib/flows/pools.ts";
 import { fetchCollection, together } from "../lib/sources/subgraph.ts";
-import { filterRows } from "../lib/table/table.ts";
+import { filterRows } from "../lib/table/operations.ts";
 
 const flow = sourceFlow({
   slug: "raw_polygon_retired_offsets",

@@ -4,8 +4,9 @@
 import { runWhenMain } from "../lib/run/cli.ts";
 import { countryCode } from "../lib/table/countries.ts";
 import { derivedFlow, everyColumn } from "../lib/flows/flow.ts";
-import { projector, type Column, type Row } from "../lib/table/table.ts";
-import { parseUtc, snakeName } from "../lib/table/transforms.ts";
+import { renameColumns, withColumns, withVectors } from "../lib/table/operations.ts";
+import { columnar, rowCount, type Column, type Table } from "../lib/table/table.ts";
+import { snakeName, utcMs } from "../lib/table/transforms.ts";
 import { CREDITS } from "../lib/flows/consumer.ts";
 
 const DAY = 86_400_000;
@@ -42,26 +43,14 @@ const flow = derivedFlow({
     const unknownCountries = new Set<string>();
     let missingVintage = 0;
 
-    const columns: Column[] = [
-      ...verra.columns.map((c): Column => {
-        if (c.name === "Issuance Date") return { name: c.name, type: "timestamp" };
-        if (c.name === "Retirement/Cancellation Date") return { name: "Retirement Date", type: "timestamp" };
-        return c;
-      }),
-      ...ADDED,
-    ].map((c) => ({ ...c, name: snakeName(c.name) }));
-    // Verra's columns copied (the two dates parsed), then the added ones: values 0 and 1 are the dates, 2... the added.
-    const makeRow = projector(columns.map((c) => c.name), [
-      ...verra.columns.map((c) => (c.name === "Issuance Date" ? { computed: 0 } : c.name === "Retirement/Cancellation Date" ? { computed: 1 } : { copy: c.name })),
-      ...ADDED.map((_, i) => ({ computed: 2 + i })),
-    ]);
-
-    const rows = verra.rows.map((r): Row => {
-      const issued = parseUtc(r["Issuance Date"] as string | null);
-      const retired = parseUtc(r["Retirement/Cancellation Date"] as string | null);
+    // The two dates parsed in place, then the added columns, then every name snake-cased.
+    const issued = timestamps(verra, "Issuance Date");
+    const retired = timestamps(verra, "Retirement/Cancellation Date");
+    const dated = withVectors(verra, [{ name: "Issuance Date", type: "timestamp" }, { name: "Retirement/Cancellation Date", type: "timestamp" }], [issued, retired]);
+    const full = withColumns(dated, ADDED, (r, i) => {
       const vintage = yearOf(r["Vintage Start"] as string | null);
       if (vintage === null) missingVintage++;
-      const days = issued && retired ? Math.floor((retired.getTime() - issued.getTime()) / DAY) : null;
+      const days = issued[i] === issued[i] && retired[i] === retired[i] ? Math.floor((retired[i]! - issued[i]!) / DAY) : null;
       const details = (r["Retirement Details"] as string | null) ?? "";
       const toucan = details.includes("TOUCAN");
       const c3 = details.includes("C3T");
@@ -69,10 +58,7 @@ const flow = derivedFlow({
       const country = r.Country as string | null;
       const code = countryCode(country);
       if (country && code === null) unknownCountries.add(country);
-
-      return makeRow(r, [
-        issued,
-        retired,
+      return [
         vintage,
         days,
         days !== null && days > 0 ? "Retired" : "Available",
@@ -84,7 +70,7 @@ const flow = derivedFlow({
         code,
         r["Quantity Issued"] ?? null,
         r.ID === null || r.ID === undefined ? null : `VCS-${r.ID}`,
-      ]);
+      ];
     });
 
     for (const name of unknownCountries) {
@@ -95,9 +81,20 @@ const flow = derivedFlow({
       ctx.log.warn(`${missingVintage} rows have no readable Vintage Start: vintage left null`);
       ctx.note(`${missingVintage} rows without vintage`);
     }
-    return { columns, rows };
+    return renameColumns(full, (name) => snakeName(name === "Retirement/Cancellation Date" ? "Retirement Date" : name));
   },
 });
+
+/** A text column's dates (parsed as naive UTC) as milliseconds, NaN where none. */
+function timestamps(input: Table, name: string): Float64Array {
+  const texts = columnar(input).vector(name);
+  const out = new Float64Array(rowCount(input));
+  for (let i = 0; i < out.length; i++) {
+    const text = Array.isArray(texts) ? texts[i] : null;
+    out[i] = utcMs(text);
+  }
+  return out;
+}
 
 /** The calendar year of a date text, as written (any time zone ignored). */
 function yearOf(text: string | null): number | null {

@@ -1,7 +1,7 @@
 // verra_retirements: Verra credits retired off-chain, i.e. not through a bridge (docs/datasets.md §5.4).
 import { runWhenMain } from "../lib/run/cli.ts";
 import { derivedFlow } from "../lib/flows/flow.ts";
-import { filterRows } from "../lib/table/table.ts";
+import { filterRows } from "../lib/table/operations.ts";
 import { CREDITS } from "../lib/flows/consumer.ts";
 
 const flow = derivedFlow({

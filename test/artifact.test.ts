@@ -9,7 +9,7 @@ import { compressionRegistry, CompressionType, tableFromIPC } from "apache-arrow
 import { COMPRESSIONS, decodeArtifact, encodeArtifact, unwrapEnvelope } from "../lib/artifact/artifact.ts";
 import { ArtifactError } from "../lib/core/errors.ts";
 import { table, type Table } from "../lib/table/table.ts";
-import { ROOT, tempDir } from "./helpers.ts";
+import { ROOT, tempDir, plain } from "./helpers.ts";
 import { pandasPython, requirePython, skipWithoutPandas } from "./codec_helpers.ts";
 
 const FIXTURES = path.join(ROOT, "test", "fixtures");
@@ -33,12 +33,12 @@ const sample: Table = table(
 
 test("round-trips every column type, nulls and unicode", () => {
   const back = decodeArtifact(encodeArtifact(sample), "sample-latest");
-  assert.deepEqual(back, sample);
+  assert.deepEqual(plain(back), sample);
 });
 
 test("round-trips an empty table with its schema", () => {
   const empty = table({ a: "string", b: "int", c: "timestamp" }, []);
-  assert.deepEqual(decodeArtifact(encodeArtifact(empty), "empty-latest"), empty);
+  assert.deepEqual(plain(decodeArtifact(encodeArtifact(empty), "empty-latest")), empty);
 });
 
 test("the envelope has the exact JSON shape and base64 line layout of Python's base64.encodebytes", () => {

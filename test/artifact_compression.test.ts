@@ -7,7 +7,7 @@ import path from "node:path";
 import { test } from "node:test";
 import zlib from "node:zlib";
 import {
-  COMPRESSIONS, compressionUnavailable, decodeArtifact, decodeArtifactSummary, encodeArtifact, encodeArtifactBody, type Compression,
+  COMPRESSIONS, compressionUnavailable, decodeArtifact, decodeArtifactSummary, encodeArtifact, encodeArtifactBody, unwrapEnvelope, type Compression,
 } from "../lib/artifact/artifact.ts";
 import { ConfigError } from "../lib/core/errors.ts";
 import { loadConfig } from "../lib/config/config.ts";
@@ -15,7 +15,7 @@ import { sourceFlow } from "../lib/flows/flow.ts";
 import { runFlow } from "../lib/run/runner.ts";
 import { table, type Table } from "../lib/table/table.ts";
 import { recordBatches } from "./codec_helpers.ts";
-import { flowBench, runScript, tempDir } from "./helpers.ts";
+import { flowBench, runScript, tempDir, plain } from "./helpers.ts";
 
 const ZSTD_WRITABLE = "zstdCompressSync" in zlib; // Node 22.15 and later
 
@@ -49,13 +49,27 @@ for (const compression of writable) {
       const bytes = Buffer.concat([...body.chunks()]);
       assert.equal(bytes.length, body.length);
       assert.deepEqual(bytes, encodeArtifact(input, compression), "written in pieces or at once: the same bytes");
-      assert.deepEqual(decodeArtifact(bytes, "t-latest"), input);
+      assert.deepEqual(plain(decodeArtifact(bytes, "t-latest")), input);
       assert.deepEqual(body.nullCounts, nullCounts(input));
       assert.deepEqual(decodeArtifactSummary(bytes, "t-latest"), { columns: input.columns, rowCount: input.rows.length, nullCounts: nullCounts(input) });
+      assert.deepEqual(decodeArtifactSummary(bytes, "t-latest", { checkValues: false }), decodeArtifactSummary(bytes, "t-latest"), "the metadata alone says as much");
       assert.deepEqual(recordBatches(bytes).map((b) => b.compression), [compression]);
     }
   });
 }
+
+test("lz4: a damaged body fails the checked summary; the shape alone still reads, and the next decode checks values again", () => {
+  const bytes = encodeArtifact(varied(20_000), "lz4");
+  const text = bytes.toString("latin1");
+  const feather = unwrapEnvelope(bytes);
+  // Damage the magic number of the last LZ4 frame (a column buffer's; the metadata is untouched).
+  const damaged = Buffer.from(feather);
+  damaged[damaged.lastIndexOf(Buffer.from([0x04, 0x22, 0x4d, 0x18]))] ^= 0xff;
+  const envelope = Buffer.from(`${text.slice(0, text.indexOf('"data": "') + 9)}${damaged.toString("base64")}${text.slice(text.lastIndexOf('", "prefect_version"'))}`, "latin1");
+  assert.throws(() => decodeArtifactSummary(envelope, "t-latest"), /holds no readable Feather table/);
+  assert.deepEqual(decodeArtifactSummary(envelope, "t-latest", { checkValues: false }).rowCount, 20_000);
+  assert.throws(() => decodeArtifact(envelope, "t-latest"), /holds no readable Feather table/, "values are decompressed again after it");
+});
 
 test("compression makes artifacts smaller; a buffer it does not shrink is kept as it is, marked -1 (as pyarrow writes)", () => {
   const input = varied(20_000);
@@ -67,7 +81,7 @@ test("compression makes artifacts smaller; a buffer it does not shrink is kept a
   const [batch] = recordBatches(tiny);
   assert.ok(batch!.prefixes.length > 0);
   assert.ok(batch!.prefixes.every((p) => p === -1n), `prefixes ${batch!.prefixes}`);
-  assert.deepEqual(decodeArtifact(tiny, "tiny-latest"), varied(1));
+  assert.deepEqual(plain(decodeArtifact(tiny, "tiny-latest")), varied(1));
   // 20,000 rows: the large buffers are compressed, each prefixed with its uncompressed length.
   assert.ok(recordBatches(encodeArtifact(input, "lz4"))[0]!.prefixes.some((p) => p > 0n));
 });
@@ -105,7 +119,7 @@ for (const [value, expected] of settings) {
     for (const key of result.writtenKeys) {
       const bytes = readFileSync(path.join(lakeDir, key));
       assert.deepEqual(recordBatches(bytes).map((b) => b.compression), [expected], key);
-      assert.deepEqual(decodeArtifact(bytes, key), data);
+      assert.deepEqual(plain(decodeArtifact(bytes, key)), data);
     }
   });
 }

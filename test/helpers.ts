@@ -64,7 +64,12 @@ export function runScript(script: string, args: string[], options: { cwd: string
 }
 
 export function readArtifactFile(file: string): Table {
-  return decodeArtifact(readFileSync(file), path.basename(file));
+  return plain(decodeArtifact(readFileSync(file), path.basename(file)));
+}
+
+/** A table as its columns and rows, whatever holds it (a decoded one is columnar): what tests compare. */
+export function plain(table: Table): Table {
+  return { columns: table.columns, rows: table.rows };
 }
 
 /** The live (not zombie) processes of a process group, from /proc (Linux): what a stopped command left behind. */

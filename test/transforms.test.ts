@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { table } from "../lib/table/table.ts";
-import { autoRename, parseUtc, renameColumns, snakeName } from "../lib/table/transforms.ts";
+import { renameColumns } from "../lib/table/operations.ts";
+import { autoRename, parseUtc, snakeName } from "../lib/table/transforms.ts";
 
 test("snakeName: spaces to _, then lower case, nothing else", () => {
   assert.equal(snakeName("Retirement/Cancellation Date"), "retirement/cancellation_date");

@@ -41,8 +41,41 @@ const ZSTD_LEVEL = 1;
 /** A Buffer over the same bytes (the native encoders take Buffers only). */
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
+let shapeOnly = false;
+
+/**
+ * Run `read` with every LZ4 buffer whose length is known left compressed (read as zeros of that
+ * length): for what the Arrow metadata says alone (columns, rows, null counts), the buffers' values
+ * are never looked at. A buffer of unknown length is still decompressed.
+ */
+export function withoutValues<T>(read: () => T): T {
+  shapeOnly = true;
+  try {
+    return read();
+  } finally {
+    shapeOnly = false;
+  }
+}
+
+/**
+ * An LZ4 frame of an Arrow buffer, decompressed. Arrow writes each buffer's uncompressed length in
+ * the 8 bytes before its frame, and flechette hands the codec a view just after them: with it the
+ * output is made once at its size (lz4js would otherwise take 4 MB per frame and cut it). A length
+ * that is not there, or not right, and the frame is read the general way.
+ */
+export function decodeLz4(frame: Uint8Array): Uint8Array {
+  const lz4 = load("lz4js") as typeof import("lz4js");
+  const size = frame.byteOffset >= 8 ? new DataView(frame.buffer, frame.byteOffset - 8, 8).getBigInt64(0, true) : -1n;
+  if (size > 0n && size <= BigInt(frame.byteLength) * 255n + 64n) {
+    if (shapeOnly) return new Uint8Array(Number(size)); // zeros: the OS gives them without touching memory
+    const out = new Uint8Array(Number(size));
+    if (lz4.decompressFrame(frame, out) === out.length) return out;
+  }
+  return lz4.decompress(frame);
+}
+
 setCompressionCodec(CompressionType.LZ4_FRAME, {
-  decode: (b) => (load("lz4js") as typeof import("lz4js")).decompress(b),
+  decode: decodeLz4,
   // An empty buffer is kept as it is (flechette marks a buffer that compression does not shrink as uncompressed).
   encode: (b) => b.byteLength === 0 ? b : lz4Native().compressFrameSync(asBuffer(b)),
 });

@@ -97,25 +97,98 @@ export function unwrapEnvelope(bytes: Buffer): Buffer {
     throw new Error(`serializer is ${JSON.stringify(rest?.serializer)}, expected {"type": "pandas_feather"}`);
   }
   const out = Buffer.allocUnsafe(Math.ceil(((close - open) * 3) / 4));
-  let written = 0;
-  let carry = ""; // base64 characters left over from the previous chunk (fewer than 4)
-  const step = 4 * 1_048_576;
-  for (let start = open + 1; start < close; ) {
-    let end = Math.min(start + step, close);
-    if (bytes[end - 1] === 0x5c && end < close) end++; // never split an escape (backslash + n) between chunks
-    const text = bytes.toString("latin1", start, end).replace(/\\[nr]|[\n\r ]/g, "").replaceAll("\\/", "/");
-    const piece = carry + text;
-    const usable = piece.length - (piece.length % 4);
-    const quartet = piece.slice(0, usable);
-    const expected = (usable / 4) * 3 - (quartet.endsWith("==") ? 2 : quartet.endsWith("=") ? 1 : 0);
-    // Node skips characters that are not base64: fewer bytes than expected means the data is damaged.
-    if (out.write(quartet, written, "base64") !== expected) throw new Error("data is not base64");
-    written += expected;
-    carry = piece.slice(usable);
-    start = end;
-  }
-  if (carry.length) throw new Error("base64 data is truncated");
+  const written = decodeLines(bytes, open + 1, close, out) ?? decodeBase64(bytes, open + 1, close, out);
   return out.subarray(0, written);
+}
+
+const PIECE = 49_152; // base64 characters decoded at once: a string small enough to die young
+
+/**
+ * The common case, fast: lines of base64 between escaped newlines. Each piece of text is gathered
+ * without its escapes (a copy per line, found with indexOf) and decoded by Node. Undefined when the
+ * text holds anything else (another escape, whitespace, a stray character): {@link decodeBase64}
+ * then reads it, and says what is wrong.
+ */
+function decodeLines(bytes: Buffer, from: number, to: number, out: Buffer): number | undefined {
+  const piece = Buffer.allocUnsafe(PIECE + 80);
+  let filled = 0; // characters in `piece`
+  let written = 0;
+  const flush = (all: boolean): boolean => {
+    const usable = all ? filled : filled - (filled % 4);
+    const text = piece.toString("latin1", 0, usable);
+    const padding = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
+    if (out.write(text, written, "base64") !== (usable / 4) * 3 - padding || usable % 4 !== 0) return false;
+    written += (usable / 4) * 3 - padding;
+    piece.copy(piece, 0, usable, filled); // the characters of a quartet that goes on in the next piece
+    filled -= usable;
+    return true;
+  };
+  for (let at = from; at < to;) {
+    const escape = bytes.indexOf(0x5c /* \ */, at);
+    const end = escape < 0 || escape >= to ? to : escape;
+    while (at < end) { // the line, into the piece
+      const take = Math.min(end - at, PIECE + 80 - filled);
+      bytes.copy(piece, filled, at, at + take);
+      filled += take;
+      at += take;
+      if (filled >= PIECE && !flush(false)) return undefined;
+    }
+    if (end === to) break;
+    if (bytes[end + 1] !== 0x6e /* n */) return undefined;
+    at = end + 2;
+  }
+  return flush(true) ? written : undefined;
+}
+
+/** Each byte's value as a base64 digit, -1 for a byte that is not one. */
+const DIGITS = new Int8Array(256).fill(-1);
+[..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"].forEach((c, i) => { DIGITS[c.charCodeAt(0)] = i; });
+DIGITS[0x2d] = 62; // "-" and "_": the URL-safe alphabet, which Node's decoder reads too
+DIGITS[0x5f] = 63;
+
+/**
+ * The base64 text of a JSON string (bytes[from..to)) decoded into `out` a character at a time,
+ * skipping escaped newlines (backslash n or r) and raw whitespace, reading an escaped slash as a
+ * slash: the general case, and the one that says what is wrong. Returns the bytes written.
+ */
+function decodeBase64(bytes: Uint8Array, from: number, to: number, out: Uint8Array): number {
+  let written = 0;
+  let bits = 0; // accumulated, 6 per digit
+  let count = 0; // digits in the current quartet
+  let padding = 0;
+  for (let i = from; i < to; i++) {
+    let c = bytes[i]!;
+    if (c === 0x5c) { // an escape: \n and \r are line breaks, \/ is a slash
+      const next = bytes[++i];
+      if (next === 0x6e || next === 0x72) continue;
+      if (next !== 0x2f) throw new Error("data is not base64");
+      c = 0x2f;
+    } else if (c === 0x0a || c === 0x0d || c === 0x20) {
+      continue;
+    }
+    if (c === 0x3d) { // "=": the end of the data
+      padding++;
+      continue;
+    }
+    const digit = DIGITS[c]!;
+    if (digit < 0 || padding > 0) throw new Error("data is not base64");
+    bits = (bits << 6) | digit;
+    if (++count === 4) {
+      out[written++] = bits >>> 16;
+      out[written++] = (bits >>> 8) & 0xff;
+      out[written++] = bits & 0xff;
+      bits = 0;
+      count = 0;
+    }
+  }
+  // A last quartet of 2 or 3 digits, padded to 4 by "==" or "=", gives 1 or 2 bytes.
+  if ((count > 0 || padding > 0) && (count < 2 || count + padding !== 4)) throw new Error("base64 data is truncated");
+  if (count === 2) out[written++] = (bits >>> 4) & 0xff;
+  if (count === 3) {
+    out[written++] = bits >>> 10;
+    out[written++] = (bits >>> 2) & 0xff;
+  }
+  return written;
 }
 
 function findDataKey(bytes: Buffer): number {

@@ -4,7 +4,7 @@ import {
   Batch, bool, Column as ArrowColumn, dateDay, Endianness, float64, int64, Table as ArrowTable, tableToIPC, timestamp, TimeUnit, utf8, Version,
   type DataType, type Field as ArrowField,
 } from "@uwdata/flechette";
-import type { Column, ColumnType, Row, Table, Value } from "../table/table.ts";
+import { columnar, NULL_BOOL, type ColumnarTable, type Column, type ColumnType, type Table, type Vector } from "../table/table.ts";
 import { ARROW_CODEC, COMPRESSIONS, compressionUnavailable, DEFAULT_COMPRESSION, type Compression } from "./compression.ts";
 import { envelope, envelopeChunks, envelopeLength, type FeatherPieces } from "./envelope.ts";
 
@@ -22,12 +22,14 @@ export interface ArtifactBody {
 /** An encoded table and, by column in order, how many of its values are null (for validation). */
 export interface EncodedTable extends ArtifactBody {
   nullCounts: number[];
+  /** The table as written, by columns (what a later step of the same build reads instead of rows). */
+  table: ColumnarTable;
 }
 
 /** Encode a table as an envelope written in pieces (the Feather bytes are kept, the base64 is made on demand). */
 export function encodeArtifactBody(input: Table, compression: Compression = DEFAULT_COMPRESSION): EncodedTable {
   const feather = featherPieces(input, compression);
-  return { length: envelopeLength(feather.length), chunks: () => envelopeChunks(feather), nullCounts: feather.nullCounts };
+  return { length: envelopeLength(feather.length), chunks: () => envelopeChunks(feather), nullCounts: feather.nullCounts, table: feather.table };
 }
 
 /**
@@ -40,7 +42,7 @@ export function encodeFeather(input: Table, compression: Compression = DEFAULT_C
 }
 
 /** The Feather pieces, and the null values of each column (counted while it was built). */
-function featherPieces(input: Table, compression: Compression): FeatherPieces & { nullCounts: number[] } {
+function featherPieces(input: Table, compression: Compression): FeatherPieces & { nullCounts: number[]; table: ColumnarTable } {
   if (input.columns.length === 0) throw new Error("a table without columns cannot be written as an artifact");
   if (!Object.hasOwn(ARROW_CODEC, compression)) throw new Error(`"${compression}" is not an artifact compression (${COMPRESSIONS.join(", ")})`);
   const unavailable = compressionUnavailable(compression);
@@ -49,16 +51,17 @@ function featherPieces(input: Table, compression: Compression): FeatherPieces & 
   const children: ArrowColumn<unknown>[] = [];
   const pandasColumns: object[] = [];
   const nullCounts: number[] = [];
-  for (const column of input.columns) {
+  const t = columnar(input); // a table of rows is read column by column here, each value checked
+  for (const [k, column] of t.columns.entries()) {
     const type = arrowType(column.type);
-    const batch = buildBatch(input.rows, column, type);
+    const batch = buildBatch(t.vectors[k]!, t.length, column, type);
     fields.push({ name: column.name, type, nullable: true, metadata: new Map() });
     children.push(new ArrowColumn([batch], type));
     nullCounts.push(batch.nullCount);
     pandasColumns.push({ name: column.name, field_name: column.name, ...pandasType(column.type, batch.nullCount > 0), metadata: null });
   }
   const pandas = {
-    index_columns: [{ kind: "range", name: null, start: 0, stop: input.rows.length, step: 1 }],
+    index_columns: [{ kind: "range", name: null, start: 0, stop: t.length, step: 1 }],
     column_indexes: [{ name: null, field_name: null, pandas_type: "unicode", numpy_type: "object", metadata: { encoding: "UTF-8" } }],
     columns: pandasColumns,
     creator: { library: "pyarrow", version: "12.0.0" },
@@ -77,31 +80,19 @@ function featherPieces(input: Table, compression: Compression): FeatherPieces & 
   };
   tableToIPC(new ArrowTable(schema, children), { format: "file", sink, codec: ARROW_CODEC[compression] });
   if (length === 0) throw new Error("Arrow encoding produced no bytes");
-  return { pieces, length, nullCounts };
+  return { pieces, length, nullCounts, table: t };
 }
 
 /**
- * One Arrow batch (validity, offsets, values buffers) straight from the rows:
- * one pass per column, no per-value allocation (strings are written into one buffer).
+ * One Arrow batch (validity, offsets, values buffers) from a column's vector: one pass, no
+ * per-value allocation (strings are written into one buffer).
  */
-function buildBatch(rows: Row[], column: Column, type: DataType): Batch<unknown> {
-  const n = rows.length;
-  const name = column.name;
-  // Cells are read a block at a time into one small array: no array as long as the table, which
-  // V8 would keep in its large-object space until a full collection.
-  const read = cellReader(name);
-  const cells: Array<Value | undefined> = new Array(Math.min(BLOCK, n));
-  const each = (visit: (value: Value | undefined, i: number) => void) => {
-    for (let start = 0; start < n; start += BLOCK) {
-      const count = read(rows, start, cells);
-      for (let j = 0; j < count; j++) visit(cells[j], start + j);
-    }
-  };
+function buildBatch(vector: Vector, n: number, column: Column, type: DataType): Batch<unknown> {
   const validity = new Uint8Array((n + 7) >> 3);
   let nullCount = 0;
-  const bad = (value: unknown) => new Error(`column "${name}" (${column.type}) cannot hold ${JSON.stringify(value)}`);
-  const present = (i: number, value: Value | undefined): boolean => {
-    if (value === null || value === undefined || (typeof value === "number" && Number.isNaN(value) && column.type === "float")) {
+  const bad = (value: unknown) => new Error(`column "${column.name}" (${column.type}) cannot hold ${JSON.stringify(value)}`);
+  const present = (i: number, isNull: boolean): boolean => {
+    if (isNull) {
       nullCount++;
       return false;
     }
@@ -110,104 +101,62 @@ function buildBatch(rows: Row[], column: Column, type: DataType): Batch<unknown>
   };
   let values: Uint8Array | Int32Array | Float64Array | BigInt64Array;
   let offsets: Int32Array | undefined;
-  switch (column.type) {
-    case "string": {
-      offsets = new Int32Array(n + 1);
-      // Size the text buffer by character count (exact for ASCII); it grows only for multi-byte text.
-      let chars = 0;
-      each((v) => {
-        if (typeof v === "string") chars += v.length;
-      });
-      const text = textWriter(name, chars, offsets);
-      const texts: string[] = new Array(cells.length);
-      for (let start = 0; start < n; start += BLOCK) {
-        const count = read(rows, start, cells);
-        for (let j = 0; j < count; j++) {
-          const v = cells[j];
-          if (present(start + j, v)) {
-            if (typeof v !== "string") throw bad(v);
-            texts[j] = v;
-          } else {
-            texts[j] = "";
-          }
-        }
-        text.write(texts, count, start);
+  if (Array.isArray(vector)) {
+    offsets = new Int32Array(n + 1);
+    // Size the text buffer by character count (exact for ASCII); it grows only for multi-byte text.
+    let chars = 0;
+    for (let i = 0; i < n; i++) chars += vector[i]?.length ?? 0;
+    const text = textWriter(column.name, chars, offsets);
+    const texts: string[] = new Array(Math.min(BLOCK, n));
+    for (let start = 0; start < n; start += BLOCK) {
+      const count = Math.min(BLOCK, n - start);
+      for (let j = 0; j < count; j++) {
+        const v = vector[start + j]!;
+        texts[j] = present(start + j, v === null) ? v! : "";
       }
-      values = text.bytes();
-      break;
+      text.write(texts, count, start);
     }
-    case "int": {
-      // Written as two 32-bit halves: a BigInt per value would be an allocation each.
-      const out = new BigInt64Array(n);
-      const halves = new Int32Array(out.buffer);
-      each((v, i) => {
-        if (!present(i, v)) return;
-        if (typeof v !== "number" || !Number.isSafeInteger(v)) throw bad(v);
-        const high = Math.floor(v / 2 ** 32);
-        halves[2 * i] = v - high * 2 ** 32;
-        halves[2 * i + 1] = high;
-      });
-      values = out;
-      break;
+    values = text.bytes();
+  } else if (column.type === "bool") {
+    const out = new Uint8Array((n + 7) >> 3);
+    for (let i = 0; i < n; i++) if (present(i, vector[i] === NULL_BOOL) && vector[i] === 1) out[i >> 3]! |= 1 << (i & 7);
+    values = out;
+  } else if (column.type === "float") {
+    const out = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = vector[i]!;
+      out[i] = present(i, v !== v) ? v : Number.NaN;
     }
-    case "float": {
-      const out = new Float64Array(n);
-      each((v, i) => {
-        if (typeof v !== "number" && v !== null && v !== undefined) throw bad(v);
-        out[i] = present(i, v) ? (v as number) : Number.NaN;
-      });
-      values = out;
-      break;
+    values = out;
+  } else if (column.type === "int") {
+    // Written as two 32-bit halves: a BigInt per value would be an allocation each.
+    const out = new BigInt64Array(n);
+    const halves = new Int32Array(out.buffer);
+    for (let i = 0; i < n; i++) {
+      const v = vector[i]!;
+      if (!present(i, v !== v)) continue;
+      const high = Math.floor(v / 2 ** 32);
+      halves[2 * i] = v - high * 2 ** 32;
+      halves[2 * i + 1] = high;
     }
-    case "bool": {
-      const out = new Uint8Array((n + 7) >> 3);
-      each((v, i) => {
-        if (!present(i, v)) return;
-        if (typeof v !== "boolean") throw bad(v);
-        if (v) out[i >> 3]! |= 1 << (i & 7);
-      });
-      values = out;
-      break;
+    values = out;
+  } else {
+    const out = column.type === "date" ? new Int32Array(n) : new BigInt64Array(n);
+    const halves = out instanceof BigInt64Array ? new Int32Array(out.buffer) : undefined;
+    for (let i = 0; i < n; i++) {
+      const ms = vector[i]!;
+      if (!present(i, ms !== ms)) continue;
+      // timestamp[ns] holds 1677-09-21 to 2262-04-11; beyond that int64 nanoseconds overflow.
+      if (column.type === "timestamp" && Math.abs(ms) > 9_223_372_036_854) throw bad(new Date(ms));
+      if (out instanceof Int32Array) out[i] = Math.floor(ms / 86_400_000);
+      else writeNanoseconds(halves!, i, ms);
     }
-    case "timestamp":
-    case "date": {
-      const out = column.type === "date" ? new Int32Array(n) : new BigInt64Array(n);
-      const halves = out instanceof BigInt64Array ? new Int32Array(out.buffer) : undefined;
-      each((v, i) => {
-        if (!present(i, v)) return;
-        const ms = v instanceof Date ? v.getTime() : Number.NaN;
-        // timestamp[ns] holds 1677-09-21 to 2262-04-11; beyond that int64 nanoseconds overflow.
-        if (Number.isNaN(ms) || (column.type === "timestamp" && Math.abs(ms) > 9_223_372_036_854)) throw bad(v);
-        if (out instanceof Int32Array) out[i] = Math.floor(ms / 86_400_000);
-        else writeNanoseconds(halves!, i, ms);
-      });
-      values = out;
-      break;
-    }
+    values = out;
   }
   return new Batch({ length: n, nullCount, type, validity: nullCount ? validity : new Uint8Array(0), values, offsets });
 }
 
-const BLOCK = 4096; // rows read at a time
-type CellReader = (rows: Row[], start: number, out: Array<Value | undefined>) => number;
-const cellReaders = new Map<string, CellReader>();
-
-/**
- * Reads a column's cells from `start` into `out` (as many as fit), returning how many: compiled for
- * the column's name, so that each row's property is a load V8 makes fast, where `rows[i][name]`
- * with a different name per column is a slow generic one.
- */
-function cellReader(name: string): CellReader {
-  let read = cellReaders.get(name);
-  if (!read) {
-    read = new Function("rows", "start", "out", `const count = Math.min(out.length, rows.length - start);
-      for (let j = 0; j < count; j++) out[j] = rows[start + j][${JSON.stringify(name)}];
-      return count;`) as CellReader;
-    if (cellReaders.size > 10_000) cellReaders.clear();
-    cellReaders.set(name, read);
-  }
-  return read;
-}
+const BLOCK = 4096; // text values written at a time
 
 const MAX_TEXT_BYTES = 0x7fffffff; // Arrow's 32-bit offsets
 const RUN_CHARS = 32_768; // text joined and written at once: a small string, which dies young

@@ -4,7 +4,8 @@ import { checked, parseTonnes } from "../table/columns.ts";
 import { TOKEN_NAMES, TOKENS, type TokenName } from "../sources/constants.ts";
 import type { FlowContext } from "./flow.ts";
 import { fetchCollection } from "../sources/subgraph.ts";
-import { withColumns, type Column, type Table } from "../table/table.ts";
+import { withColumns } from "../table/operations.ts";
+import { type Column, type Table } from "../table/table.ts";
 
 export type PoolQuantities = Record<TokenName, number>;
 

@@ -4,7 +4,7 @@
 // refuses values that do not parse as their column's type (docs/architecture.md §6): a null is
 // a value the source said was null, never one we could not read.
 import { ValidationError } from "../core/errors.ts";
-import { rowMaker, type ColumnType, type Table, type Value } from "./table.ts";
+import { ColumnarTable, vectorBuilder, type ColumnType, type Table, type Value } from "./table.ts";
 
 /** A record as a source returns it: scalars as strings/numbers/booleans, nested objects, lists. */
 export type Entity = { [field: string]: unknown };
@@ -161,16 +161,18 @@ export const col = {
  */
 export function tableOf(entities: Entity[], columns: Record<string, ColumnSpec>): Table {
   const specs = Object.entries(columns);
-  const makeRow = rowMaker(specs.map(([name]) => name));
   const tallies: Tally[] = specs.map(() => ({ invalid: 0, firstInvalid: undefined, missing: 0 }));
-  const values: Value[] = new Array(specs.length);
-  const rows = entities.map((entity) => {
-    for (let i = 0; i < specs.length; i++) values[i] = specs[i]![1].read(entity, tallies[i]!);
-    return makeRow(values);
-  });
+  const table = specs.map(([name, spec]) => ({ name, type: spec.type }));
+  const builders = table.map((column) => vectorBuilder(column, entities.length));
+  for (let i = 0; i < specs.length; i++) {
+    const { read } = specs[i]![1];
+    const { set } = builders[i]!;
+    const tally = tallies[i]!;
+    for (let r = 0; r < entities.length; r++) set(r, read(entities[r]!, tally));
+  }
   const problems = specs.flatMap(([name, spec], i) => tallyProblems(name, spec, tallies[i]!, entities.length));
   if (problems.length) throw new ValidationError(problems.join("; "));
-  return { columns: specs.map(([name, spec]) => ({ name, type: spec.type })), rows };
+  return new ColumnarTable(table, builders.map((b) => b.vector), entities.length);
 }
 
 function tallyProblems(name: string, spec: ColumnSpec, tally: Tally, records: number): string[] {

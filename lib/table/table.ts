@@ -1,5 +1,7 @@
-// The in-memory table every flow produces and every artifact decodes to:
-// an ordered list of typed columns and an array of plain row objects.
+// The in-memory table every flow produces and every artifact decodes to: an ordered list of typed
+// columns, held either as rows (plain objects, how a flow that builds a few rows writes them) or as
+// columns (a ColumnarTable: one typed array per column, how artifacts decode and the shared
+// operations of lib/table/operations.ts work). A ColumnarTable makes rows only when asked for them.
 import { UserError } from "../core/errors.ts";
 
 /** Column types, as docs/datasets.md §3.3 names them; each maps to one Arrow type (lib/artifact/write.ts). */
@@ -26,15 +28,123 @@ export function columnsOf(schema: Schema): Column[] {
   return Object.entries(schema).map(([name, type]) => ({ name, type }));
 }
 
+/** A table of these rows (a flow that makes a few rows by hand). */
 export function table(schema: Schema | Column[], rows: Row[]): Table {
   return { columns: Array.isArray(schema) ? schema : columnsOf(schema), rows };
 }
 
-/** Keep the rows matching `keep`, same columns. */
-export function filterRows(input: Table, keep: (row: Row) => boolean): Table {
-  return { columns: input.columns, rows: input.rows.filter(keep) };
+// ------------------------------------------------------------------ columns
+
+/**
+ * A column's values. Numbers (int, float) and instants (timestamp, date: milliseconds since the
+ * epoch) in a Float64Array, NaN for null (a float NaN is a null, as pandas has it); booleans in a
+ * Uint8Array (0, 1, and {@link NULL_BOOL}); text in an array of strings and nulls.
+ */
+export type Vector = Float64Array | Uint8Array | (string | null)[];
+
+export const NULL_BOOL = 2;
+
+/** A table held by columns: `vectors[i]` holds `columns[i]`'s values. Immutable: operations make new tables (sharing the vectors they keep). */
+export class ColumnarTable implements Table {
+  #rows: Row[] | undefined;
+
+  constructor(readonly columns: Column[], readonly vectors: Vector[], readonly length: number) {
+    if (vectors.length !== columns.length) throw new Error(`${columns.length} columns but ${vectors.length} vectors`);
+  }
+
+  /** The rows, made on first use (kept: a second use is free). */
+  get rows(): Row[] {
+    return (this.#rows ??= materialize(this));
+  }
+
+  /** The vector of a column, or undefined without that column. */
+  vector(name: string): Vector | undefined {
+    const at = this.columns.findIndex((c) => c.name === name);
+    return at < 0 ? undefined : this.vectors[at];
+  }
 }
 
+/** How many rows a table has (without making the rows of a columnar one). */
+export function rowCount(input: Table): number {
+  return input instanceof ColumnarTable ? input.length : input.rows.length;
+}
+
+/** The table by columns: as it is when it is columnar, else each column read from the rows and checked against its type. */
+export function columnar(input: Table): ColumnarTable {
+  if (input instanceof ColumnarTable) return input;
+  const { columns, rows } = input;
+  return new ColumnarTable(columns, columns.map((c) => {
+    const read = cellReader(c.name);
+    const out = vectorBuilder(c, rows.length);
+    for (let i = 0; i < rows.length; i++) out.set(i, read(rows[i]!));
+    return out.vector;
+  }), rows.length);
+}
+
+/** Builds a column's vector value by value, each value checked against the column's type (the message an artifact's writer gives). */
+export function vectorBuilder(column: Column, length: number): { set(i: number, value: Value | undefined): void; vector: Vector } {
+  const bad = (v: unknown) => new Error(`column "${column.name}" (${column.type}) cannot hold ${JSON.stringify(v)}`);
+  switch (column.type) {
+    case "string": {
+      const out: (string | null)[] = new Array(length);
+      return { vector: out, set: (i, v) => { if (v === null || v === undefined) out[i] = null; else if (typeof v === "string") out[i] = v; else throw bad(v); } };
+    }
+    case "int":
+    case "float": {
+      const out = new Float64Array(length);
+      const float = column.type === "float";
+      return {
+        vector: out,
+        set: (i, v) => {
+          if (v === null || v === undefined) out[i] = Number.NaN;
+          else if (typeof v !== "number" || (!float && !Number.isSafeInteger(v))) throw bad(v);
+          else out[i] = v;
+        },
+      };
+    }
+    case "bool": {
+      const out = new Uint8Array(length);
+      return { vector: out, set: (i, v) => { if (v === null || v === undefined) out[i] = NULL_BOOL; else if (typeof v !== "boolean") throw bad(v); else out[i] = v ? 1 : 0; } };
+    }
+    case "timestamp":
+    case "date": {
+      const out = new Float64Array(length);
+      return {
+        vector: out,
+        set: (i, v) => {
+          if (v === null || v === undefined) out[i] = Number.NaN;
+          else if (!(v instanceof Date) || Number.isNaN(v.getTime())) throw bad(v);
+          else out[i] = v.getTime();
+        },
+      };
+    }
+  }
+}
+
+/** Row i's value of a column, as a cell (a Date made for an instant). */
+export function cell(vector: Vector, type: ColumnType, i: number): Value {
+  const v = vector[i]!;
+  if (typeof v === "number") {
+    if (type === "bool") return v === NULL_BOOL ? null : v === 1;
+    if (v !== v) return null; // NaN
+    return type === "timestamp" || type === "date" ? new Date(v) : v;
+  }
+  return v;
+}
+
+/** The same vector at these rows, in this order (a filter, a sort, a join's matches); -1 gives a null. */
+export function take(vector: Vector, at: ArrayLike<number>): Vector {
+  const n = at.length;
+  if (Array.isArray(vector)) {
+    const out: (string | null)[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = at[i]! < 0 ? null : vector[at[i]!]!;
+    return out;
+  }
+  const out = vector instanceof Uint8Array ? new Uint8Array(n) : new Float64Array(n);
+  const none = vector instanceof Uint8Array ? NULL_BOOL : Number.NaN;
+  for (let i = 0; i < n; i++) out[i] = at[i]! < 0 ? none : vector[at[i]!]!;
+  return out;
+}
 
 /** Fail with a clear message when an input table lacks columns a flow needs. */
 export function requireColumns(input: Table, source: string, names: string[]): void {
@@ -43,6 +153,8 @@ export function requireColumns(input: Table, source: string, names: string[]): v
   if (missing.length) throw new UserError(`${source} has no column ${missing.map((n) => `"${n}"`).join(", ")}`);
 }
 
+// ------------------------------------------------------------------ rows
+
 /**
  * A function making rows with these columns from a source, compiled once per shape:
  * an object literal with constant keys is the fastest way to make many objects in V8,
@@ -50,9 +162,10 @@ export function requireColumns(input: Table, source: string, names: string[]): v
  * past a few dozen keys, five times larger). `read(i)` is the JS expression giving
  * column i's value, over the parameters `v` (values) and `i` (row index).
  */
-function compileRow<A extends unknown[]>(names: string[], read: (index: number) => string): (...args: A) => Row {
+function compileRow<A extends unknown[]>(names: string[], read: (index: number) => string, helpers: Record<string, unknown> = {}): (...args: A) => Row {
   const body = `return {${names.map((name, index) => `${JSON.stringify(name)}: ${read(index)}`).join(", ")}};`;
-  return new Function("v", "i", body) as (...args: A) => Row;
+  const make = new Function(...Object.keys(helpers), `return function (v, i) { ${body} };`)(...Object.values(helpers));
+  return make as (...args: A) => Row;
 }
 
 /**
@@ -71,11 +184,6 @@ export function rowMaker(names: string[]): (values: Value[]) => Row {
   return primed(compileRow<[Value[]]>(names, (i) => `v[${i}]`), (make) => make(names.map(() => null)));
 }
 
-/** Row `i` from column arrays (the same order as `names`). */
-export function columnsRowMaker(names: string[]): (columns: Value[][], i: number) => Row {
-  return primed(compileRow<[Value[][], number]>(names, (c) => `v[${c}][i]`), (make) => make(names.map(() => [null]), 0));
-}
-
 /** A row with its keys renamed: `pairs` are [from, to] in output order. */
 export function renamer(pairs: ReadonlyArray<readonly [string, string]>): (row: Row) => Row {
   return primed(compileRow<[Row]>(pairs.map(([, to]) => to), (i) => `(v[${JSON.stringify(pairs[i]![0])}] ?? null)`), (make) => make({}));
@@ -87,7 +195,7 @@ export type Projected = { copy: string } | { computed: number };
 /**
  * Rows from a row and the values computed for it, compiled once per shape: column i is
  * `row[copy] ?? null` or `values[computed]`. Copies no column that is not needed, makes no
- * array per row: several times faster than listing every value (mapTable) for wide tables.
+ * array per row: several times faster than listing every value for wide tables.
  */
 export function projector(names: string[], sources: Projected[]): (row: Row, values: Value[]) => Row {
   const make = compileRow<[Row, Value[]]>(names, (i) => {
@@ -97,30 +205,40 @@ export function projector(names: string[], sources: Projected[]): (row: Row, val
   return primed(make, (m) => m({}, []));
 }
 
-/** A new table with these columns, each row's values in column order from `values`. */
-export function mapTable(input: Table, columns: Column[], values: (row: Row, index: number) => Value[]): Table {
-  const make = rowMaker(columns.map((c) => c.name));
-  return { columns, rows: input.rows.map((row, i) => make(values(row, i))) };
+/** The rows of a columnar table, each value read from its vector. */
+function materialize(input: ColumnarTable): Row[] {
+  const { columns, vectors, length } = input;
+  const make = compileRow<[Vector[], number]>(columns.map((c) => c.name), (c) => {
+    switch (columns[c]!.type) {
+      case "string": return `v[${c}][i]`;
+      case "bool": return `bool(v[${c}][i])`;
+      case "timestamp": case "date": return `instant(v[${c}][i])`;
+      default: return `number(v[${c}][i])`;
+    }
+  }, {
+    bool: (x: number) => (x === NULL_BOOL ? null : x === 1),
+    instant: (x: number) => (x !== x ? null : new Date(x)),
+    number: (x: number) => (x !== x ? null : x),
+  });
+  primed(make, (m) => m(columns.map((c) => (c.type === "string" ? [null] : new Float64Array([Number.NaN]))), 0));
+  const rows: Row[] = new Array(length);
+  for (let i = 0; i < length; i++) rows[i] = make(vectors, i);
+  return rows;
 }
 
-/** The same rows without these columns. */
-export function dropColumns(input: Table, names: string[]): Table {
-  const drop = new Set(names);
-  const columns = input.columns.filter((c) => !drop.has(c.name));
-  return { columns, rows: input.rows.map(renamer(columns.map((c) => [c.name, c.name] as const))) };
-}
+type CellReader = (row: Row) => Value | undefined;
+const cellReaders = new Map<string, CellReader>();
 
-/** Columns appended at the end (or replaced in place when a column of that name exists). */
-export function withColumns(input: Table, added: Column[], values: (row: Row, index: number) => Value[]): Table {
-  const existing = new Map(input.columns.map((c, i) => [c.name, i]));
-  const columns = [...input.columns];
-  for (const c of added) {
-    const at = existing.get(c.name);
-    if (at === undefined) columns.push(c);
-    else columns[at] = c;
+/**
+ * Reads a column's cell of a row: compiled for the column's name, so that each row's property is a
+ * load V8 makes fast, where `row[name]` with a different name per column is a slow generic one.
+ */
+function cellReader(name: string): CellReader {
+  let read = cellReaders.get(name);
+  if (!read) {
+    read = new Function("row", `return row[${JSON.stringify(name)}];`) as CellReader;
+    if (cellReaders.size > 10_000) cellReaders.clear();
+    cellReaders.set(name, read);
   }
-  const addedAt = new Map(added.map((c, i) => [c.name, i]));
-  const make = projector(columns.map((c) => c.name), columns.map((c) => (addedAt.has(c.name) ? { computed: addedAt.get(c.name)! } : { copy: c.name })));
-  return { columns, rows: input.rows.map((row, i) => make(row, values(row, i))) };
+  return read;
 }
-

@@ -1,6 +1,8 @@
-// Transformations shared by several flows (docs/datasets.md §3.2).
+// Transformations shared by several flows (docs/datasets.md §3.2), column by column: each reads the
+// vectors it needs and makes the ones it adds; the columns it keeps are shared, not copied.
 import { UserError } from "../core/errors.ts";
-import { mapTable, projector, renamer, withColumns, type Column, type Row, type Table, type Value } from "./table.ts";
+import { renameColumns, withVectors } from "./operations.ts";
+import { cell, ColumnarTable, columnar, take, vectorBuilder, type Column, type Table, type Value, type Vector } from "./table.ts";
 
 /** auto-rename: spaces to `_`, then lower case; nothing else changes. */
 export function snakeName(name: string): string {
@@ -12,30 +14,29 @@ export function autoRename(input: Table): Table {
   return renameColumns(input, snakeName);
 }
 
-export function renameColumns(input: Table, rename: (name: string) => string): Table {
-  const pairs = input.columns.map((c) => [c.name, rename(c.name)] as const);
-  if (pairs.every(([from, to]) => from === to)) return input;
-  const columns: Column[] = input.columns.map((c) => ({ ...c, name: rename(c.name) }));
-  return { columns, rows: input.rows.map(renamer(pairs)) };
-}
-
 /**
  * Parse a date or date-time text as naive UTC: `2021-03-04`, `2021-03-04T05:06:07`,
  * `2021-03-04 05:06:07`, with or without fraction and offset (an offset is applied).
  */
 export function parseUtc(text: string | null | undefined): Date | null {
-  if (!text) return null;
+  const ms = utcMs(text);
+  return ms !== ms ? null : new Date(ms);
+}
+
+/** {@link parseUtc} as milliseconds since the epoch, NaN for none (what a timestamp vector holds). */
+export function utcMs(text: string | null | undefined): number {
+  if (!text) return Number.NaN;
   // Dates repeat (a registry has thousands of rows per day): each text is parsed once.
   let ms = parsedUtc.get(text);
   if (ms === undefined) {
-    ms = parseUtcMs(text);
+    ms = parseUtcMs(text) ?? Number.NaN;
     if (parsedUtc.size >= 100_000) parsedUtc.clear();
     parsedUtc.set(text, ms);
   }
-  return ms === null ? null : new Date(ms);
+  return ms;
 }
 
-const parsedUtc = new Map<string, number | null>();
+const parsedUtc = new Map<string, number>();
 
 function parseUtcMs(text: string): number | null {
   const match = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/.exec(text.trim());
@@ -62,9 +63,15 @@ const DAY = 86_400_000;
 
 /** Unix seconds (a number or decimal text) as a Date; null stays null. */
 export function fromUnix(value: Value | undefined): Date | null {
-  if (value === null || value === undefined || value === "") return null;
+  const ms = unixMs(value);
+  return ms !== ms ? null : new Date(ms);
+}
+
+/** {@link fromUnix} as milliseconds (NaN for none), truncated toward zero as a Date would be. */
+function unixMs(value: Value | undefined): number {
+  if (value === null || value === undefined || value === "") return Number.NaN;
   const seconds = Number(value);
-  return Number.isFinite(seconds) ? new Date(seconds * 1000) : null;
+  return Number.isFinite(seconds) ? Math.trunc(seconds * 1000) + 0 : Number.NaN;
 }
 
 /** A Date at UTC midnight of its day. */
@@ -72,13 +79,28 @@ export function utcDay(date: Date | null): Date | null {
   return date === null ? null : new Date(Math.floor(date.getTime() / DAY) * DAY);
 }
 
+/** Each value of a vector as a cell, one by one: `at(i)`. */
+function reader(vector: Vector, column: Column): (i: number) => Value {
+  return (i) => cell(vector, column.type, i);
+}
+
+/** The vector of a column of `input`, by name. */
+function vectorNamed(input: ColumnarTable, name: string): { vector: Vector; column: Column } {
+  const at = input.columns.findIndex((c) => c.name === name);
+  return { vector: input.vectors[at]!, column: input.columns[at]! };
+}
+
 /** date manipulation: the unix-seconds column `date` (or `Date`) becomes timestamp column `target`, in place. */
 export function unixToTimestamp(input: Table, target: string): Table {
   const source = input.columns.find((c) => c.name === "date")?.name ?? input.columns.find((c) => c.name === "Date")?.name;
   if (!source) throw new UserError(`no date column to turn into ${target}`);
-  const columns = input.columns.map((c): Column => (c.name === source ? { name: target, type: "timestamp" } : c));
-  const make = projector(columns.map((c) => c.name), input.columns.map((c) => (c.name === source ? { computed: 0 } : { copy: c.name })));
-  return { columns, rows: input.rows.map((row) => make(row, [fromUnix(row[source])])) };
+  const t = columnar(input);
+  const { vector, column } = vectorNamed(t, source);
+  const read = reader(vector, column);
+  const ms = new Float64Array(t.length);
+  for (let i = 0; i < t.length; i++) ms[i] = unixMs(read(i));
+  const columns = t.columns.map((c): Column => (c.name === source ? { name: target, type: "timestamp" } : c));
+  return new ColumnarTable(columns, t.vectors.map((v, k) => (t.columns[k]!.name === source ? ms : v)), t.length);
 }
 
 const REGION_FIXES: Record<string, string> = {
@@ -92,10 +114,19 @@ const REGION_FIXES: Record<string, string> = {
 export function fixRegions(input: Table): Table {
   const name = input.columns.find((c) => c.name === "region" || c.name === "Region")?.name;
   if (!name) return input;
-  return withColumns(input, [{ name, type: "string" }], (row) => {
-    const region = row[name] as string | null;
-    return [region !== null && region in REGION_FIXES ? REGION_FIXES[region]! : region];
-  });
+  return mapStrings(input, name, (region) => (region !== null && region in REGION_FIXES ? REGION_FIXES[region]! : region));
+}
+
+/** Column `name` as text, each value through `map` (a value that is not text reads as null). */
+function mapStrings(input: Table, name: string, map: (value: string | null) => string | null): Table {
+  const t = columnar(input);
+  const { vector } = vectorNamed(t, name);
+  const out: (string | null)[] = new Array(t.length);
+  for (let i = 0; i < t.length; i++) {
+    const v = Array.isArray(vector) ? vector[i]! : null;
+    out[i] = map(v);
+  }
+  return withVectors(t, [{ name, type: "string" }], [out]);
 }
 
 /** vintage manipulation: unix seconds text to its calendar year; null counts as 0 (1970), empty or unreadable text is null. */
@@ -112,15 +143,37 @@ const POOLS = ["bct", "nct", "nbo", "ubo"] as const;
  * `credit_<token>_quantity` columns are dropped, MCO2's too (Q5).
  */
 export function poolQuantities(input: Table): Table {
-  const dropped = new Set(["bct", "nct", "mco2", "ubo", "nbo"].map((t) => `credit_${t}_quantity`));
-  const kept = input.columns.filter((c) => !dropped.has(c.name));
-  const columns: Column[] = [...kept, ...POOLS.map((p): Column => ({ name: `${p}_quantity`, type: "float" }))];
-  const make = projector(columns.map((c) => c.name), [...kept.map((c) => ({ copy: c.name })), ...POOLS.map((_, i) => ({ computed: i }))]);
-  const credits = POOLS.map((p) => `credit_${p}_quantity`);
-  return {
-    columns,
-    rows: input.rows.map((row) => make(row, credits.map((credit) => (Number(row[credit] ?? 0) !== 0 ? (row.quantity as number | null) : 0)))),
-  };
+  const t = columnar(input);
+  const dropped = new Set(["bct", "nct", "mco2", "ubo", "nbo"].map((token) => `credit_${token}_quantity`));
+  const keep = t.columns.map((c, k) => k).filter((k) => !dropped.has(t.columns[k]!.name));
+  const quantity = numbers(t, "quantity");
+  const added = POOLS.map((pool) => {
+    const credit = numbers(t, `credit_${pool}_quantity`);
+    const out = new Float64Array(t.length);
+    // Number(null ?? 0) is 0: a credit without a balance in the pool counts 0.
+    for (let i = 0; i < t.length; i++) out[i] = credit && credit[i]! === credit[i]! && credit[i] !== 0 ? (quantity ? quantity[i]! : Number.NaN) : 0;
+    return out;
+  });
+  return new ColumnarTable(
+    [...keep.map((k) => t.columns[k]!), ...POOLS.map((p): Column => ({ name: `${p}_quantity`, type: "float" }))],
+    [...keep.map((k) => t.vectors[k]!), ...added],
+    t.length,
+  );
+}
+
+/** A column's numbers (NaN for null), or undefined when the table has no such column. */
+function numbers(t: ColumnarTable, name: string): Float64Array | undefined {
+  const at = t.columns.findIndex((c) => c.name === name);
+  if (at < 0) return undefined;
+  const v = t.vectors[at]!;
+  if (v instanceof Float64Array && t.columns[at]!.type !== "timestamp" && t.columns[at]!.type !== "date") return v;
+  const out = new Float64Array(t.length);
+  const read = reader(v, t.columns[at]!);
+  for (let i = 0; i < t.length; i++) {
+    const x = read(i);
+    out[i] = x === null ? Number.NaN : Number(x);
+  }
+  return out;
 }
 
 const VERRA_MERGE = ["id", "name", "region", "country", "country_code", "project_type", "methodology"];
@@ -134,49 +187,58 @@ export const VERRA_MERGE_COLUMNS: readonly string[] = VERRA_MERGE;
  * from Verra (null without a match); region, methodology and id only where the dataset lacks them.
  */
 export function mergeWithVerra(input: Table, verra: Table, extra: { merge?: string[]; drop?: string[] } = {}): Table {
+  const left = columnar(input);
+  const right = columnar(verra);
   const merge = [...VERRA_MERGE, ...(extra.merge ?? [])];
-  const byId = new Map<string, Row>();
-  for (const row of verra.rows) {
-    const id = row.id === null || row.id === undefined ? null : String(row.id);
-    if (id !== null && !byId.has(id)) byId.set(id, row);
+  // Verra's first row of each id.
+  const byId = new Map<string, number>();
+  const idAt = right.columns.findIndex((c) => c.name === "id");
+  if (idAt >= 0) {
+    const ids = reader(right.vectors[idAt]!, right.columns[idAt]!);
+    for (let i = 0; i < right.length; i++) {
+      const id = ids(i);
+      if (id !== null && !byId.has(String(id))) byId.set(String(id), i);
+    }
   }
-  const verraTypes = new Map(verra.columns.map((c) => [c.name, c.type]));
   const dropped = new Set(["name", "country", "project_type", ...(extra.drop ?? [])]);
-  const left = input.columns.filter((c) => !dropped.has(c.name));
-  const leftNames = new Set(left.map((c) => c.name));
+  const kept = left.columns.map((c, k) => k).filter((k) => !dropped.has(left.columns[k]!.name));
+  const leftNames = new Set(kept.map((k) => left.columns[k]!.name));
   // Verra's columns that the dataset does not have come after its own, in Verra's merge order.
   const fromVerra = merge.filter((name) => !leftNames.has(name) && name !== "project_id_key");
-  const columns: Column[] = [
-    ...left,
-    { name: "project_id_key", type: "string" },
-    ...fromVerra.map((name): Column => ({ name, type: name === "id" ? "string" : verraTypes.get(name) ?? "string" })),
-  ];
-  const make = projector(columns.map((c) => c.name), [...left.map((c) => ({ copy: c.name })), ...columns.slice(left.length).map((_, i) => ({ computed: i }))]);
-  // The values after the dataset's own depend on the key only: made once per key.
-  const joined = new Map<string | null, Value[]>();
-  const valuesOf = (key: string | null): Value[] => {
-    let values = joined.get(key);
-    if (!values) {
-      const match = key === null ? undefined : byId.get(key);
-      values = [key, ...fromVerra.map((name) => (match ? (name === "id" ? String(match.id) : match[name] ?? null) : null))];
-      joined.set(key, values);
+  // Each row's key (project_id without "VCS-") and the Verra row it matches (-1: none).
+  const projectIds = left.columns.findIndex((c) => c.name === "project_id");
+  const readProjectId = projectIds < 0 ? () => null : reader(left.vectors[projectIds]!, left.columns[projectIds]!);
+  const keys: (string | null)[] = new Array(left.length);
+  const matches = new Int32Array(left.length);
+  for (let i = 0; i < left.length; i++) {
+    const projectId = readProjectId(i);
+    const key = projectId === null ? null : String(projectId).slice(4);
+    keys[i] = key;
+    matches[i] = key === null ? -1 : byId.get(key) ?? -1;
+  }
+  const added = fromVerra.map((name): { column: Column; vector: Vector } => {
+    const at = right.columns.findIndex((c) => c.name === name);
+    if (name === "id") {
+      const ids = at < 0 ? undefined : reader(right.vectors[at]!, right.columns[at]!);
+      const out: (string | null)[] = new Array(left.length);
+      for (let i = 0; i < left.length; i++) out[i] = matches[i]! < 0 || !ids ? null : String(ids(matches[i]!));
+      return { column: { name, type: "string" }, vector: out };
     }
-    return values;
-  };
-  return {
-    columns,
-    rows: input.rows.map((row) => {
-      const projectId = row.project_id;
-      return make(row, valuesOf(projectId === null || projectId === undefined ? null : String(projectId).slice(4)));
-    }),
-  };
+    if (at < 0) return { column: { name, type: "string" }, vector: new Array(left.length).fill(null) };
+    return { column: { name, type: right.columns[at]!.type }, vector: take(right.vectors[at]!, matches) };
+  });
+  return new ColumnarTable(
+    [...kept.map((k) => left.columns[k]!), { name: "project_id_key", type: "string" }, ...added.map((a) => a.column)],
+    [...kept.map((k) => left.vectors[k]!), keys, ...added.map((a) => a.vector)],
+    left.length,
+  );
 }
 
 /** `Pool` (or `pool`) lower-cased, null stays null. */
 export function lowerCasePools(input: Table): Table {
   const name = input.columns.find((c) => c.name === "Pool" || c.name === "pool")?.name;
   if (!name) return input;
-  return withColumns(input, [{ name, type: "string" }], (row) => [typeof row[name] === "string" ? (row[name] as string).toLowerCase() : null]);
+  return mapStrings(input, name, (pool) => (pool === null ? null : pool.toLowerCase()));
 }
 
 /** Metric labels of the carbon-metrics datasets, before auto-rename (docs/datasets.md §5.12). */
@@ -200,13 +262,30 @@ function metricLabel(field: string): string {
  * `carbonMetrics_datetime` text) then each metric under its label, snake-cased; newest first.
  */
 export function carbonMetricsByDay(raw: Table): Table {
-  const metrics = raw.columns.filter((c) => c.name.startsWith("carbonMetrics_") && !["carbonMetrics_id", "carbonMetrics_timestamp", "carbonMetrics_datetime"].includes(c.name));
+  const t = columnar(raw);
+  const metrics = t.columns.map((c, k) => k).filter((k) => {
+    const name = t.columns[k]!.name;
+    return name.startsWith("carbonMetrics_") && !["carbonMetrics_id", "carbonMetrics_timestamp", "carbonMetrics_datetime"].includes(name);
+  });
+  const datetime = t.columns.findIndex((c) => c.name === "carbonMetrics_datetime");
+  const readDatetime = datetime < 0 ? () => null : reader(t.vectors[datetime]!, t.columns[datetime]!);
+  const days = new Float64Array(t.length);
+  for (let i = 0; i < t.length; i++) {
+    const text = readDatetime(i);
+    const ms = typeof text === "string" ? utcMs(text) : Number.NaN;
+    days[i] = Math.floor(ms / DAY) * DAY; // NaN stays NaN
+  }
   const columns: Column[] = [
     { name: "date", type: "date" },
-    ...metrics.map((c): Column => ({ name: snakeName(metricLabel(c.name.slice("carbonMetrics_".length))), type: "float" })),
+    ...metrics.map((k): Column => ({ name: snakeName(metricLabel(t.columns[k]!.name.slice("carbonMetrics_".length))), type: "float" })),
   ];
-  return mapTable(raw, columns, (row) => [
-    utcDay(parseUtc(row.carbonMetrics_datetime as string | null)),
-    ...metrics.map((c) => row[c.name] ?? null),
-  ]);
+  const vectors = metrics.map((k) => {
+    const v = t.vectors[k]!;
+    const type = t.columns[k]!.type;
+    if (v instanceof Float64Array && (type === "int" || type === "float")) return v;
+    const out = vectorBuilder(columns[1 + metrics.indexOf(k)]!, t.length); // a metric that is not a number fails here, as in the writer
+    for (let i = 0; i < t.length; i++) out.set(i, cell(v, type, i));
+    return out.vector;
+  });
+  return new ColumnarTable(columns, [days, ...vectors], t.length);
 }

@@ -1,0 +1,142 @@
+// What flows do with tables, column by column: keep some rows, add or replace computed columns,
+// drop, rename, project, join rows of two tables, concatenate, sort. Each takes any table and gives
+// a ColumnarTable that shares the vectors it keeps. A callback that gets a `row` gets a view of the
+// row it is called for: read it, spread it (`{ ...row }` copies its values), but do not keep it, as
+// it shows the next row on the next call.
+import {
+  cell, ColumnarTable, columnar, NULL_BOOL, take, vectorBuilder, type Column, type ColumnType, type Row, type Table,
+  type Value, type Vector,
+} from "./table.ts";
+
+/**
+ * One object standing for each row of `input` in turn: `at(i)` points it at row i. Its properties
+ * are the columns, read from their vectors when asked (a Date made for an instant), so that a
+ * callback reads `row.quantity` as it would of a row object, and no object is made per row.
+ */
+export function rowView(input: ColumnarTable): { at(i: number): Row } {
+  let index = 0;
+  const row = {} as Row;
+  input.columns.forEach((c, k) => {
+    const v = input.vectors[k]!;
+    Object.defineProperty(row, c.name, { enumerable: true, get: getter(v, c.type, () => index) });
+  });
+  return { at: (i) => { index = i; return row; } };
+}
+
+function getter(v: Vector, type: ColumnType, index: () => number): () => Value {
+  if (Array.isArray(v)) return () => v[index()]!;
+  if (type === "bool") return () => { const x = v[index()]!; return x === NULL_BOOL ? null : x === 1; };
+  if (type === "timestamp" || type === "date") return () => { const x = v[index()]!; return x !== x ? null : new Date(x); };
+  return () => { const x = v[index()]!; return x !== x ? null : x; };
+}
+
+/** Keep the rows matching `keep`, same columns. */
+export function filterRows(input: Table, keep: (row: Row, index: number) => boolean): ColumnarTable {
+  const t = columnar(input);
+  const view = rowView(t);
+  const at: number[] = [];
+  for (let i = 0; i < t.length; i++) if (keep(view.at(i), i)) at.push(i);
+  return selectRows(t, at);
+}
+
+/** These rows of the table, in this order (-1: a row of nulls). */
+export function selectRows(input: Table, at: ArrayLike<number>): ColumnarTable {
+  const t = columnar(input);
+  return new ColumnarTable(t.columns, t.vectors.map((v) => take(v, at)), at.length);
+}
+
+/** Columns computed for each row: `values(row, i)` in the order of `columns`. */
+function computed(t: ColumnarTable, columns: Column[], values: (row: Row, index: number) => Value[]): Vector[] {
+  const builders = columns.map((c) => vectorBuilder(c, t.length));
+  const view = rowView(t);
+  for (let i = 0; i < t.length; i++) {
+    const made = values(view.at(i), i);
+    for (let k = 0; k < builders.length; k++) builders[k]!.set(i, made[k]);
+  }
+  return builders.map((b) => b.vector);
+}
+
+/** A new table with these columns, each row's values in column order from `values`. */
+export function mapTable(input: Table, columns: Column[], values: (row: Row, index: number) => Value[]): ColumnarTable {
+  const t = columnar(input);
+  return new ColumnarTable(columns, computed(t, columns, values), t.length);
+}
+
+/** Columns appended at the end (or replaced in place when a column of that name exists). */
+export function withColumns(input: Table, added: Column[], values: (row: Row, index: number) => Value[]): ColumnarTable {
+  const t = columnar(input);
+  return withVectors(t, added, computed(t, added, values));
+}
+
+/** These vectors as columns, appended at the end (or in place of a column of the same name). */
+export function withVectors(input: Table, added: Column[], vectors: Vector[]): ColumnarTable {
+  const t = columnar(input);
+  const columns = [...t.columns];
+  const kept = [...t.vectors];
+  added.forEach((c, k) => {
+    const at = columns.findIndex((existing) => existing.name === c.name);
+    if (at < 0) {
+      columns.push(c);
+      kept.push(vectors[k]!);
+    } else {
+      columns[at] = c;
+      kept[at] = vectors[k]!;
+    }
+  });
+  return new ColumnarTable(columns, kept, t.length);
+}
+
+/** The same rows without these columns. */
+export function dropColumns(input: Table, names: string[]): ColumnarTable {
+  const drop = new Set(names);
+  return selectColumns(input, input.columns.filter((c) => !drop.has(c.name)).map((c) => c.name));
+}
+
+/** The same rows with only these columns, in this order (a column the table lacks is left out). */
+export function selectColumns(input: Table, names: readonly string[]): ColumnarTable {
+  const t = columnar(input);
+  const at = names.map((name) => t.columns.findIndex((c) => c.name === name)).filter((i) => i >= 0);
+  return new ColumnarTable(at.map((i) => t.columns[i]!), at.map((i) => t.vectors[i]!), t.length);
+}
+
+/** Every column renamed by `rename`, same values (no copy). */
+export function renameColumns(input: Table, rename: (name: string) => string): Table {
+  if (input.columns.every((c) => rename(c.name) === c.name)) return input;
+  const t = columnar(input);
+  return new ColumnarTable(t.columns.map((c) => ({ ...c, name: rename(c.name) })), t.vectors, t.length);
+}
+
+/** The rows of several tables one after the other, as `columns` (each table's column of that name; none: nulls). */
+export function concatRows(columns: Column[], tables: Table[]): ColumnarTable {
+  const parts = tables.map(columnar);
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  return new ColumnarTable(columns, columns.map((c) => {
+    const out = vectorBuilder(c, length);
+    let at = 0;
+    for (const part of parts) {
+      const k = part.columns.findIndex((pc) => pc.name === c.name);
+      const v = k < 0 ? undefined : part.vectors[k]!;
+      const type = k < 0 ? c.type : part.columns[k]!.type;
+      if (v && type === c.type) copyInto(out.vector, v, at);
+      else for (let i = 0; i < part.length; i++) out.set(at + i, v ? cell(v, type, i) : null);
+      at += part.length;
+    }
+    return out.vector;
+  }), length);
+}
+
+function copyInto(target: Vector, source: Vector, at: number): void {
+  if (Array.isArray(target)) for (let i = 0; i < source.length; i++) target[at + i] = (source as (string | null)[])[i]!;
+  else (target as Float64Array | Uint8Array).set(source as Float64Array | Uint8Array, at);
+}
+
+/** The rows in the order of `key` (a number per row), greatest first when `descending`; ties keep their order. */
+export function sortRowsBy(input: Table, key: (index: number) => number, options: { descending?: boolean } = {}): ColumnarTable {
+  const t = columnar(input);
+  const keys = new Float64Array(t.length);
+  for (let i = 0; i < t.length; i++) keys[i] = key(i);
+  const sign = options.descending ? -1 : 1;
+  const order = Array.from({ length: t.length }, (_, i) => i);
+  order.sort((a, b) => sign * (keys[a]! - keys[b]!) || a - b); // stable by index
+  return selectRows(t, order);
+}

@@ -1,0 +1,143 @@
+// The columnar table (lib/table/table.ts, lib/table/operations.ts) and the decoding shortcuts that
+// feed it (lib/artifact/read.ts, envelope.ts, compression.ts): each gives what the plain way gives.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { decodeLz4 } from "../lib/artifact/compression.ts";
+import { decodeArtifact, encodeArtifact, unwrapEnvelope } from "../lib/artifact/artifact.ts";
+import {
+  concatRows, dropColumns, filterRows, renameColumns, rowView, selectColumns, selectRows, sortRowsBy, withColumns, withVectors,
+} from "../lib/table/operations.ts";
+import { ColumnarTable, columnar, NULL_BOOL, rowCount, table, type Row, type Table } from "../lib/table/table.ts";
+import { plain } from "./helpers.ts";
+
+const sample = table(
+  { name: "string", count: "int", price: "float", flag: "bool", when: "timestamp", day: "date" },
+  [
+    { name: "héllo ✓", count: 1, price: 1.5, flag: true, when: new Date("2023-03-21T21:00:00Z"), day: new Date("2023-03-21T00:00:00Z") },
+    { name: null, count: null, price: null, flag: null, when: null, day: null },
+    { name: "b", count: -(2 ** 40), price: Number.NaN, flag: false, when: new Date(-1), day: new Date(0) },
+  ],
+);
+
+test("a table of rows by columns and back: the same rows (a float NaN is a null, as the artifact has it)", () => {
+  const t = columnar(sample);
+  assert.ok(t instanceof ColumnarTable);
+  assert.equal(rowCount(t), 3);
+  assert.deepEqual(t.vector("count"), new Float64Array([1, NaN, -(2 ** 40)]));
+  assert.deepEqual(t.vector("flag"), new Uint8Array([1, NULL_BOOL, 0]));
+  assert.deepEqual(t.vector("when"), new Float64Array([Date.UTC(2023, 2, 21, 21), NaN, -1]));
+  assert.deepEqual(t.rows, sample.rows.map((r, i) => (i === 2 ? { ...r, price: null } : r)));
+  assert.equal(t.rows, t.rows, "the rows are made once");
+  assert.equal(columnar(t), t, "a columnar table is kept as it is");
+});
+
+test("a value its column cannot hold is refused with the writer's message", () => {
+  const cases: Array<[Table, string]> = [
+    [table({ id: "string" }, [{ id: 5 }]), 'column "id" (string) cannot hold 5'],
+    [table({ n: "int" }, [{ n: 1.5 }]), 'column "n" (int) cannot hold 1.5'],
+    [table({ n: "int" }, [{ n: Number.NaN }]), 'column "n" (int) cannot hold null'],
+    [table({ f: "float" }, [{ f: "1" }]), 'column "f" (float) cannot hold "1"'],
+    [table({ b: "bool" }, [{ b: 1 }]), 'column "b" (bool) cannot hold 1'],
+    [table({ t: "timestamp" }, [{ t: new Date(Number.NaN) }]), 'column "t" (timestamp) cannot hold null'],
+    [table({ t: "timestamp" }, [{ t: "2021-01-01" }]), 'column "t" (timestamp) cannot hold "2021-01-01"'],
+  ];
+  for (const [input, message] of cases) {
+    assert.throws(() => columnar(input), { message });
+    assert.throws(() => encodeArtifact(input), { message }, "the same through the writer");
+  }
+});
+
+test("a row view reads each row in turn; a spread copies its values, the view itself moves on", () => {
+  const view = rowView(columnar(sample));
+  const first = view.at(0);
+  assert.equal(first.name, "héllo ✓");
+  assert.deepEqual(first.when, new Date("2023-03-21T21:00:00Z"));
+  const copy: Row = { ...first };
+  assert.deepEqual(Object.keys(copy), ["name", "count", "price", "flag", "when", "day"]);
+  const second = view.at(1);
+  assert.equal(second, first, "one object for every row");
+  assert.equal(first.count, null, "which now shows row 1");
+  assert.equal(copy.count, 1, "the copy keeps row 0's values");
+  assert.equal(view.at(2).flag, false);
+  assert.equal(view.at(2).price, null);
+});
+
+test("filter, add, replace, drop, select and rename work by columns and share what they keep", () => {
+  const t = columnar(sample);
+  const kept = filterRows(t, (r) => r.name !== null);
+  assert.deepEqual(kept.rows.map((r) => r.name), ["héllo ✓", "b"]);
+  const added = withColumns(t, [{ name: "double", type: "float" }, { name: "name", type: "string" }], (r, i) => [
+    r.count === null ? null : 2 * (r.count as number), `${i}:${r.name ?? "-"}`,
+  ]);
+  assert.deepEqual(added.columns.map((c) => c.name), ["name", "count", "price", "flag", "when", "day", "double"], "replaced in place, added at the end");
+  assert.deepEqual(added.rows.map((r) => [r.name, r.double]), [["0:héllo ✓", 2], ["1:-", null], ["2:b", -(2 ** 41)]]);
+  assert.equal(added.vector("count"), t.vector("count"), "a kept column is shared, not copied");
+  assert.deepEqual(dropColumns(t, ["price", "when", "nope"]).columns.map((c) => c.name), ["name", "count", "flag", "day"]);
+  assert.deepEqual(selectColumns(t, ["day", "nope", "name"]).columns.map((c) => c.name), ["day", "name"]);
+  const renamed = renameColumns(t, (n) => n.toUpperCase());
+  assert.deepEqual(renamed.columns.map((c) => c.name), ["NAME", "COUNT", "PRICE", "FLAG", "WHEN", "DAY"]);
+  assert.equal((renamed as ColumnarTable).vectors[0], t.vectors[0]);
+  assert.deepEqual(selectRows(t, [2, -1, 0]).rows.map((r) => [r.name, r.count, r.flag]), [["b", -(2 ** 40), false], [null, null, null], ["héllo ✓", 1, true]]);
+  assert.deepEqual(withVectors(t, [{ name: "x", type: "int" }], [new Float64Array([7, NaN, 9])]).rows.map((r) => r.x), [7, null, 9]);
+});
+
+test("rows of several tables one after the other, by the columns asked for; a stable sort, greatest first", () => {
+  const a = table({ k: "string", when: "timestamp", n: "int" }, [{ k: "a1", when: new Date(5), n: 1 }, { k: "a2", when: null, n: 2 }]);
+  const b = table({ k: "string", n: "float", extra: "string" }, [{ k: "b1", n: 2.5, extra: "x" }, { k: "b2", n: null, extra: "y" }]);
+  const all = concatRows([{ name: "k", type: "string" }, { name: "n", type: "float" }, { name: "when", type: "timestamp" }], [a, b]);
+  assert.deepEqual(plain(all), table({ k: "string", n: "float", when: "timestamp" }, [
+    { k: "a1", n: 1, when: new Date(5) }, { k: "a2", n: 2, when: null }, { k: "b1", n: 2.5, when: null }, { k: "b2", n: null, when: null },
+  ]));
+  const dates = all.vector("when") as Float64Array;
+  const sorted = sortRowsBy(all, (i) => (dates[i] === dates[i] ? dates[i]! : -Infinity), { descending: true });
+  assert.deepEqual(sorted.rows.map((r) => r.k), ["a1", "a2", "b1", "b2"], "ties keep their order");
+  assert.deepEqual(sortRowsBy(all, (i) => [3, 1, 3, 0][i]!).rows.map((r) => r.k), ["b2", "a2", "a1", "b1"]);
+});
+
+test("text read back from an artifact: repeated and distinct values, nulls and UTF-8 across blocks", () => {
+  // 10,000 rows (three blocks of 4,096): one column repeats a few values, one is all distinct,
+  // one is distinct for 5,000 rows and then repeats (it stops being looked up, then reads on).
+  const rows = Array.from({ length: 10_000 }, (_, i) => ({
+    country: i % 7 === 0 ? null : ["Brazil", "Perú", "India"][i % 3]!,
+    serial: `VCS-${i}-${"x".repeat(i % 20)}`,
+    mixed: i < 5_000 ? `unique ${i}` : i % 11 === 0 ? null : `again ${i % 4} ✓`,
+  }));
+  const input = table({ country: "string", serial: "string", mixed: "string" }, rows);
+  const back = decodeArtifact(encodeArtifact(input), "t-latest");
+  assert.deepEqual(back.rows, rows);
+});
+
+test("the envelope: lines, escaped slashes, whitespace and the URL-safe alphabet read alike; damage is named", () => {
+  const bytes = encodeArtifact(sample);
+  const feather = unwrapEnvelope(bytes);
+  const text = bytes.toString("latin1");
+  const data = text.slice(text.indexOf('"data": "') + 9, text.lastIndexOf('", "prefect_version"'));
+  const envelopeOf = (body: string) => Buffer.from(`{"serializer": {"type": "pandas_feather"}, "data": "${body}", "prefect_version": "2.20.3"}`, "latin1");
+  const plainBase64 = data.replaceAll("\\n", "");
+  for (const [what, body] of [
+    ["one line", plainBase64],
+    ["escaped slashes", plainBase64.replaceAll("/", "\\/")],
+    ["spaces and \\r", data.replaceAll("\\n", " \\r\\n")],
+    ["URL-safe", plainBase64.replaceAll("+", "-").replaceAll("/", "_")],
+  ] as const) assert.deepEqual(unwrapEnvelope(envelopeOf(body)), feather, what);
+  assert.throws(() => unwrapEnvelope(envelopeOf(`${plainBase64.slice(0, 40)}*${plainBase64.slice(40)}`)), /data is not base64/);
+  assert.throws(() => unwrapEnvelope(envelopeOf(`${plainBase64.slice(0, 40)}\\t${plainBase64.slice(40)}`)), /data is not base64/);
+  assert.throws(() => unwrapEnvelope(envelopeOf(plainBase64.replace(/=+$/, "").slice(0, -1))), /truncated/);
+});
+
+test("an LZ4 buffer reads the same whether or not the length before it is there and right", async () => {
+  const { compressFrameSync } = await import("lz4-napi");
+  const data = Buffer.from("carbon credit ".repeat(5_000) + "retired", "latin1");
+  const frame = compressFrameSync(data);
+  const withLength = (length: bigint) => {
+    const body = new Uint8Array(8 + frame.length);
+    new DataView(body.buffer).setBigInt64(0, length, true);
+    body.set(frame, 8);
+    return body.subarray(8);
+  };
+  assert.deepEqual(Buffer.from(decodeLz4(withLength(BigInt(data.length)))), data, "the length Arrow writes");
+  assert.deepEqual(Buffer.from(decodeLz4(withLength(BigInt(data.length - 1)))), data, "too short");
+  assert.deepEqual(Buffer.from(decodeLz4(withLength(BigInt(data.length + 10)))), data, "too long");
+  assert.deepEqual(Buffer.from(decodeLz4(withLength(-1n))), data, "no length");
+  assert.deepEqual(Buffer.from(decodeLz4(new Uint8Array(frame))), data, "nothing before the frame");
+});
