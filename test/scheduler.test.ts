@@ -185,7 +185,9 @@ describe("running jobs", { concurrency: true, timeout: 60_000 }, () => {
     const { history, scheduler, ends } = testScheduler(t, [{ job: "sleeps", timeoutMs: 300 }]);
     scheduler.trigger("sleeps");
     await scheduler.idle();
-    assert.deepEqual(ends.map((e) => [e.status, e.signal, e.error]), [["failed", "SIGTERM", "timed out after 300 ms"]]);
+    assert.deepEqual(ends.map((e) => [e.status, e.error]), [["failed", "timed out after 300 ms"]]);
+    // SIGTERM ends the job by itself while it is still loading, or through its handler (exit 128 + 15) once it runs.
+    assert.ok(ends[0]!.signal === "SIGTERM" || ends[0]!.code === 143, `ended by SIGTERM (signal ${ends[0]!.signal}, code ${ends[0]!.code})`);
     assert.deepEqual(fields(history.get(1)), ["sleeps", "schedule", "failed", "timed out after 300 ms"]);
   });
 
