@@ -7,7 +7,7 @@ import { mapPool } from "../core/concurrency.ts";
 import { count, INVALID, shown } from "../table/columns.ts";
 import { SourceError, ValidationError } from "../core/errors.ts";
 import { httpBounds, postJson } from "./http.ts";
-import { rowMaker, type Column, type ColumnType, type Row, type Table, type Value } from "../table/table.ts";
+import { ColumnarTable, vectorBuilder, type Column, type ColumnType, type Value, type Vector } from "../table/table.ts";
 import type { SourceContext } from "./context.ts";
 
 /** Verra key -> column name and type (docs/datasets.md §4.1). Unknown keys pass through as they are. */
@@ -110,7 +110,7 @@ function checkAnswer(answer: unknown, where: string): Answer {
 }
 
 /** Fetch every VCS issuance record (or the first `verraMaxRecords`, oldest first) as the raw_verra_data table. */
-export async function fetchVerra(ctx: SourceContext): Promise<Table> {
+export async function fetchVerra(ctx: SourceContext): Promise<ColumnarTable> {
   const { config, log } = ctx;
   const cap = config.verraMaxRecords;
   const windows = monthWindows(ctx.now);
@@ -163,9 +163,9 @@ export async function fetchVerra(ctx: SourceContext): Promise<Table> {
     windows,
     config.verraConcurrency,
     async (w) => {
-      // Rows are made as each window arrives, so the parsed answers do not pile up in memory.
-      const part = toRows(await fetchWindow(w));
-      rowsSoFar += part.rows.length;
+      // Columns are made as each window arrives, so the parsed answers do not pile up in memory.
+      const part = toColumns(await fetchWindow(w));
+      rowsSoFar += part.length;
       windowsDone++;
       log.progress(`Verra: ${windowsDone}/${windows.length} windows, ${rowsSoFar.toLocaleString("en-US")} rows`);
       return part;
@@ -173,19 +173,24 @@ export async function fetchVerra(ctx: SourceContext): Promise<Table> {
     () => stop.signal.aborted || (cap !== undefined && rowsSoFar >= cap),
   );
   const result = assemble(parts.filter(Boolean), cap);
-  log.info(`Verra: ${result.rows.length} records from ${requests} requests over ${windows.length} windows`);
+  log.info(`Verra: ${result.length} records from ${requests} requests over ${windows.length} windows`);
   return result;
 }
 
 /** Records to the raw_verra_data table: keys renamed, in order of first appearance. */
-export function verraTable(records: VerraRecord[]): Table {
-  return assemble([toRows(records)]);
+export function verraTable(records: VerraRecord[]): ColumnarTable {
+  return assemble([toColumns(records)]);
 }
 
+/** The records of one window, by columns. */
 interface Part {
   /** Verra keys in order of first appearance. */
   keys: string[];
-  rows: Row[];
+  length: number;
+  /** The known columns' vectors, in the order of KNOWN. */
+  known: Vector[];
+  /** Keys we do not know: each record's raw value (undefined where it has none), typed in `assemble`. */
+  unknown: Map<string, unknown[]>;
   /** Typed columns whose values did not all parse, by column name. */
   invalid: Map<string, Unparsed>;
 }
@@ -207,33 +212,36 @@ function intern(value: Value): Value {
   return value;
 }
 
-/** Rows with the known keys renamed and typed; unknown keys keep their name and raw value until `assemble`. */
+/** The known keys, renamed and typed. */
 const KNOWN = Object.entries(VERRA_COLUMNS).map(([key, [name, type]]) => ({ key, name, type, repeated: REPEATED.has(key) }));
-const makeKnownRow = rowMaker(KNOWN.map((k) => k.name));
 
-function toRows(records: VerraRecord[]): Part {
+function toColumns(records: VerraRecord[]): Part {
   const keys = new Set<string>();
-  const values: Value[] = new Array(KNOWN.length);
   const invalid = new Map<string, Unparsed>();
-  const rows = records.map((record) => {
-    for (let k = 0; k < KNOWN.length; k++) {
-      const { key, name, type, repeated } = KNOWN[k]!;
-      const raw = record[key];
+  const known = KNOWN.map(({ key, name, type, repeated }) => {
+    const out = vectorBuilder({ name, type }, records.length);
+    for (let r = 0; r < records.length; r++) {
+      const raw = records[r]![key];
       let value = coerce(raw, type);
       if (value === INVALID) {
         countInvalid(invalid, name, type, raw);
         value = null;
       }
-      values[k] = repeated ? intern(value) : value;
+      out.set(r, repeated ? intern(value) : value);
     }
-    const row = makeKnownRow(values);
+    return out.vector;
+  });
+  const unknown = new Map<string, unknown[]>();
+  records.forEach((record, r) => {
     for (const key in record) {
       keys.add(key);
-      if (!(key in VERRA_COLUMNS)) row[key] = record[key] as Value; // typed in `assemble`
+      if (key in VERRA_COLUMNS) continue;
+      let values = unknown.get(key);
+      if (!values) unknown.set(key, (values = new Array(records.length)));
+      values[r] = record[key];
     }
-    return row;
   });
-  return { keys: [...keys], rows, invalid };
+  return { keys: [...keys], length: records.length, known, unknown, invalid };
 }
 
 /** Present values of a typed column that do not parse as its type: how many, and the first. */
@@ -255,7 +263,7 @@ const EXPECTED: Partial<Record<ColumnType, string>> = { int: "a whole number", f
  * Concatenate the parts in order (capped), type the unknown columns, fill missing keys with null.
  * Fails when a typed column met values that do not parse as its type (docs/architecture.md §6): never nulls for nonsense.
  */
-function assemble(parts: Part[], cap?: number): Table {
+function assemble(parts: Part[], cap?: number): ColumnarTable {
   const keys = new Set<string>();
   const invalid = new Map<string, Unparsed>();
   for (const part of parts) {
@@ -270,22 +278,49 @@ function assemble(parts: Part[], cap?: number): Table {
     throw new ValidationError([...invalid].map(([name, u]) =>
       `column ${name}: ${count(u.count)} ${u.count === 1 ? "value does" : "values do"} not parse as ${EXPECTED[u.type] ?? u.type} (first: ${shown(u.first)})`).join("; "));
   }
-  let rows = parts.length === 1 ? parts[0]!.rows : parts.flatMap((p) => p.rows);
-  if (cap !== undefined && rows.length > cap) rows = rows.slice(0, cap);
-  const columns: Column[] = [...keys].map((key) => {
-    const known = VERRA_COLUMNS[key];
-    return known ? { name: known[0], type: known[1] } : { name: key, type: inferType(rows, key) };
-  });
-  for (const column of columns) {
-    const unknown = !Object.values(VERRA_COLUMNS).some(([name]) => name === column.name);
-    for (const row of rows) {
-      const value = row[column.name];
-      if (value === undefined) row[column.name] = null;
-      // The inferred type holds every value of an unknown column: nothing is lost here.
-      else if (unknown) row[column.name] = coerce(value, column.type) as Value;
+  const length = Math.min(parts.reduce((n, p) => n + p.length, 0), cap ?? Infinity);
+  const knownAt = new Map(KNOWN.map((k, i) => [k.key, i]));
+  const columns: Column[] = [];
+  const vectors: Vector[] = [];
+  for (const key of keys) {
+    const k = knownAt.get(key);
+    if (k !== undefined) {
+      const column = { name: KNOWN[k]!.name, type: KNOWN[k]!.type };
+      columns.push(column);
+      vectors.push(joined(column, length, parts.map((p) => p.known[k]!)));
+      continue;
     }
+    // A key Verra added that we do not know: the narrowest type that holds every value (nothing is lost).
+    const raw = parts.map((p) => ({ length: p.length, read: (i: number) => p.unknown.get(key)?.[i] }));
+    const column: Column = { name: key, type: inferType(raw, length) };
+    columns.push(column);
+    vectors.push(concatenated(column, length, raw.map((p) => ({ length: p.length, read: (i: number) => coerce(p.read(i), column.type) as Value }))));
   }
-  return { columns, rows };
+  return new ColumnarTable(columns, vectors, length);
+}
+
+/** The parts' vectors of a column one after the other, the first `length` values. */
+function joined(column: Column, length: number, parts: Vector[]): Vector {
+  if (parts.length === 1 && parts[0]!.length === length) return parts[0]!;
+  const out = vectorBuilder(column, length).vector;
+  let at = 0;
+  for (const part of parts) {
+    const take = Math.min(part.length, length - at);
+    if (Array.isArray(out)) for (let i = 0; i < take; i++) out[at + i] = (part as (string | null)[])[i]!;
+    else (out as Float64Array | Uint8Array).set((part as Float64Array | Uint8Array).subarray(0, take), at);
+    at += take;
+  }
+  return out;
+}
+
+/** The parts' values one after the other, the first `length`, as a column's vector. */
+function concatenated(column: Column, length: number, parts: { length: number; read: (i: number) => Value | undefined }[]): Vector {
+  const out = vectorBuilder(column, length);
+  let at = 0;
+  for (const part of parts) {
+    for (let i = 0; i < part.length && at < length; i++) out.set(at++, part.read(i) ?? null);
+  }
+  return out.vector;
 }
 
 /** A value as its column's type: null when absent, INVALID when present but not of that type. */
@@ -307,16 +342,19 @@ function coerce(value: unknown, type: ColumnType): Value | typeof INVALID {
   }
 }
 
-/** The type of a key Verra added that we do not know: the narrowest that holds every value. */
-function inferType(rows: Row[], key: string): ColumnType {
+/** The type of a key Verra added that we do not know: the narrowest that holds every value (of the first `length`). */
+function inferType(parts: { length: number; read: (i: number) => unknown }[], length: number): ColumnType {
   let type: ColumnType | undefined;
-  for (const row of rows) {
-    const v = row[key];
-    if (v === null || v === undefined) continue;
-    const t: ColumnType = typeof v === "boolean" ? "bool" : typeof v === "number" ? (Number.isSafeInteger(v) ? "int" : "float") : "string";
-    if (type === undefined || type === t) type = t;
-    else if ((type === "int" && t === "float") || (type === "float" && t === "int")) type = "float";
-    else return "string";
+  let at = 0;
+  for (const part of parts) {
+    for (let i = 0; i < part.length && at < length; i++, at++) {
+      const v = part.read(i);
+      if (v === null || v === undefined) continue;
+      const t: ColumnType = typeof v === "boolean" ? "bool" : typeof v === "number" ? (Number.isSafeInteger(v) ? "int" : "float") : "string";
+      if (type === undefined || type === t) type = t;
+      else if ((type === "int" && t === "float") || (type === "float" && t === "int")) type = "float";
+      else return "string";
+    }
   }
   return type ?? "string";
 }
