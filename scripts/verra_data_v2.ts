@@ -5,7 +5,7 @@ import { runWhenMain } from "../lib/run/cli.ts";
 import { countryCode } from "../lib/table/countries.ts";
 import { derivedFlow, everyColumn } from "../lib/flows/flow.ts";
 import { renameColumns, withColumns, withVectors } from "../lib/table/operations.ts";
-import { columnar, rowCount, type Column, type Table } from "../lib/table/table.ts";
+import { columnar, type Column, type Table } from "../lib/table/table.ts";
 import { snakeName, utcMs } from "../lib/table/transforms.ts";
 import { CREDITS } from "../lib/flows/consumer.ts";
 
@@ -87,8 +87,9 @@ const flow = derivedFlow({
 
 /** A text column's dates (parsed as naive UTC) as milliseconds, NaN where none. */
 function timestamps(input: Table, name: string): Float64Array {
-  const texts = columnar(input).vector(name);
-  const out = new Float64Array(rowCount(input));
+  const t = columnar(input);
+  const texts = t.vector(name);
+  const out = new Float64Array(t.length);
   for (let i = 0; i < out.length; i++) {
     const text = Array.isArray(texts) ? texts[i] : null;
     out[i] = utcMs(text);

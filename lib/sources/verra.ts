@@ -7,7 +7,7 @@ import { mapPool } from "../core/concurrency.ts";
 import { count, INVALID, shown } from "../table/columns.ts";
 import { SourceError, ValidationError } from "../core/errors.ts";
 import { httpBounds, postJson } from "./http.ts";
-import { ColumnarTable, vectorBuilder, type Column, type ColumnType, type Value, type Vector } from "../table/table.ts";
+import { ColumnarTable, concatVectors, vectorBuilder, type Column, type ColumnType, type Value, type Vector } from "../table/table.ts";
 import type { SourceContext } from "./context.ts";
 
 /** Verra key -> column name and type (docs/datasets.md §4.1). Unknown keys pass through as they are. */
@@ -287,7 +287,7 @@ function assemble(parts: Part[], cap?: number): ColumnarTable {
     if (k !== undefined) {
       const column = { name: KNOWN[k]!.name, type: KNOWN[k]!.type };
       columns.push(column);
-      vectors.push(joined(column, length, parts.map((p) => p.known[k]!)));
+      vectors.push(concatVectors(column, parts.map((p) => p.known[k]!), length));
       continue;
     }
     // A key Verra added that we do not know: the narrowest type that holds every value (nothing is lost).
@@ -297,20 +297,6 @@ function assemble(parts: Part[], cap?: number): ColumnarTable {
     vectors.push(concatenated(column, length, raw.map((p) => ({ length: p.length, read: (i: number) => coerce(p.read(i), column.type) as Value }))));
   }
   return new ColumnarTable(columns, vectors, length);
-}
-
-/** The parts' vectors of a column one after the other, the first `length` values. */
-function joined(column: Column, length: number, parts: Vector[]): Vector {
-  if (parts.length === 1 && parts[0]!.length === length) return parts[0]!;
-  const out = vectorBuilder(column, length).vector;
-  let at = 0;
-  for (const part of parts) {
-    const take = Math.min(part.length, length - at);
-    if (Array.isArray(out)) for (let i = 0; i < take; i++) out[at + i] = (part as (string | null)[])[i]!;
-    else (out as Float64Array | Uint8Array).set((part as Float64Array | Uint8Array).subarray(0, take), at);
-    at += take;
-  }
-  return out;
 }
 
 /** The parts' values one after the other, the first `length`, as a column's vector. */

@@ -4,8 +4,7 @@
 // row it is called for: read it, spread it (`{ ...row }` copies its values), but do not keep it, as
 // it shows the next row on the next call.
 import {
-  cell, ColumnarTable, columnar, NULL_BOOL, take, vectorBuilder, type Column, type ColumnType, type Row, type Table,
-  type Value, type Vector,
+  cell, ColumnarTable, columnar, concatVectors, take, vectorBuilder, type Column, type Row, type Table, type Value, type Vector,
 } from "./table.ts";
 
 /**
@@ -18,16 +17,9 @@ export function rowView(input: ColumnarTable): { at(i: number): Row } {
   const row = {} as Row;
   input.columns.forEach((c, k) => {
     const v = input.vectors[k]!;
-    Object.defineProperty(row, c.name, { enumerable: true, get: getter(v, c.type, () => index) });
+    Object.defineProperty(row, c.name, { enumerable: true, get: () => cell(v, c.type, index) });
   });
   return { at: (i) => { index = i; return row; } };
-}
-
-function getter(v: Vector, type: ColumnType, index: () => number): () => Value {
-  if (Array.isArray(v)) return () => v[index()]!;
-  if (type === "bool") return () => { const x = v[index()]!; return x === NULL_BOOL ? null : x === 1; };
-  if (type === "timestamp" || type === "date") return () => { const x = v[index()]!; return x !== x ? null : new Date(x); };
-  return () => { const x = v[index()]!; return x !== x ? null : x; };
 }
 
 /** Keep the rows matching `keep`, same columns. */
@@ -110,24 +102,14 @@ export function renameColumns(input: Table, rename: (name: string) => string): T
 export function concatRows(columns: Column[], tables: Table[]): ColumnarTable {
   const parts = tables.map(columnar);
   const length = parts.reduce((n, p) => n + p.length, 0);
-  return new ColumnarTable(columns, columns.map((c) => {
-    const out = vectorBuilder(c, length);
-    let at = 0;
-    for (const part of parts) {
-      const k = part.columns.findIndex((pc) => pc.name === c.name);
-      const v = k < 0 ? undefined : part.vectors[k]!;
-      const type = k < 0 ? c.type : part.columns[k]!.type;
-      if (v && type === c.type) copyInto(out.vector, v, at);
-      else for (let i = 0; i < part.length; i++) out.set(at + i, v ? cell(v, type, i) : null);
-      at += part.length;
-    }
+  return new ColumnarTable(columns, columns.map((c) => concatVectors(c, parts.map((part) => {
+    const k = part.columns.findIndex((pc) => pc.name === c.name);
+    if (k >= 0 && part.columns[k]!.type === c.type) return part.vectors[k]!;
+    // Missing (nulls), or of another type: its values, checked against this column's type.
+    const out = vectorBuilder(c, part.length);
+    for (let i = 0; i < part.length; i++) out.set(i, k < 0 ? null : cell(part.vectors[k]!, part.columns[k]!.type, i));
     return out.vector;
-  }), length);
-}
-
-function copyInto(target: Vector, source: Vector, at: number): void {
-  if (Array.isArray(target)) for (let i = 0; i < source.length; i++) target[at + i] = (source as (string | null)[])[i]!;
-  else (target as Float64Array | Uint8Array).set(source as Float64Array | Uint8Array, at);
+  })), length), length);
 }
 
 /** The rows in the order of `key` (a number per row), greatest first when `descending`; ties keep their order. */

@@ -146,6 +146,20 @@ export function take(vector: Vector, at: ArrayLike<number>): Vector {
   return out;
 }
 
+/** Vectors of one column type one after the other, the first `length` values (all of them by default). */
+export function concatVectors(column: Column, parts: Vector[], length = parts.reduce((n, p) => n + p.length, 0)): Vector {
+  if (parts.length === 1 && parts[0]!.length === length) return parts[0]!;
+  const out = vectorBuilder(column, length).vector;
+  let at = 0;
+  for (const part of parts) {
+    const count = Math.min(part.length, length - at);
+    if (Array.isArray(out)) for (let i = 0; i < count; i++) out[at + i] = (part as (string | null)[])[i]!;
+    else (out as Float64Array | Uint8Array).set((part as Float64Array | Uint8Array).subarray(0, count), at);
+    at += count;
+  }
+  return out;
+}
+
 /** Fail with a clear message when an input table lacks columns a flow needs. */
 export function requireColumns(input: Table, source: string, names: string[]): void {
   const have = new Set(input.columns.map((c) => c.name));
@@ -179,47 +193,10 @@ function primed<F>(make: F, prime: (make: F) => unknown): F {
   return make;
 }
 
-/** Rows from an array of values in column order: `make([a, b, c])`. */
-export function rowMaker(names: string[]): (values: Value[]) => Row {
-  return primed(compileRow<[Value[]]>(names, (i) => `v[${i}]`), (make) => make(names.map(() => null)));
-}
-
-/** A row with its keys renamed: `pairs` are [from, to] in output order. */
-export function renamer(pairs: ReadonlyArray<readonly [string, string]>): (row: Row) => Row {
-  return primed(compileRow<[Row]>(pairs.map(([, to]) => to), (i) => `(v[${JSON.stringify(pairs[i]![0])}] ?? null)`), (make) => make({}));
-}
-
-/** Where a projected column's value comes from: a column of the row (missing: null), or a computed value by index. */
-export type Projected = { copy: string } | { computed: number };
-
-/**
- * Rows from a row and the values computed for it, compiled once per shape: column i is
- * `row[copy] ?? null` or `values[computed]`. Copies no column that is not needed, makes no
- * array per row: several times faster than listing every value for wide tables.
- */
-export function projector(names: string[], sources: Projected[]): (row: Row, values: Value[]) => Row {
-  const make = compileRow<[Row, Value[]]>(names, (i) => {
-    const source = sources[i]!;
-    return "copy" in source ? `(v[${JSON.stringify(source.copy)}] ?? null)` : `i[${source.computed}]`;
-  });
-  return primed(make, (m) => m({}, []));
-}
-
 /** The rows of a columnar table, each value read from its vector. */
 function materialize(input: ColumnarTable): Row[] {
   const { columns, vectors, length } = input;
-  const make = compileRow<[Vector[], number]>(columns.map((c) => c.name), (c) => {
-    switch (columns[c]!.type) {
-      case "string": return `v[${c}][i]`;
-      case "bool": return `bool(v[${c}][i])`;
-      case "timestamp": case "date": return `instant(v[${c}][i])`;
-      default: return `number(v[${c}][i])`;
-    }
-  }, {
-    bool: (x: number) => (x === NULL_BOOL ? null : x === 1),
-    instant: (x: number) => (x !== x ? null : new Date(x)),
-    number: (x: number) => (x !== x ? null : x),
-  });
+  const make = compileRow<[Vector[], number]>(columns.map((c) => c.name), (c) => `cell(v[${c}], ${JSON.stringify(columns[c]!.type)}, i)`, { cell });
   primed(make, (m) => m(columns.map((c) => (c.type === "string" ? [null] : new Float64Array([Number.NaN]))), 0));
   const rows: Row[] = new Array(length);
   for (let i = 0; i < length; i++) rows[i] = make(vectors, i);
