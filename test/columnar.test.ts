@@ -7,7 +7,9 @@ import { decodeArtifact, encodeArtifact, unwrapEnvelope } from "../lib/artifact/
 import {
   concatRows, dropColumns, filterRows, renameColumns, rowView, selectColumns, selectRows, sortRowsBy, withColumns, withVectors,
 } from "../lib/table/operations.ts";
-import { ColumnarTable, columnar, NULL_BOOL, rowCount, table, type Row, type Table } from "../lib/table/table.ts";
+import { ColumnarTable, columnar, NULL_BOOL, rowCount, table, Utf8Vector, type Row, type Table } from "../lib/table/table.ts";
+import { envelope } from "../lib/artifact/envelope.ts";
+import { LargeUtf8, RecordBatch, Table as ArrowTable, tableToIPC, Utf8, vectorFromArray } from "apache-arrow";
 import { plain } from "./helpers.ts";
 
 const sample = table(
@@ -105,6 +107,45 @@ test("text read back from an artifact: repeated and distinct values, nulls and U
   const input = table({ country: "string", serial: "string", mixed: "string" }, rows);
   const back = decodeArtifact(encodeArtifact(input), "t-latest");
   assert.deepEqual(back.rows, rows);
+});
+
+test("text decoded from an artifact stays UTF-8 bytes: carried, filtered, sorted, joined and concatenated, then written back the same", () => {
+  const schema = { country: "string", serial: "string", n: "int" } as const;
+  const rows = Array.from({ length: 9_000 }, (_, i) => ({
+    country: i % 7 === 0 ? null : ["Brazil", "Perú", "India"][i % 3]!,
+    serial: `VCS-${i}-${"✓".repeat(i % 5)}`,
+    n: i,
+  }));
+  const bytes = encodeArtifact(table(schema, rows));
+  const decoded = decodeArtifact(bytes, "t-latest") as ColumnarTable;
+  assert.ok(decoded.vector("serial") instanceof Utf8Vector);
+  assert.deepEqual(encodeArtifact(decoded), bytes, "written back: the same bytes");
+  const same = (made: Table, expected: Row[]) => {
+    assert.deepEqual(plain(made).rows, expected);
+    assert.deepEqual(encodeArtifact(made), encodeArtifact(table(schema, expected)), "the bytes of the same rows written from strings");
+  };
+  same(selectRows(decoded, [5, -1, 0, 7]), [rows[5]!, { country: null, serial: null, n: null }, rows[0]!, rows[7]!]);
+  same(sortRowsBy(decoded, (i) => i % 10, { descending: true }), [...rows.keys()].sort((a, b) => (b % 10) - (a % 10) || a - b).map((i) => rows[i]!));
+  same(filterRows(decoded, (r) => r.country === "Perú"), rows.filter((r) => r.country === "Perú"));
+  same(concatRows(decoded.columns, [decoded, selectRows(decoded, [1, 2])]), [...rows, rows[1]!, rows[2]!]);
+  same(concatRows(decoded.columns, [decoded, table(schema, [rows[3]!])]), [...rows, rows[3]!]);
+});
+
+test("text in other Arrow layouts reads and writes as its rows: record batches, LargeUtf8, offsets not from 0, bytes under a null", () => {
+  const parts = [["a", null, "ß"], ["", "zz", null, "last ✓"]];
+  const ipc = tableToIPC(new ArrowTable(parts.map((values) => new RecordBatch({
+    small: vectorFromArray(values, new Utf8()).data[0]!, large: vectorFromArray(values, new LargeUtf8()).data[0]!,
+  }))), "file");
+  const decoded = decodeArtifact(envelope(ipc), "t-latest");
+  const rows = parts.flat().map((v) => ({ small: v, large: v }));
+  assert.deepEqual(plain(decoded).rows, rows);
+  assert.deepEqual(encodeArtifact(decoded), encodeArtifact(table({ small: "string", large: "string" }, rows)));
+
+  // "abc", null (over the bytes "yy"), "d", the first value 2 bytes in.
+  const loose = new Utf8Vector(Buffer.from("xxabcyyd"), new Int32Array([2, 5, 7, 8]), new Uint8Array([0b101]), 3);
+  const tight = [{ s: "abc" }, { s: null }, { s: "d" }];
+  assert.deepEqual(loose.strings(), ["abc", null, "d"]);
+  assert.deepEqual(encodeArtifact(new ColumnarTable([{ name: "s", type: "string" }], [loose], 3)), encodeArtifact(table({ s: "string" }, tight)));
 });
 
 test("the envelope: lines, escaped slashes, whitespace and the URL-safe alphabet read alike; damage is named", () => {

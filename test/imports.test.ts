@@ -101,3 +101,41 @@ test("the check finds a cycle through a type-only and a dynamic import", (t) => 
   const cycles = importCycles(sources(dir, ["lib"]));
   assert.deepEqual(cycles.map((c) => c.map((f) => path.basename(f)).join(" -> ")), ["a.ts -> b.ts -> c.ts -> a.ts"]);
 });
+
+/** Packages a flow script must not load at its start: each costs every start tenths of a second and tens of MiB. */
+const LOADED_WHEN_NEEDED = ["viem", "@aws-sdk/client-s3", "i18n-iso-countries"];
+
+/** What a file loads as it is loaded: its static imports that are not type-only (a dynamic import() waits). */
+function loadedAtStart(file: string): string[] {
+  const source = ts.createSourceFile(file, readFileSync(file, "utf8"), ts.ScriptTarget.Latest);
+  return source.statements.flatMap((s) => {
+    if (!ts.isImportDeclaration(s) && !(ts.isExportDeclaration(s) && s.moduleSpecifier)) return [];
+    if (ts.isImportDeclaration(s) ? s.importClause?.isTypeOnly : s.isTypeOnly) return [];
+    return [(s.moduleSpecifier as ts.StringLiteral).text];
+  });
+}
+
+test("starting a flow script loads neither viem, the S3 SDK nor i18n's 80 languages: they load when first needed", () => {
+  const seen = new Set<string>();
+  const packages: string[] = [];
+  const visit = (file: string) => {
+    // The demo's fake sources (test/fakes) are the demo's own business.
+    if (seen.has(file) || path.relative(ROOT, file).startsWith("test")) return;
+    seen.add(file);
+    for (const specifier of loadedAtStart(file)) {
+      if (specifier.startsWith(".")) visit(path.resolve(path.dirname(file), specifier));
+      else if (LOADED_WHEN_NEEDED.includes(specifier)) packages.push(`${path.relative(ROOT, file)}: ${specifier}`);
+    }
+  };
+  for (const script of sources(ROOT, ["scripts", "schedule.ts"])) visit(script);
+  assert.ok(seen.has(path.join(ROOT, "lib", "sources", "polygon.ts")), "the walk reaches the module that calls the RPC");
+  assert.deepEqual(packages, []);
+});
+
+test("the start-up check sees a static import through a re-export, and not a type-only or dynamic one", (t) => {
+  const dir = tempDir(t);
+  writeFileSync(path.join(dir, "a.ts"), 'import type { X } from "viem";\nexport { b } from "./b.ts";\nexport const s3 = () => import("@aws-sdk/client-s3");\n');
+  writeFileSync(path.join(dir, "b.ts"), 'import countries from "i18n-iso-countries";\nexport const b = countries;\n');
+  assert.deepEqual(loadedAtStart(path.join(dir, "a.ts")), ["./b.ts"]);
+  assert.deepEqual(loadedAtStart(path.join(dir, "b.ts")), ["i18n-iso-countries"]);
+});

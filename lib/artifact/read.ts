@@ -3,9 +3,8 @@
 import {
   Batch, Column as ArrowColumn, Table as ArrowTable, tableFromIPC, Type, type DataType, type Field as ArrowField,
 } from "@uwdata/flechette";
-import { isAscii } from "node:buffer";
 import { ArtifactError, errorMessage } from "../core/errors.ts";
-import { ColumnarTable, NULL_BOOL, vectorBuilder, type Column, type ColumnType, type Table, type Value, type Vector } from "../table/table.ts";
+import { ColumnarTable, concatUtf8, NULL_BOOL, Utf8Vector, vectorBuilder, type Column, type ColumnType, type Table, type Value, type Vector } from "../table/table.ts";
 import { withoutValues } from "./compression.ts"; // and the codecs that decompress the body
 import { unwrapEnvelope } from "./envelope.ts";
 
@@ -71,25 +70,31 @@ export function decodeFeather(feather: Uint8Array, only?: readonly string[]): Co
   return new ColumnarTable(columns.map((c) => c.column), vectors, arrow.numRows);
 }
 
-const TEXT_BLOCK = 4096; // values decoded at once
 const NS_PER_MS = [1e-3, 1, 1e3, 1e6]; // by Arrow TimeUnit: s, ms, us, ns
+
+type ArrowBatch = Batch<unknown> & { validity: Uint8Array; values: any; offsets?: any };
 
 /** A column's values as a vector, reading the Arrow buffers directly (no per-value views, no cells). */
 function readColumn(arrowColumn: ArrowColumn<unknown>, column: Column): Vector {
+  const batches = arrowColumn.data as ArrowBatch[];
   const type = column.type;
+  const isText = (b: ArrowBatch) => b.type.typeId === Type.Utf8 || b.type.typeId === Type.LargeUtf8;
+  // Text stays UTF-8 bytes (strings are made if a flow reads them), unless it is dictionary-encoded.
+  if (type === "string" && batches.every(isText)) {
+    const parts = batches.map(textOf);
+    return parts.length === 1 ? parts[0]! : concatUtf8(parts, arrowColumn.length);
+  }
   const length = arrowColumn.length;
   const strings: (string | null)[] | undefined = type === "string" ? new Array(length) : undefined;
   const numbers = type === "int" || type === "float" || type === "timestamp" || type === "date" ? new Float64Array(length) : undefined;
   const bools = type === "bool" ? new Uint8Array(length) : undefined;
-  let repeated = strings ? distinctStrings() : undefined;
   let at = 0;
-  for (const batch of arrowColumn.data as Array<Batch<unknown> & { validity: Uint8Array; values: any; offsets?: any }>) {
+  for (const batch of batches) {
     const n = batch.length;
     const valid = batch.nullCount === 0 ? () => true : (i: number) => ((batch.validity[i >> 3]! >> (i & 7)) & 1) === 1;
     const arrowType = batch.type as DataType & { unit?: number };
     const id = arrowType.typeId;
-    const fast = (strings && (id === Type.Utf8 || id === Type.LargeUtf8))
-      || (numbers && (id === Type.Int || id === Type.Timestamp || id === Type.Date || (id === Type.Float && (batch.values instanceof Float64Array || batch.values instanceof Float32Array))))
+    const fast = (numbers && (id === Type.Int || id === Type.Timestamp || id === Type.Date || (id === Type.Float && (batch.values instanceof Float64Array || batch.values instanceof Float32Array))))
       || (bools && id === Type.Bool);
     if (!fast) {
       // Dictionaries and rare types, value by value through the generic accessor.
@@ -97,26 +102,6 @@ function readColumn(arrowColumn: ArrowColumn<unknown>, column: Column): Vector {
       for (let i = 0; i < n; i++) out.set(i, toCell(batch.at(i), type));
       if (strings) for (let i = 0; i < n; i++) strings[at + i] = (out.vector as (string | null)[])[i]!;
       else (numbers ?? bools)!.set(out.vector as Float64Array & Uint8Array, at);
-    } else if (strings) {
-      const text = Buffer.from(batch.values.buffer, batch.values.byteOffset, batch.values.byteLength);
-      const offsets = batch.offsets;
-      const big = offsets instanceof BigInt64Array;
-      const offset = big ? (i: number) => Number(offsets[i]) : (i: number) => offsets[i] as number;
-      // A block of ASCII values is read as one string and cut (cheap slices); other text value by value.
-      for (let start = 0; start < n; start += TEXT_BLOCK) {
-        const stop = Math.min(start + TEXT_BLOCK, n);
-        const from = offset(start);
-        const block = !big && isAscii(text.subarray(from, offset(stop))) ? text.toString("latin1", from, offset(stop)) : undefined;
-        for (let i = start; i < stop; i++) {
-          if (!valid(i)) {
-            strings[at + i] = null;
-            continue;
-          }
-          const value = block !== undefined ? block.slice(offsets[i] - from, offsets[i + 1] - from) : text.toString("utf8", offset(i), offset(i + 1));
-          strings[at + i] = repeated ? repeated.one(value, () => text.toString("utf8", offset(i), offset(i + 1))) : value;
-        }
-        if (repeated && !repeated.worthIt(at + stop)) repeated = undefined;
-      }
     } else if (bools) {
       for (let i = 0; i < n; i++) bools[at + i] = valid(i) ? (batch.values[i >> 3] >> (i & 7)) & 1 : NULL_BOOL;
     } else if (id === Type.Timestamp) {
@@ -156,22 +141,20 @@ function readColumn(arrowColumn: ArrowColumn<unknown>, column: Column): Vector {
 }
 
 /**
- * One string per distinct value of a text column (a registry repeats its countries, methodologies
- * and dates a hundred thousand times): each value is looked up, and only a new one is kept, as a
- * string of its own rather than a slice that would hold its whole block of text. A column whose
- * values are mostly distinct (serial numbers) stops looking after its first blocks.
+ * A batch's text as a Utf8Vector. Decompressed buffers are the batch's own and are kept as they
+ * are; the buffers of an uncompressed file are views of the whole file, and are copied so as not
+ * to keep it alive.
  */
-function distinctStrings() {
-  const known = new Map<string, string>();
-  return {
-    one(value: string, own: () => string): string {
-      let found = known.get(value);
-      if (found === undefined) known.set((found = own()), found);
-      return found;
-    },
-    /** After `seen` values: keep looking while at most half of them were new. */
-    worthIt: (seen: number) => known.size <= seen / 2,
-  };
+function textOf(batch: ArrowBatch): Utf8Vector {
+  const n = batch.length;
+  if (n === 0) return new Utf8Vector(new Uint8Array(0), new Int32Array(1), null, 0); // a writer may leave out the one offset
+  const own = (b: Uint8Array | Int32Array) => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
+  const offsets = batch.offsets instanceof Int32Array
+    ? (own(batch.offsets) ? batch.offsets : batch.offsets.slice(0, n + 1))
+    : Int32Array.from(batch.offsets as BigInt64Array, Number); // LargeUtf8: our columns are far below 2 GB
+  const bytes = batch.values as Uint8Array;
+  const validity = batch.nullCount === 0 ? null : own(batch.validity) ? batch.validity : batch.validity.slice(0, (n + 7) >> 3);
+  return new Utf8Vector(own(bytes) ? bytes : bytes.slice(0, offsets[n]), offsets, validity, n);
 }
 
 /**

@@ -4,7 +4,7 @@ import {
   Batch, bool, Column as ArrowColumn, dateDay, Endianness, float64, int64, Table as ArrowTable, tableToIPC, timestamp, TimeUnit, utf8, Version,
   type DataType, type Field as ArrowField,
 } from "@uwdata/flechette";
-import { columnar, NULL_BOOL, type ColumnarTable, type Column, type ColumnType, type Table, type Vector } from "../table/table.ts";
+import { columnar, NULL_BOOL, Utf8Vector, type ColumnarTable, type Column, type ColumnType, type Table, type Vector } from "../table/table.ts";
 import { ARROW_CODEC, COMPRESSIONS, compressionUnavailable, DEFAULT_COMPRESSION, type Compression } from "./compression.ts";
 import { envelope, envelopeChunks, envelopeLength, type FeatherPieces } from "./envelope.ts";
 
@@ -101,7 +101,13 @@ function buildBatch(vector: Vector, n: number, column: Column, type: DataType): 
   };
   let values: Uint8Array | Int32Array | Float64Array | BigInt64Array;
   let offsets: Int32Array | undefined;
-  if (Array.isArray(vector)) {
+  if (vector instanceof Utf8Vector) {
+    // Text decoded from an artifact and not changed since: its bytes and offsets, as they are.
+    const { vector: text, nullCount: nulls } = vector.compact();
+    if (nulls) for (let i = 0; i < n; i++) present(i, text.isNull(i));
+    values = text.bytes.subarray(0, text.offsets[n]);
+    offsets = text.offsets.length === n + 1 ? text.offsets : text.offsets.subarray(0, n + 1);
+  } else if (Array.isArray(vector)) {
     offsets = new Int32Array(n + 1);
     // Size the text buffer by character count (exact for ASCII); it grows only for multi-byte text.
     let chars = 0;

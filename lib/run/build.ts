@@ -24,6 +24,7 @@ import { endOpenRuns, whileOpen } from "../process/last_resort.ts";
 import type { Logger } from "../core/log.ts";
 import { redact } from "../core/redact.ts";
 import type { Table } from "../table/table.ts";
+import { selectColumns } from "../table/operations.ts";
 
 /** Flows at once unless DATA_PIPELINES_CONCURRENCY says otherwise: the best of 1, 4, 8 and 17 measured by `npm run bench -- build_all`. */
 export const DEFAULT_CONCURRENCY = 8;
@@ -120,6 +121,17 @@ export async function runBuild(options: BuildOptions): Promise<BuildResult> {
     // decoding it again), and let go once the last of them has run.
     const written = new Map<string, Table>();
     const readersLeft = new Map([...selected].map((slug) => [slug, graph.downstream.get(slug)!.filter((d) => selected.has(d)).length]));
+    // Only the columns its readers in this build declare are kept of a table (all when one reads every column).
+    const keptFor = (slug: string, table: Table): Table => {
+      const wanted = new Set<string>();
+      for (const reader of graph.downstream.get(slug)!.filter((d) => selected.has(d))) {
+        const flow = graph.flows.get(reader)!;
+        const columns = flow.kind === "derived" ? flow.inputs[slug]?.columns : undefined;
+        if (!columns) return table;
+        for (const name of columns) wanted.add(name);
+      }
+      return selectColumns(table, [...wanted]);
+    };
     const run = async (slug: string, stale: string[]): Promise<FlowOutcome> => {
       if (!lake) return runChild({ slug, stale, history, buildId: runId, name: options.name, processes: processes!, stoppedBy: () => stoppedBy });
       const began = Date.now();
@@ -128,7 +140,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildResult> {
         config: options.config, lake, history, log: options.log, trigger: "build_all", parentId: runId, staleUpstreams: stale,
         upstream: (up) => written.get(up),
       });
-      if (r.status === "succeeded" && r.table && !options.config.dryRun && readersLeft.get(slug)! > 0) written.set(slug, r.table);
+      if (r.status === "succeeded" && r.table && !options.config.dryRun && readersLeft.get(slug)! > 0) written.set(slug, keptFor(slug, r.table));
       for (const up of upstreamOf(flow)) {
         const left = (readersLeft.get(up) ?? 1) - 1;
         readersLeft.set(up, left);

@@ -5,19 +5,8 @@
 // own timeout (a total one) is the deadline, the idle timeout is undici's, the answer is capped
 // and a redirect is not followed. Failures become one-line SourceErrors that name the RPC by its
 // origin only: the Infura project id sits in the URL path.
-import {
-  BaseError,
-  ContractFunctionExecutionError,
-  createPublicClient,
-  getAddress,
-  http,
-  HttpRequestError,
-  parseAbi,
-  ResponseBodyTooLargeError,
-  RpcRequestError,
-  TimeoutError,
-  type Address,
-} from "viem";
+import { createRequire } from "node:module";
+import type { Address, ContractFunctionExecutionError, ResponseBodyTooLargeError, RpcRequestError, HttpRequestError, BaseError } from "viem";
 import { TOKEN_NAMES, TOKENS, type TokenName } from "./constants.ts";
 import { errorMessage, SourceError, UserError } from "../core/errors.ts";
 import { httpBounds, parseRetryAfter, redirectError, seconds, statusError, tooLargeError, type HttpBounds } from "./http.ts";
@@ -26,12 +15,16 @@ import type { SourceContext } from "./context.ts";
 
 export const POLYGON_CHAIN_ID = 137;
 
-/** The three view functions we call (Toucan pool: the first two; C3 pool: the third). */
-export const POOL_FEE_ABI = parseAbi([
-  "function feeRedeemPercentageInBase() view returns (uint256)",
-  "function feeRedeemDivider() view returns (uint256)",
-  "function feeRedeem() view returns (uint256)",
-]);
+/**
+ * viem, loaded when a flow first calls the RPC, and as CommonJS: its ES modules are some 400 files,
+ * which cost every flow script half a second of start-up (more through tsx's loader) and 40 MiB.
+ */
+const viem = () => createRequire(import.meta.url)("viem") as typeof import("viem");
+
+/** The three view functions we call (Toucan pool: the first two; C3 pool: the third), as parseAbi would make them. */
+export const POOL_FEE_ABI = (["feeRedeemPercentageInBase", "feeRedeemDivider", "feeRedeem"] as const).map((name) => ({
+  type: "function", name, stateMutability: "view", inputs: [], outputs: [{ type: "uint256" }],
+} as const));
 
 export type FeeFunction = "feeRedeemPercentageInBase" | "feeRedeemDivider" | "feeRedeem";
 
@@ -48,7 +41,7 @@ interface FeeCall {
 export function feeCalls(): FeeCall[] {
   return TOKEN_NAMES.flatMap((token): FeeCall[] => {
     const { bridge, tokenAddress } = TOKENS[token];
-    const address = getAddress(tokenAddress); // checksummed, as the original did
+    const address = viem().getAddress(tokenAddress); // checksummed, as the original did
     if (bridge === "Toucan") {
       return [
         { token, address, functionName: "feeRedeemPercentageInBase" },
@@ -75,6 +68,7 @@ export async function feeRedeemFactors(ctx: SourceContext): Promise<Record<Token
   let failedStatus: HttpStatus | undefined;
   const { Agent, fetch } = await import("undici");
   const idle = new Agent({ headersTimeout: bounds.timeoutMs, bodyTimeout: bounds.timeoutMs });
+  const { createPublicClient, http } = viem();
   const client = createPublicClient({
     // batch: calls made in the same tick go in one JSON-RPC batch; retries are ours (ctx.retry), not viem's.
     transport: http(url, {
@@ -108,7 +102,7 @@ export async function feeRedeemFactors(ctx: SourceContext): Promise<Record<Token
   }
 }
 
-type Client = ReturnType<typeof createPublicClient>;
+type Client = ReturnType<typeof import("viem").createPublicClient>;
 type Call = <T>(what: string, request: () => Promise<T>) => Promise<T>;
 
 /** The chain check, then the fee calls in one batch, as factors. */
@@ -160,6 +154,7 @@ const TRANSIENT_RPC_CODES = new Set([-32603, -32002, -32005]);
 export function rpcError(where: string, error: unknown, bounds: HttpBounds, failedStatus?: HttpStatus, url = ""): SourceError {
   if (error instanceof SourceError) return error;
   const fail = (text: string, transient: boolean) => new SourceError(`${where}: ${text}`, transient);
+  const { BaseError, TimeoutError, ResponseBodyTooLargeError, RpcRequestError, HttpRequestError } = viem();
   if (!(error instanceof BaseError)) return fail(short(errorMessage(error)), false);
 
   if (error.walk((e) => e instanceof TimeoutError)) return fail(`no complete answer within ${seconds(bounds.deadlineMs)} s (DATA_PIPELINES_HTTP_DEADLINE_SECONDS)`, true);
@@ -197,7 +192,7 @@ export function rpcError(where: string, error: unknown, bounds: HttpBounds, fail
 
 /** "NBO feeRedeem()" when the error belongs to one contract call, else "". */
 function callOf(error: BaseError): string {
-  const failed = error.walk((e) => e instanceof ContractFunctionExecutionError) as ContractFunctionExecutionError | null;
+  const failed = error.walk((e) => e instanceof viem().ContractFunctionExecutionError) as ContractFunctionExecutionError | null;
   if (!failed?.contractAddress) return "";
   const token = TOKEN_NAMES.find((t) => TOKENS[t].tokenAddress === failed.contractAddress!.toLowerCase());
   return `${token ?? failed.contractAddress} ${failed.functionName}()`;

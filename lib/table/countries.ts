@@ -1,11 +1,21 @@
 // Country names as the registries spell them, to ISO 3166-1 alpha-3 codes.
 // The library knows the official and common names; the alias table adds the
 // registry spellings it misses. Unknown names give null (and the caller warns).
-import countries from "i18n-iso-countries";
 import { createRequire } from "node:module";
 
-const require = createRequire(import.meta.url);
-countries.registerLocale(require("i18n-iso-countries/langs/en.json"));
+/**
+ * The library with its English names only, loaded at the first lookup: its main entry loads all
+ * of its 80 languages (80 files read and kept at every start of every flow script).
+ */
+let library: typeof import("i18n-iso-countries") | undefined;
+function countries(): typeof import("i18n-iso-countries") {
+  if (!library) {
+    const require = createRequire(import.meta.url);
+    library = require("i18n-iso-countries/index.js") as typeof import("i18n-iso-countries");
+    library.registerLocale(require("i18n-iso-countries/langs/en.json"));
+  }
+  return library;
+}
 
 /** Spellings seen in carbon registries that the library does not resolve (or resolves to a non-ISO code). */
 const ALIASES: Record<string, string> = {
@@ -36,7 +46,7 @@ export function countryCode(name: string | null | undefined): string | null {
   const cached = cache.get(name);
   if (cached !== undefined) return cached;
   const key = name.trim().toLowerCase().replace(/\s+/g, " ");
-  const code = ALIASES[key] ?? countries.getAlpha3Code(name.trim(), "en") ?? null;
+  const code = ALIASES[key] ?? countries().getAlpha3Code(name.trim(), "en") ?? null;
   cache.set(name, code);
   return code;
 }

@@ -1,0 +1,141 @@
+// Text columns as Arrow holds them: the UTF-8 bytes of all values one after the other, an offset
+// per value and a validity bitmap. An artifact's text columns decode to this form and are written
+// from it; strings are made only for a column a flow reads, so a column that is merely carried
+// along, filtered, sorted or joined costs no string and no JavaScript object at all.
+import { isAscii } from "node:buffer";
+
+export class Utf8Vector {
+  #strings: (string | null)[] | undefined;
+
+  /**
+   * Value i is bytes[offsets[i]..offsets[i + 1]) as UTF-8, or null when bit i of `validity` is 0
+   * (no bitmap: no null). The vector is immutable and owns its buffers (they are never written).
+   */
+  constructor(readonly bytes: Uint8Array, readonly offsets: Int32Array, readonly validity: Uint8Array | null, readonly length: number) {
+    if (offsets.length < length + 1) throw new Error(`${length} text values need ${length + 1} offsets, not ${offsets.length}`);
+  }
+
+  isNull(i: number): boolean {
+    return this.validity !== null && ((this.validity[i >> 3]! >> (i & 7)) & 1) === 0;
+  }
+
+  /** The values as strings (each distinct value of a repetitive column made once), made at first use and kept. */
+  strings(): (string | null)[] {
+    return (this.#strings ??= decodeStrings(this));
+  }
+
+  /** The values at these rows, in this order (-1 gives a null), copied as bytes: no string is made. */
+  take(at: ArrayLike<number>): Utf8Vector {
+    const n = at.length;
+    let size = 0;
+    for (let i = 0; i < n; i++) {
+      const from = at[i]!;
+      if (from >= 0 && !this.isNull(from)) size += this.offsets[from + 1]! - this.offsets[from]!;
+    }
+    const bytes = new Uint8Array(size);
+    const offsets = new Int32Array(n + 1);
+    const validity = new Uint8Array((n + 7) >> 3);
+    let nulls = 0;
+    let end = 0;
+    for (let i = 0; i < n; i++) {
+      const from = at[i]!;
+      if (from < 0 || this.isNull(from)) {
+        nulls++;
+      } else {
+        validity[i >> 3]! |= 1 << (i & 7);
+        const start = this.offsets[from]!;
+        const stop = this.offsets[from + 1]!;
+        // Most values are a few dozen bytes: a loop beats set() on a subarray for those.
+        if (stop - start > 64) bytes.set(this.bytes.subarray(start, stop), end);
+        else for (let b = start; b < stop; b++) bytes[end + b - start] = this.bytes[b]!;
+        end += stop - start;
+      }
+      offsets[i + 1] = end;
+    }
+    return new Utf8Vector(bytes, offsets, nulls ? validity : null, n);
+  }
+
+  /**
+   * The same values in the form the artifact writer needs: offsets from 0, no byte under a null,
+   * and the null count. Arrow allows other forms (a file may have them); those are copied.
+   */
+  compact(): { vector: Utf8Vector; nullCount: number } {
+    let nullCount = 0;
+    let compact = this.offsets[0] === 0;
+    for (let i = 0; i < this.length; i++) {
+      if (!this.isNull(i)) continue;
+      nullCount++;
+      if (this.offsets[i] !== this.offsets[i + 1]) compact = false;
+    }
+    if (compact) return { vector: this, nullCount };
+    return { vector: this.take(Int32Array.from({ length: this.length }, (_, i) => i)), nullCount };
+  }
+}
+
+/** Text vectors one after the other, as bytes (the first `length` values). */
+export function concatUtf8(parts: Utf8Vector[], length: number): Utf8Vector {
+  let size = 0;
+  let counted = 0;
+  for (const part of parts) {
+    const count = Math.min(part.length, length - counted);
+    size += part.offsets[count]! - part.offsets[0]!;
+    counted += count;
+  }
+  const bytes = new Uint8Array(size);
+  const offsets = new Int32Array(length + 1);
+  const validity = new Uint8Array((length + 7) >> 3);
+  let nulls = 0;
+  let at = 0;
+  let end = 0;
+  for (const part of parts) {
+    const count = Math.min(part.length, length - at);
+    const base = part.offsets[0]!;
+    bytes.set(part.bytes.subarray(base, part.offsets[count]), end);
+    for (let i = 0; i < count; i++) {
+      offsets[at + i + 1] = end + part.offsets[i + 1]! - base;
+      if (part.isNull(i)) nulls++;
+      else validity[(at + i) >> 3]! |= 1 << ((at + i) & 7);
+    }
+    end += part.offsets[count]! - base;
+    at += count;
+  }
+  return new Utf8Vector(bytes, offsets, nulls ? validity : null, length);
+}
+
+const BLOCK = 4096; // values decoded at once
+
+/**
+ * The strings of a text vector. A block of ASCII values is read as one string and cut (cheap
+ * slices); other text value by value. Each distinct value is looked up, and only a new one is
+ * kept, as a string of its own rather than a slice that would hold its whole block: a registry
+ * repeats its countries, methodologies and dates a hundred thousand times. A column whose values
+ * are mostly distinct (serial numbers) stops looking after its first blocks.
+ */
+function decodeStrings(vector: Utf8Vector): (string | null)[] {
+  const { offsets, length } = vector;
+  const text = Buffer.from(vector.bytes.buffer, vector.bytes.byteOffset, vector.bytes.byteLength);
+  const out: (string | null)[] = new Array(length);
+  let known: Map<string, string> | undefined = new Map();
+  for (let start = 0; start < length; start += BLOCK) {
+    const stop = Math.min(start + BLOCK, length);
+    const from = offsets[start]!;
+    const block = isAscii(text.subarray(from, offsets[stop])) ? text.toString("latin1", from, offsets[stop]) : undefined;
+    for (let i = start; i < stop; i++) {
+      if (vector.isNull(i)) {
+        out[i] = null;
+        continue;
+      }
+      const value = block !== undefined ? block.slice(offsets[i]! - from, offsets[i + 1]! - from) : text.toString("utf8", offsets[i], offsets[i + 1]);
+      if (!known) {
+        out[i] = value;
+        continue;
+      }
+      let found = known.get(value);
+      if (found === undefined) known.set((found = text.toString("utf8", offsets[i], offsets[i + 1])), found);
+      out[i] = found;
+    }
+    // Keep looking while at most half of the values seen were new.
+    if (known && known.size > stop / 2) known = undefined;
+  }
+  return out;
+}
