@@ -9,7 +9,10 @@ import {
 } from "../lib/table/operations.ts";
 import { ColumnarTable, columnar, NULL_BOOL, rowCount, table, Utf8Vector, type Row, type Table } from "../lib/table/table.ts";
 import { envelope } from "../lib/artifact/envelope.ts";
-import { LargeUtf8, RecordBatch, Table as ArrowTable, tableToIPC, Utf8, vectorFromArray } from "apache-arrow";
+import {
+  compressionRegistry, CompressionType, Dictionary, Float64, Int32, LargeUtf8, RecordBatch, RecordBatchFileWriter, Table as ArrowTable, tableToIPC, Utf8, vectorFromArray,
+} from "apache-arrow";
+import { recordBatches } from "./codec_helpers.ts";
 import { plain } from "./helpers.ts";
 
 const sample = table(
@@ -148,6 +151,25 @@ test("text in other Arrow layouts reads and writes as its rows: record batches, 
   assert.deepEqual(encodeArtifact(new ColumnarTable([{ name: "s", type: "string" }], [loose], 3)), encodeArtifact(table({ s: "string" }, tight)));
 });
 
+test("LZ4 buffers are decompressed for the columns read only, and a file with a dictionary-encoded column is read whole", async () => {
+  const { compressFrameSync } = await import("lz4-napi");
+  compressionRegistry.set(CompressionType.LZ4_FRAME, { encode: (b) => compressFrameSync(Buffer.from(b)), decode: (b) => decodeLz4(b) });
+  const countries = ["Brazil", null, "India", "Brazil", "Perú"];
+  const ipc = RecordBatchFileWriter.writeAll(new ArrowTable({
+    country: vectorFromArray(countries, new Dictionary(new Utf8(), new Int32())),
+    n: vectorFromArray([1.5, 2, null, 4, 5], new Float64()),
+    text: vectorFromArray(["a".repeat(100), "b", null, "c", "d"], new Utf8()),
+  }), { compressionType: CompressionType.LZ4_FRAME }).toUint8Array(true);
+  const artifact = envelope(ipc);
+  assert.deepEqual(recordBatches(artifact).map((b) => b.compression), ["lz4"]);
+  assert.deepEqual(plain(decodeArtifact(artifact, "t-latest")).rows, countries.map((country, i) => ({
+    country, n: [1.5, 2, null, 4, 5][i]!, text: ["a".repeat(100), "b", null, "c", "d"][i]!,
+  })));
+
+  const ours = encodeArtifact(table({ a: "string", b: "float", c: "int" }, [{ a: "x".repeat(500), b: 1, c: 2 }, { a: null, b: null, c: 3 }]));
+  assert.deepEqual(plain(decodeArtifact(ours, "t-latest", ["c", "a"])).rows, [{ c: 2, a: "x".repeat(500) }, { c: 3, a: null }]);
+});
+
 test("the envelope: lines, escaped slashes, whitespace and the URL-safe alphabet read alike; damage is named", () => {
   const bytes = encodeArtifact(sample);
   const feather = unwrapEnvelope(bytes);
@@ -164,6 +186,26 @@ test("the envelope: lines, escaped slashes, whitespace and the URL-safe alphabet
   assert.throws(() => unwrapEnvelope(envelopeOf(`${plainBase64.slice(0, 40)}*${plainBase64.slice(40)}`)), /data is not base64/);
   assert.throws(() => unwrapEnvelope(envelopeOf(`${plainBase64.slice(0, 40)}\\t${plainBase64.slice(40)}`)), /data is not base64/);
   assert.throws(() => unwrapEnvelope(envelopeOf(plainBase64.replace(/=+$/, "").slice(0, -1))), /truncated/);
+
+  // Decoded over the caller's bytes (a flow's own read): the same Feather file, whatever the lines.
+  const lines = (body: string, width: number) => body.match(new RegExp(`.{1,${width}}`, "g"))!;
+  for (const [what, body] of [
+    ["ours", data],
+    ["the last line short, no newline after it", lines(plainBase64, 76).join("\\n")],
+    ["the last line short, a newline after it", `${lines(plainBase64, 76).join("\\n")}\\n`],
+    ["the last line whole, a newline after it", `${lines(plainBase64.slice(0, 76 * 3), 76).join("\\n")}\\n`],
+    ["lines of another width (read the general way)", lines(plainBase64, 64).join("\\n")],
+    ["escaped slashes (read the general way)", plainBase64.replaceAll("/", "\\/")],
+  ] as const) {
+    const input = envelopeOf(body);
+    const expected = unwrapEnvelope(Buffer.from(input));
+    if (!what.startsWith("the last line whole")) assert.deepEqual(expected, feather, what);
+    assert.deepEqual(unwrapEnvelope(input, { inPlace: true }), expected, `${what}, in place`);
+  }
+  const damaged = lines(plainBase64, 76);
+  damaged[1] = `${damaged[1]!.slice(0, 10)}*${damaged[1]!.slice(11)}`;
+  assert.throws(() => unwrapEnvelope(envelopeOf(damaged.join("\\n")), { inPlace: true }), /data is not base64/);
+  assert.deepEqual(plain(decodeArtifact(Buffer.from(bytes), "t-latest", undefined, { consume: true })), plain(decodeArtifact(bytes, "t-latest")));
 });
 
 test("an LZ4 buffer reads the same whether or not the length before it is there and right", async () => {

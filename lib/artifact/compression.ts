@@ -41,20 +41,34 @@ const ZSTD_LEVEL = 1;
 /** A Buffer over the same bytes (the native encoders take Buffers only). */
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
-let shapeOnly = false;
+/** The LZ4 buffers the read in progress left compressed: each one's output (zeros so far) to its frame. */
+let deferred: Map<ArrayBufferLike, Uint8Array> | undefined;
 
 /**
- * Run `read` with every LZ4 buffer whose length is known left compressed (read as zeros of that
- * length): for what the Arrow metadata says alone (columns, rows, null counts), the buffers' values
- * are never looked at. A buffer of unknown length is still decompressed.
+ * Run `read` with every LZ4 buffer whose length is known left compressed: it reads as zeros of that
+ * length (the OS gives them without touching memory) until {@link inflate} decompresses it in place.
+ * Only the buffers of the columns a reader asks for are decompressed, each when it is read, and for
+ * what the Arrow metadata says alone (columns, rows, null counts) none is. A buffer of unknown length
+ * is decompressed at once.
  */
 export function withoutValues<T>(read: () => T): T {
-  shapeOnly = true;
+  const outer = deferred;
+  deferred = new Map();
   try {
     return read();
   } finally {
-    shapeOnly = false;
+    deferred = outer;
   }
+}
+
+/** Decompress in place a buffer that the read in progress left compressed (any other is left as it is). */
+export function inflate(view: ArrayBufferView | undefined): void {
+  const frame = view && deferred?.get(view.buffer);
+  if (!frame) return;
+  deferred!.delete(view.buffer);
+  const out = new Uint8Array(view.buffer);
+  const size = (load("lz4js") as typeof import("lz4js")).decompressFrame(frame, out);
+  if (size !== out.length) throw new Error(`an LZ4 buffer holds ${size} bytes, not the ${out.length} its length prefix says`);
 }
 
 /**
@@ -67,8 +81,11 @@ export function decodeLz4(frame: Uint8Array): Uint8Array {
   const lz4 = load("lz4js") as typeof import("lz4js");
   const size = frame.byteOffset >= 8 ? new DataView(frame.buffer, frame.byteOffset - 8, 8).getBigInt64(0, true) : -1n;
   if (size > 0n && size <= BigInt(frame.byteLength) * 255n + 64n) {
-    if (shapeOnly) return new Uint8Array(Number(size)); // zeros: the OS gives them without touching memory
     const out = new Uint8Array(Number(size));
+    if (deferred) {
+      deferred.set(out.buffer, frame);
+      return out;
+    }
     if (lz4.decompressFrame(frame, out) === out.length) return out;
   }
   return lz4.decompress(frame);

@@ -5,12 +5,17 @@ import {
 } from "@uwdata/flechette";
 import { ArtifactError, errorMessage } from "../core/errors.ts";
 import { ColumnarTable, concatUtf8, NULL_BOOL, Utf8Vector, vectorBuilder, type Column, type ColumnType, type Table, type Value, type Vector } from "../table/table.ts";
-import { withoutValues } from "./compression.ts"; // and the codecs that decompress the body
+import { inflate, withoutValues } from "./compression.ts"; // and the codecs that decompress the body
 import { unwrapEnvelope } from "./envelope.ts";
 
 /** Decode artifact bytes; every failure names the key. With `columns`, only those are read (faster, leaner). */
-export function decodeArtifact(bytes: Uint8Array, key: string, columns?: readonly string[]): Table {
-  return readArtifact(bytes, key, (feather) => decodeFeather(feather, columns));
+export function decodeArtifact(bytes: Uint8Array, key: string, columns?: readonly string[], options: ConsumeOption = {}): Table {
+  return readArtifact(bytes, key, options, (feather) => decodeFeather(feather, columns));
+}
+
+/** `consume`: the bytes are the caller's to give up, and are overwritten as they are read (one copy less in memory). */
+export interface ConsumeOption {
+  consume?: boolean;
 }
 
 /** What validation needs of an artifact: its columns, row count and null values by column. */
@@ -22,8 +27,8 @@ export interface ArtifactSummary {
 }
 
 /** The columns, row count and null counts of an artifact, without reading its values (for validation). */
-export function decodeArtifactSummary(bytes: Uint8Array, key: string, options: { checkValues?: boolean } = {}): ArtifactSummary {
-  return readArtifact(bytes, key, (feather) => {
+export function decodeArtifactSummary(bytes: Uint8Array, key: string, options: { checkValues?: boolean } & ConsumeOption = {}): ArtifactSummary {
+  return readArtifact(bytes, key, options, (feather) => {
     // Each record batch's FieldNode says how many nulls it holds: no value is read. The buffers are
     // still decompressed (which proves them whole: promote and fetch check artifacts so) unless
     // `checkValues` is false (the runner, sizing up the previous -latest it is about to replace).
@@ -34,10 +39,10 @@ export function decodeArtifactSummary(bytes: Uint8Array, key: string, options: {
 }
 
 /** Unwrap the envelope and read the Feather bytes, turning any failure into one line naming the key. */
-function readArtifact<T>(bytes: Uint8Array, key: string, read: (feather: Uint8Array) => T): T {
+function readArtifact<T>(bytes: Uint8Array, key: string, options: ConsumeOption, read: (feather: Uint8Array) => T): T {
   let feather: Uint8Array;
   try {
-    feather = unwrapEnvelope(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    feather = unwrapEnvelope(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { inPlace: options.consume });
   } catch (error) {
     throw new ArtifactError(`artifact ${key} is not a readable result envelope: ${errorMessage(error)}`);
   }
@@ -63,11 +68,19 @@ function readFeather(feather: Uint8Array): { arrow: ArrowTable; columns: Array<{
 
 /** Arrow IPC file bytes to a (columnar) table. pandas index columns are dropped. */
 export function decodeFeather(feather: Uint8Array, only?: readonly string[]): ColumnarTable {
-  const read = readFeather(feather);
-  const { arrow } = read;
-  const columns = only ? read.columns.filter((c) => only.includes(c.column.name)) : read.columns;
-  const vectors = columns.map(({ column, index }) => readColumn(arrow.getChildAt(index), column));
-  return new ColumnarTable(columns.map((c) => c.column), vectors, arrow.numRows);
+  // The buffers are decompressed column by column as they are read: those of a column not asked
+  // for never are, and a numeric column's are garbage before the next column's are made.
+  const toTable = (read: ReturnType<typeof readFeather>) => {
+    const { arrow } = read;
+    const columns = only ? read.columns.filter((c) => only.includes(c.column.name)) : read.columns;
+    const vectors = columns.map(({ column, index }) => readColumn(arrow.getChildAt(index), column));
+    return new ColumnarTable(columns.map((c) => c.column), vectors, arrow.numRows);
+  };
+  // A dictionary's values are read while the file is (a file of ours has none): such a file is read whole.
+  return withoutValues(() => {
+    const read = readFeather(feather);
+    return read.arrow.schema.fields.some((f) => f.type.typeId === Type.Dictionary) ? undefined : toTable(read);
+  }) ?? toTable(readFeather(feather));
 }
 
 const NS_PER_MS = [1e-3, 1, 1e3, 1e6]; // by Arrow TimeUnit: s, ms, us, ns
@@ -77,6 +90,7 @@ type ArrowBatch = Batch<unknown> & { validity: Uint8Array; values: any; offsets?
 /** A column's values as a vector, reading the Arrow buffers directly (no per-value views, no cells). */
 function readColumn(arrowColumn: ArrowColumn<unknown>, column: Column): Vector {
   const batches = arrowColumn.data as ArrowBatch[];
+  for (const batch of batches) for (const buffer of [batch.validity, batch.values, batch.offsets]) inflate(buffer);
   const type = column.type;
   const isText = (b: ArrowBatch) => b.type.typeId === Type.Utf8 || b.type.typeId === Type.LargeUtf8;
   // Text stays UTF-8 bytes (strings are made if a flow reads them), unless it is dictionary-encoded.

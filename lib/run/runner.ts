@@ -162,7 +162,7 @@ async function readUpstream(
     if (!table) {
       const bytes = await lake.read(key);
       if (!bytes) throw new UserError(`upstream ${key} is missing in ${lake.label}: run scripts/${slug}.ts first`);
-      table = decodeArtifact(bytes, key, columns);
+      table = decodeArtifact(bytes, key, columns, { consume: true });
     }
     requireColumns(table, key, [...require]);
     inputs[slug] = table;
@@ -183,7 +183,7 @@ async function previousShape(slug: string, lake: Lake, ctx: FlowContext): Promis
     return {};
   }
   try {
-    return { shape: decodeArtifactSummary(bytes, key, { checkValues: false }) };
+    return { shape: decodeArtifactSummary(bytes, key, { checkValues: false, consume: true }) };
   } catch (error) {
     ctx.log.warn(`validation skipped: ${errorMessage(error)}`);
     ctx.note(`previous ${key} unreadable: validation skipped`);
