@@ -134,6 +134,17 @@ test("text decoded from an artifact stays UTF-8 bytes: carried, filtered, sorted
   same(concatRows(decoded.columns, [decoded, table(schema, [rows[3]!])]), [...rows, rows[3]!]);
 });
 
+test("a decoded table keeps nothing of the file it was read from: text left uncompressed in it is copied out", () => {
+  const rows = [{ s: "a" }, { s: null }, { s: "b".repeat(50) }];
+  for (const compression of ["none", "lz4"] as const) {
+    const bytes = encodeArtifact(table({ s: "string" }, rows), compression);
+    const decoded = decodeArtifact(bytes, "t-latest", undefined, { consume: true }) as ColumnarTable;
+    const text = decoded.vector("s") as Utf8Vector;
+    for (const buffer of [text.bytes, text.offsets, text.validity!]) assert.notEqual(buffer.buffer, bytes.buffer, compression);
+    assert.deepEqual(plain(decoded).rows, rows);
+  }
+});
+
 test("text in other Arrow layouts reads and writes as its rows: record batches, LargeUtf8, offsets not from 0, bytes under a null", () => {
   const parts = [["a", null, "ß"], ["", "zz", null, "last ✓"]];
   const ipc = tableToIPC(new ArrowTable(parts.map((values) => new RecordBatch({

@@ -162,13 +162,14 @@ function readColumn(arrowColumn: ArrowColumn<unknown>, column: Column): Vector {
 function textOf(batch: ArrowBatch): Utf8Vector {
   const n = batch.length;
   if (n === 0) return new Utf8Vector(new Uint8Array(0), new Int32Array(1), null, 0); // a writer may leave out the one offset
-  const own = (b: Uint8Array | Int32Array) => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
+  // A copy, not Buffer#slice (a view): a Buffer's slice would keep the whole file alive.
+  const own = <T extends Uint8Array | Int32Array>(b: T, length: number): T =>
+    b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : (new (b.constructor === Int32Array ? Int32Array : Uint8Array)(b.subarray(0, length)) as T);
   const offsets = batch.offsets instanceof Int32Array
-    ? (own(batch.offsets) ? batch.offsets : batch.offsets.slice(0, n + 1))
+    ? own(batch.offsets, n + 1)
     : Int32Array.from(batch.offsets as BigInt64Array, Number); // LargeUtf8: our columns are far below 2 GB
-  const bytes = batch.values as Uint8Array;
-  const validity = batch.nullCount === 0 ? null : own(batch.validity) ? batch.validity : batch.validity.slice(0, (n + 7) >> 3);
-  return new Utf8Vector(own(bytes) ? bytes : bytes.slice(0, offsets[n]), offsets, validity, n);
+  const validity = batch.nullCount === 0 ? null : own(batch.validity as Uint8Array, (n + 7) >> 3);
+  return new Utf8Vector(own(batch.values as Uint8Array, offsets[n]!), offsets, validity, n);
 }
 
 /**

@@ -53,12 +53,17 @@ export function reportMisspelled(env: Env): void {
   for (const name of Object.keys(env)) {
     if (name in VARIABLES || name.length < 6 || !/^[A-Z0-9_]+$/.test(name)) continue;
     if (name.startsWith("DATA_PIPELINES_")) {
-      const near = Object.keys(VARIABLES).find((known) => editDistance(known, name) <= 3);
+      const near = Object.keys(VARIABLES).find((known) => within(known, name, 3));
       throw new ConfigError(`${name}: unknown variable${near ? ` (did you mean ${near}?)` : ""} (see .env.dist for the ones we read)`);
     }
-    const near = Object.keys(VARIABLES).find((known) => editDistance(known, name) <= 2);
+    const near = Object.keys(VARIABLES).find((known) => within(known, name, 2));
     if (near) throw new ConfigError(`${name}: unknown variable; did you mean ${near}? (see .env.dist for the ones we read)`);
   }
+}
+
+/** Whether two names are at most `edits` apart; names whose lengths differ by more cannot be (and most do: this runs at every start). */
+function within(a: string, b: string, edits: number): boolean {
+  return Math.abs(a.length - b.length) <= edits && editDistance(a, b) <= edits;
 }
 
 /** Levenshtein distance, for typo hints. */
