@@ -101,7 +101,8 @@ export function unwrapEnvelope(bytes: Buffer, options: { inPlace?: boolean } = {
   if (rest?.serializer?.type !== "pandas_feather") {
     throw new Error(`serializer is ${JSON.stringify(rest?.serializer)}, expected {"type": "pandas_feather"}`);
   }
-  if (options.inPlace && regularLines(bytes, open + 1, close)) return bytes.subarray(0, decodeRegularLines(bytes, open + 1, close));
+  const inPlace = options.inPlace ? decodeRegularLines(bytes, open + 1, close) : undefined;
+  if (inPlace !== undefined) return bytes.subarray(0, inPlace);
   const out = Buffer.allocUnsafe(Math.ceil(((close - open) * 3) / 4));
   const written = decodeLines(bytes, open + 1, close, out) ?? decodeBase64(bytes, open + 1, close, out);
   return out.subarray(0, written);
@@ -110,12 +111,16 @@ export function unwrapEnvelope(bytes: Buffer, options: { inPlace?: boolean } = {
 const REGULAR_PIECE = 78 * 1024; // 1,024 lines: whole quartets, and a string small enough to die young
 
 /**
- * Regular lines decoded over themselves: each escaped newline made two spaces, which Node's decoder
- * skips, then the text decoded by Node a thousand lines at a time, with no copy per line.
+ * Regular lines (of 76 characters, each but the last followed by an escaped newline, as Python and
+ * we write them) decoded over themselves: each escaped newline made two spaces, which Node's decoder
+ * skips, then the text decoded by Node a thousand lines at a time, with no copy per line. Undefined
+ * for text in other lines.
  */
-function decodeRegularLines(bytes: Buffer, from: number, to: number): number {
+function decodeRegularLines(bytes: Buffer, from: number, to: number): number | undefined {
   let escapes = 0;
-  for (let at = from + 76; at + 1 < to; at += 78) {
+  for (let at = from + 76; at < to; at += 78) {
+    // Not lines of 76: read the general way (which skips the spaces made so far, as whitespace).
+    if (at + 1 >= to || bytes[at] !== 0x5c /* \ */ || bytes[at + 1] !== 0x6e /* n */) return undefined;
     bytes[at] = 0x20;
     bytes[at + 1] = 0x20;
     escapes++;
@@ -135,13 +140,6 @@ function decodeRegularLines(bytes: Buffer, from: number, to: number): number {
   return written;
 }
 
-/** Whether bytes[from..to) is lines of 76 characters, each but the last followed by an escaped newline (as Python and we write it). */
-function regularLines(bytes: Buffer, from: number, to: number): boolean {
-  for (let at = from; at + 76 < to; at += 78) {
-    if (bytes[at + 76] !== 0x5c /* \ */ || bytes[at + 77] !== 0x6e /* n */) return false;
-  }
-  return true;
-}
 
 const PIECE = 49_152; // base64 characters decoded at once: a string small enough to die young
 
