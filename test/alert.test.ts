@@ -24,7 +24,7 @@ import { registerSecret } from "../lib/core/redact.ts";
 import { Scheduler } from "../lib/daemon/scheduler.ts";
 import { loadSchedule } from "../lib/schedule/schedule.ts";
 import { table } from "../lib/table/table.ts";
-import { liveInGroup, memoryLogger, ROOT, runScript, tempDir, testConfig } from "./helpers.ts";
+import { leftInGroup, memoryLogger, ROOT, runScript, tempDir, testConfig } from "./helpers.ts";
 
 type T = Parameters<typeof tempDir>[0];
 const JOBS = path.join(ROOT, "test", "fixtures", "jobs");
@@ -291,7 +291,7 @@ describe("alerts", { concurrency: true, timeout: 60_000 }, () => {
     assert.ok(Date.now() - began < 3000);
     const groups = readFileSync(pidFile, "utf8").split("\n").filter(Boolean).map(Number);
     assert.equal(groups.length, 3, "three attempts");
-    for (const group of groups) assert.deepEqual(liveInGroup(group), [], "nothing of the command is left");
+    for (const group of groups) assert.deepEqual(await leftInGroup(group), [], "nothing of the command is left");
     assert.match(h.history.get(hung.runId)!.notes.at(-1)!, /^alert \(failed commanded_flow\) not delivered to command after 3 attempts: did not finish within 0\.15 s: killed$/);
   });
 

@@ -89,6 +89,17 @@ export function liveInGroup(pgid: number): number[] {
 }
 
 /**
+ * The processes of a group still there once it has had `ceilingMs` to go. A process killed with its
+ * group has closed its files (what the parent waits for) a moment before it is gone from /proc, and
+ * it is no child of ours, so there is no event to wait for: /proc is looked at every 10 ms.
+ */
+export async function leftInGroup(pgid: number, ceilingMs = 5_000): Promise<number[]> {
+  const deadline = Date.now() + ceilingMs;
+  while (liveInGroup(pgid).length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  return liveInGroup(pgid);
+}
+
+/**
  * The artifact scripts' test bench: a fake S3 server (s3-bucket/dev and s3-bucket/prod), a run history
  * in a temporary folder, a script runner with that environment, and the last run of a flow.
  */

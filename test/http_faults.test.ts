@@ -26,7 +26,7 @@ import { startFakePolygonRpc } from "./fakes/polygon_rpc.ts";
 import { startFakeSubgraphs, type EntityRecord } from "./fakes/subgraph.ts";
 import { generateSubgraphData } from "./fakes/subgraph_data.ts";
 import { generateVerraRecords, startFakeVerra } from "./fakes/verra.ts";
-import { liveInGroup, memoryLogger, ROOT, tempDir, testConfig } from "./helpers.ts";
+import { leftInGroup, memoryLogger, ROOT, tempDir, testConfig } from "./helpers.ts";
 
 type T = Parameters<typeof tempDir>[0];
 
@@ -483,5 +483,5 @@ test("process: HTTP 402 on raw_polygon_retired_offsets' pool-balance query ends 
   assert.deepEqual(runs.map((r) => r.status), ["failed"]);
   assert.match(runs[0]!.error!, /HTTP 402 Payment Required/);
   assert.deepEqual(await lake.read("raw_polygon_retired_offsets-latest"), PREVIOUS);
-  assert.deepEqual(liveInGroup(child.pid!), [], "no process of the run survives");
+  assert.deepEqual(await leftInGroup(child.pid!), [], "no process of the run survives");
 });
