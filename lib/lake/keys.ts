@@ -22,7 +22,7 @@ export interface Lake {
   /** What this lake is, for logs (no secrets). */
   readonly label: string;
   list(): Promise<Listing>;
-  /** The bytes of an artifact, or undefined when there is none. */
+  /** The bytes of an artifact, or undefined when there is none: a buffer of the caller's own (a flow decodes over it). */
   read(key: string): Promise<Buffer | undefined>;
   /** Atomic: a reader sees the old bytes or the new ones, never a mix. */
   write(key: string, bytes: Uint8Array | ArtifactBody, options?: WriteOptions): Promise<void>;
