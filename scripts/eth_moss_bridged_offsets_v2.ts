@@ -4,8 +4,8 @@
 import { runWhenMain } from "../lib/run/cli.ts";
 import { ZERO_TX_HASH } from "../lib/sources/constants.ts";
 import { derivedFlow } from "../lib/flows/flow.ts";
-import { dropColumns, withColumns } from "../lib/table/operations.ts";
-import { type Column, type Row, type Value } from "../lib/table/table.ts";
+import { dropColumns, selectRows, withColumns, withVectors } from "../lib/table/operations.ts";
+import { cell, columnar, textsOf, vectorBuilder, type Column, type Value } from "../lib/table/table.ts";
 import { autoRename, mergeWithVerra, unixToTimestamp, VERRA_MERGE_COLUMNS } from "../lib/table/transforms.ts";
 import { ETH_V2 } from "../lib/flows/consumer.ts";
 
@@ -19,22 +19,32 @@ const flow = derivedFlow({
     verra_data_v2: [...VERRA_MERGE_COLUMNS, "vintage_start"],
   },
   build: ({ raw_eth_moss_bridged_offsets: batches, raw_eth_bridged_offsets_transactions: transactions, verra_data_v2: verra }) => {
-    const merged = dropColumns(mergeWithVerra(autoRename(batches), verra, { merge: ["vintage_start"], drop: ["vintage"] }), ["vintage_start"]);
+    const merged = columnar(dropColumns(mergeWithVerra(autoRename(batches), verra, { merge: ["vintage_start"], drop: ["vintage"] }), ["vintage_start"]));
     // Bridge dates by transaction, in their order: a batch row repeats once per bridge event of its transaction.
     const datesByTx = new Map<string, Value[]>();
     for (const t of autoRename(transactions).rows) {
       const tx = t.tx_address as string | null;
       if (tx !== null) datesByTx.set(tx, [...(datesByTx.get(tx) ?? []), t.date ?? null]);
     }
-    const joined: Row[] = [];
-    for (const row of merged.rows) {
-      const tx = row.original_tx_address as string | null;
-      const dates = tx === null ? undefined : datesByTx.get(tx);
+    // Each batch row once per date of its transaction, taken by index (no row object is made).
+    const txs = textsOf(merged.vector("original_tx_address") ?? []) ?? [];
+    const dateAt = merged.columns.findIndex((c) => c.name === "date");
+    if (dateAt < 0) return unixToTimestamp(merged, "bridged_date"); // which says what is missing
+    const dateColumn = merged.columns[dateAt]!;
+    const at: number[] = [];
+    const dates: Value[] = [];
+    for (let i = 0; i < merged.length; i++) {
+      const tx = txs[i] ?? null;
       // A batch whose original transaction is known takes that bridge's date (null when none matched).
       const own = tx === ZERO_TX_HASH;
-      for (const date of dates ?? [null]) joined.push({ ...row, date: own ? row.date ?? null : date });
+      for (const date of (tx === null ? undefined : datesByTx.get(tx)) ?? [null]) {
+        at.push(i);
+        dates.push(own ? cell(merged.vectors[dateAt]!, dateColumn.type, i) : date);
+      }
     }
-    const dated = unixToTimestamp({ columns: merged.columns, rows: joined }, "bridged_date");
+    const dateVector = vectorBuilder(dateColumn, dates.length);
+    dates.forEach((date, k) => dateVector.set(k, date));
+    const dated = unixToTimestamp(withVectors(selectRows(merged, at), [dateColumn], [dateVector.vector]), "bridged_date");
     const replaced: Column[] = [
       { name: "quantity", type: "int" },
       { name: "bridge", type: "string" },
