@@ -8,6 +8,7 @@ const flow = sourceFlow({
   slug: "raw_verra_data",
   // Free text that registries fill in when they like: its share of nulls may move a lot in a day.
   sparse: ["Retirement Beneficiary", "Retirement Reason", "Retirement Details", "Additional Certifications"],
+  dryRunDummy: true,
   fetch: async (ctx) =>
     // DRY_RUN: the original's one-row dummy instead of calling Verra.
     ctx.config.dryRun ? verraTable([{ issuanceDate: "something" }]) : fetchVerra(ctx),

@@ -131,6 +131,21 @@ test("DRY_RUN validates and writes nothing", async (t) => {
   assert.deepEqual(history.get(result.runId)!.notes.at(-1), "dry run: nothing written");
 });
 
+test("DRY_RUN: a flow's stand-in table (raw_verra_data's dummy) is not compared with the previous -latest; a fetched one still is", async (t) => {
+  const { lake, run, history } = setup(t, { DATA_PIPELINES_DRY_RUN: "1" });
+  const previous = encodeArtifact(numbers(1000));
+  await lake.write("sample-latest", previous);
+  const dummy = await run(sourceFlow({ slug: "sample", dryRunDummy: true, fetch: async () => numbers(1) }));
+  assert.equal(dummy.status, "succeeded", dummy.error);
+  assert.ok(history.get(dummy.runId)!.notes.includes("dry run: a stand-in table, not compared with sample-latest"));
+  const fetched = await run(fixed(numbers(1)));
+  assert.equal(fetched.status, "failed");
+  assert.match(fetched.error!, /^validation against sample-latest failed: /);
+  assert.deepEqual(await lake.read("sample-latest"), previous, "nothing written either way");
+  const verra = (await import("../scripts/raw_verra_data.ts")).default;
+  assert.equal(verra.dryRunDummy, true, "raw_verra_data's dry run is the original's dummy");
+});
+
 test("a derived flow reads its upstream -latest artifacts and records them as lineage", async (t) => {
   const { lake, run, history } = setup(t);
   await lake.write("up_a-latest", encodeArtifact(numbers(3)));

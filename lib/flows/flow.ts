@@ -24,6 +24,11 @@ interface FlowBase {
    * written, and promote refuses a staging artifact that lost one.
    */
   consumer?: readonly string[];
+  /**
+   * In a dry run this flow makes a stand-in table (raw_verra_data: the original's one-row dummy), not
+   * the source's data: it is not compared with the previous `-latest` (nothing is written either way).
+   */
+  dryRunDummy?: boolean;
 }
 
 /** The consumer columns that `columns` lacks (none for a flow the dashboard does not read). */

@@ -89,7 +89,7 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
     // A lake that cannot take the result fails now, not after the whole fetch (a dry run writes nothing, not even a probe).
     if (!config.dryRun) await lake.checkUsable();
     // The previous shape is read first: its bytes are gone before the new table is in memory.
-    const previous = await previousShape(flow.slug, lake, ctx);
+    const previous: Previous = config.dryRun && flow.dryRunDummy ? dummy(flow.slug, ctx) : await previousShape(flow.slug, lake, ctx);
     const result = flow.kind === "source" ? await flow.fetch(ctx) : await flow.build(await readUpstream(flow, lake, history, runId, options.upstream), ctx);
     // Encoded before validation (also in a dry run): the encoder counts each column's nulls.
     const body = encodeArtifactBody(result, config.artifactCompression);
@@ -189,6 +189,12 @@ async function previousShape(slug: string, lake: Lake, ctx: FlowContext): Promis
     ctx.note(`previous ${key} unreadable: validation skipped`);
     return { unreadable: errorMessage(error), key };
   }
+}
+
+/** A dry run's stand-in table is compared with nothing: it is not the source's data. */
+function dummy(slug: string, ctx: FlowContext): Previous {
+  ctx.note(`dry run: a stand-in table, not compared with ${latestKey(slug)}`);
+  return {};
 }
 
 /** An unreadable `-latest` may hold data: it is replaced by a table with rows, never by an empty one. */
