@@ -5,7 +5,7 @@ import { runWhenMain } from "../lib/run/cli.ts";
 import { ZERO_TX_HASH } from "../lib/sources/constants.ts";
 import { derivedFlow } from "../lib/flows/flow.ts";
 import { dropColumns, selectRows, withColumns, withVectors } from "../lib/table/operations.ts";
-import { cell, columnar, textsOf, vectorBuilder, type Column, type Value } from "../lib/table/table.ts";
+import { cell, columnar, vectorBuilder, type Column, type Value } from "../lib/table/table.ts";
 import { autoRename, mergeWithVerra, unixToTimestamp, VERRA_MERGE_COLUMNS } from "../lib/table/transforms.ts";
 import { ETH_V2 } from "../lib/flows/consumer.ts";
 
@@ -27,14 +27,14 @@ const flow = derivedFlow({
       if (tx !== null) datesByTx.set(tx, [...(datesByTx.get(tx) ?? []), t.date ?? null]);
     }
     // Each batch row once per date of its transaction, taken by index (no row object is made).
-    const txs = textsOf(merged.vector("original_tx_address") ?? []) ?? [];
+    const txs = merged.texts("original_tx_address");
     const dateAt = merged.columns.findIndex((c) => c.name === "date");
     if (dateAt < 0) return unixToTimestamp(merged, "bridged_date"); // which says what is missing
     const dateColumn = merged.columns[dateAt]!;
     const at: number[] = [];
     const dates: Value[] = [];
     for (let i = 0; i < merged.length; i++) {
-      const tx = txs[i] ?? null;
+      const tx = txs?.[i] ?? null;
       // A batch whose original transaction is known takes that bridge's date (null when none matched).
       const own = tx === ZERO_TX_HASH;
       for (const date of (tx === null ? undefined : datesByTx.get(tx)) ?? [null]) {

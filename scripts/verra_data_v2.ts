@@ -5,7 +5,7 @@ import { runWhenMain } from "../lib/run/cli.ts";
 import { countryCode } from "../lib/table/countries.ts";
 import { derivedFlow, everyColumn } from "../lib/flows/flow.ts";
 import { renameColumns, withColumns, withVectors } from "../lib/table/operations.ts";
-import { columnar, textsOf, type Column, type Table } from "../lib/table/table.ts";
+import { columnar, type Column, type Table } from "../lib/table/table.ts";
 import { snakeName, utcMs } from "../lib/table/transforms.ts";
 import { CREDITS } from "../lib/flows/consumer.ts";
 
@@ -88,8 +88,7 @@ const flow = derivedFlow({
 /** A text column's dates (parsed as naive UTC) as milliseconds, NaN where none. */
 function timestamps(input: Table, name: string): Float64Array {
   const t = columnar(input);
-  const vector = t.vector(name);
-  const texts = vector && textsOf(vector);
+  const texts = t.texts(name);
   const out = new Float64Array(t.length);
   for (let i = 0; i < out.length; i++) out[i] = utcMs(texts ? texts[i]! : null);
   return out;

@@ -106,7 +106,7 @@ function buildBatch(vector: Vector, n: number, column: Column, type: DataType): 
     const { vector: text, nullCount: nulls } = vector.compact();
     if (nulls) for (let i = 0; i < n; i++) present(i, text.isNull(i));
     values = text.bytes.subarray(0, text.offsets[n]);
-    offsets = text.offsets.length === n + 1 ? text.offsets : text.offsets.subarray(0, n + 1);
+    offsets = text.offsets.subarray(0, n + 1);
   } else if (Array.isArray(vector)) {
     offsets = new Int32Array(n + 1);
     // Size the text buffer by character count (exact for ASCII); it grows only for multi-byte text.

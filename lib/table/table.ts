@@ -47,7 +47,7 @@ export function table(schema: Schema | Column[], rows: Row[]): Table {
 export type Vector = Float64Array | Uint8Array | (string | null)[] | Utf8Vector;
 
 /** A text vector's values as strings (made now for a Utf8Vector, once), or undefined for a vector of numbers or booleans. */
-export function textsOf(vector: Vector): (string | null)[] | undefined {
+function textsOf(vector: Vector): (string | null)[] | undefined {
   return Array.isArray(vector) ? vector : vector instanceof Utf8Vector ? vector.strings() : undefined;
 }
 
@@ -70,6 +70,12 @@ export class ColumnarTable implements Table {
   vector(name: string): Vector | undefined {
     const at = this.columns.findIndex((c) => c.name === name);
     return at < 0 ? undefined : this.vectors[at];
+  }
+
+  /** A text column's values as strings, or undefined without that column or when it is not text. */
+  texts(name: string): (string | null)[] | undefined {
+    const vector = this.vector(name);
+    return vector && textsOf(vector);
   }
 }
 

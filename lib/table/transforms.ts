@@ -2,7 +2,7 @@
 // vectors it needs and makes the ones it adds; the columns it keeps are shared, not copied.
 import { UserError } from "../core/errors.ts";
 import { renameColumns, withVectors } from "./operations.ts";
-import { cell, ColumnarTable, columnar, take, textsOf, vectorBuilder, type Column, type Table, type Value, type Vector } from "./table.ts";
+import { cell, ColumnarTable, columnar, take, vectorBuilder, type Column, type Table, type Value, type Vector } from "./table.ts";
 
 /** auto-rename: spaces to `_`, then lower case; nothing else changes. */
 export function snakeName(name: string): string {
@@ -120,7 +120,7 @@ export function fixRegions(input: Table): Table {
 /** Column `name` as text, each value through `map` (a value that is not text reads as null). */
 function mapStrings(input: Table, name: string, map: (value: string | null) => string | null): Table {
   const t = columnar(input);
-  const texts = textsOf(vectorNamed(t, name).vector);
+  const texts = t.texts(name);
   const out: (string | null)[] = new Array(t.length);
   for (let i = 0; i < t.length; i++) out[i] = map(texts ? texts[i]! : null);
   return withVectors(t, [{ name, type: "string" }], [out]);
