@@ -4,7 +4,7 @@ import { once } from "node:events";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { decodeArtifact, encodeArtifact } from "../lib/artifact/artifact.ts";
+import { decodeArtifact, encodeArtifact, envelope, unwrapEnvelope } from "../lib/artifact/artifact.ts";
 import { SourceError } from "../lib/core/errors.ts";
 import { derivedFlow, everyColumn, sourceFlow, type Flow } from "../lib/flows/flow.ts";
 import { runFlow } from "../lib/run/runner.ts";
@@ -167,6 +167,24 @@ test("a derived flow whose upstream is missing fails with a message naming it", 
   const result = await run(flow);
   assert.equal(result.status, "failed");
   assert.match(result.error!, /upstream parent_data-latest is missing in file:.*: run scripts\/parent_data\.ts first/);
+});
+
+test("a derived flow whose upstream is damaged inside a column it reads fails with one line naming it; its own -latest stays", async (t) => {
+  const { lake, run } = setup(t);
+  // Bytes 70% to 72% into this (deterministic) Feather file lie inside the LZ4 frame of the text
+  // column's values: overwritten, the frame no longer decompresses to the length Arrow recorded.
+  const texts = Array.from({ length: 5_000 }, (_, i) => ({ n: i, text: `value ${i} ${"x".repeat(i % 50)} ${(i * 7919) % 1000}` }));
+  const feather = unwrapEnvelope(encodeArtifact(table({ n: "int", text: "string" }, texts)));
+  feather.fill(0xff, Math.floor(feather.length * 0.7), Math.floor(feather.length * 0.72));
+  await lake.write("parent_data-latest", envelope(feather));
+  const previous = encodeArtifact(numbers(3));
+  await lake.write("child-latest", previous);
+  const flow = derivedFlow({ slug: "child", from: { parent_data: ["text"] }, build: ({ parent_data }) => table({ n: "int" }, [{ n: parent_data!.rows.length }]) });
+  const result = await run(flow);
+  assert.equal(result.status, "failed");
+  assert.match(result.error!, /^artifact parent_data-latest holds no readable Feather table \(corrupted or truncated\?\): an LZ4 buffer holds \d+ bytes, not the \d+ its length prefix says$/);
+  assert.ok(!result.error!.includes("\n"), "one line");
+  assert.deepEqual(await lake.read("child-latest"), previous);
 });
 
 test("each input declared once: listed columns are read alone and required; everyColumn reads all and requires some", async (t) => {
