@@ -140,7 +140,6 @@ function decodeRegularLines(bytes: Buffer, from: number, to: number): number | u
   return written;
 }
 
-
 const PIECE = 49_152; // base64 characters decoded at once: a string small enough to die young
 
 /**
