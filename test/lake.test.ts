@@ -253,3 +253,17 @@ test("historizedKey formats the time in UTC; latestKey and parseKey", () => {
     assert.throws(() => historizedKey(slug, new Date(0)), ArtifactError, slug);
   }
 });
+
+test("ranges of an artifact: its size and bytes of the one file opened, even when it is replaced meanwhile; a range beyond its end fails", async (t) => {
+  const lake = new LocalLake(tempDir(t));
+  const bytes = Buffer.from(Array.from({ length: 5000 }, (_, i) => i % 251));
+  await lake.write("ranged-latest", bytes);
+  const read = await lake.readRanges("ranged-latest", async (ranges) => {
+    const first = await ranges.read(0, 10);
+    await lake.write("ranged-latest", Buffer.from("replaced")); // a rename: the open file is the old one
+    return [ranges.size, first, await ranges.read(4990, 5000)] as const;
+  });
+  assert.deepEqual(read, [5000, bytes.subarray(0, 10), bytes.subarray(4990)]);
+  assert.equal(await lake.readRanges("missing-latest", async () => "used"), undefined);
+  await assert.rejects(lake.readRanges("ranged-latest", (ranges) => ranges.read(0, 100)), /^ArtifactError: lake file:.*: cannot read ranged-latest: bytes 0 to 100 are beyond its end$/);
+});

@@ -199,3 +199,17 @@ test("an object larger than DATA_PIPELINES_HTTP_MAX_MB is refused at once, not r
     e instanceof SourceError && !e.transient && e.message === "s3://lake-test/large: cannot read verra_data_v2-latest: it is 2 MB, more than the 1 MB DATA_PIPELINES_HTTP_MAX_MB allows");
   assert.equal((await lake.read("small-latest"))?.length, 999_999);
 });
+
+test("ranges of an object: its size, and bytes by GET with a Range header, pinned to the ETag its HEAD gave", async (t) => {
+  const lake = await s3LakeAt(tempDir(t), "s3://lake-test/ranges");
+  const bytes = Buffer.from(Array.from({ length: 5000 }, (_, i) => i % 251));
+  await lake.write("ranged-latest", bytes);
+  const read = await lake.readRanges("ranged-latest", async (ranges) => [ranges.size, await ranges.read(0, 10), await ranges.read(4990, 5000), await ranges.read(1234, 2345)] as const);
+  assert.deepEqual(read, [5000, bytes.subarray(0, 10), bytes.subarray(4990), bytes.subarray(1234, 2345)]);
+  assert.equal(await lake.readRanges("missing-latest", async () => "used"), undefined);
+  // Replaced between the HEAD and a GET: the GET is refused (If-Match), never bytes of another version.
+  await assert.rejects(lake.readRanges("ranged-latest", async (ranges) => {
+    await lake.write("ranged-latest", Buffer.from("x".repeat(6000)));
+    return ranges.read(0, 10);
+  }), /s3:\/\/lake-test\/ranges\/?: cannot read ranged-latest/);
+});

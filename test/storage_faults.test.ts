@@ -71,6 +71,7 @@ test("a key whose path is a folder: write, copy, read and delete fail naming it 
   await failsWith(lake.copy("verra_data_v2-latest", "raw_verra_data-latest"), `lake file:${dir}: cannot copy verra_data_v2-latest to raw_verra_data-latest: ${key} is a folder (EISDIR)`);
   await failsWith(lake.copy("raw_verra_data-latest", "x-latest"), `lake file:${dir}: cannot copy raw_verra_data-latest to x-latest: ${key} is a folder (EISDIR)`);
   await failsWith(lake.read("raw_verra_data-latest"), `lake file:${dir}: cannot read raw_verra_data-latest: ${key} is a folder (EISDIR)`);
+  await failsWith(lake.readRanges("raw_verra_data-latest", (ranges) => ranges.read(0, 10)), `lake file:${dir}: cannot read raw_verra_data-latest: ${key} is a folder (EISDIR)`);
   await failsWith(lake.delete("raw_verra_data-latest"), `lake file:${dir}: cannot delete raw_verra_data-latest: ${key} is a folder (EISDIR)`);
   assert.deepEqual(readdirSync(dir).sort(), ["raw_verra_data-latest", "verra_data_v2-latest"], "no temporary file left");
   assert.deepEqual(readdirSync(key), []);

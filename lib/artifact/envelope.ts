@@ -97,16 +97,80 @@ export function unwrapEnvelope(bytes: Buffer, options: { inPlace?: boolean } = {
   const open = bytes.indexOf(0x22 /* " */, keyAt + 6);
   const close = open < 0 ? -1 : bytes.indexOf(0x22, open + 1);
   if (open < 0 || close < 0) throw new Error('the "data" string is not terminated');
-  const rest = JSON.parse(`${bytes.subarray(0, open).toString("utf8")}""${bytes.subarray(close + 1).toString("utf8")}`);
-  if (rest?.serializer?.type !== "pandas_feather") {
-    throw new Error(`serializer is ${JSON.stringify(rest?.serializer)}, expected {"type": "pandas_feather"}`);
-  }
+  checkSerializer(bytes.subarray(0, open), bytes.subarray(close + 1));
   const inPlace = options.inPlace ? decodeRegularLines(bytes, open + 1, close) : undefined;
   if (inPlace !== undefined) return bytes.subarray(0, inPlace);
   const out = Buffer.allocUnsafe(Math.ceil(((close - open) * 3) / 4));
   const written = decodeLines(bytes, open + 1, close, out) ?? decodeBase64(bytes, open + 1, close, out);
   return out.subarray(0, written);
 }
+
+/** The envelope around its "data" string (`before` up to the opening quote, `after` from the closing one) says pandas_feather. */
+function checkSerializer(before: Buffer, after: Buffer): void {
+  const rest = JSON.parse(`${before.toString("utf8")}""${after.toString("utf8")}`);
+  if (rest?.serializer?.type !== "pandas_feather") {
+    throw new Error(`serializer is ${JSON.stringify(rest?.serializer)}, expected {"type": "pandas_feather"}`);
+  }
+}
+
+/** Where an envelope in regular lines holds its Feather file: the data string's first character, and the file's length. */
+export interface RegularEnvelope {
+  dataStart: number;
+  featherLength: number;
+}
+
+/**
+ * The layout of an envelope of `size` bytes read from its two ends only (`head`: its first bytes,
+ * `tail`: its last), when its data is in regular lines (76 characters, each but maybe the last
+ * followed by an escaped newline: as Python and we write it), so that any Feather byte's place in
+ * it is known. Undefined when the ends do not show that (or do not reach into the data: a small
+ * file, to be read whole); throws for what is no envelope of ours. The lines between the two ends
+ * are taken to be regular too: a reader of the Feather bytes so found must still check them.
+ */
+export function regularEnvelope(head: Buffer, tail: Buffer, size: number): RegularEnvelope | undefined {
+  const keyAt = head.indexOf('"data": "') >= 0 ? head.indexOf('"data": "') : head.indexOf('"data":"');
+  const open = keyAt < 0 ? -1 : head.indexOf(0x22 /* " */, keyAt + 6);
+  const dataStart = open + 1;
+  const tailStart = size - tail.length;
+  if (open < 0 || dataStart + 78 > head.length || tailStart <= dataStart) return undefined;
+  if (!isLineBreak(head, dataStart + 76) || !isBase64(head.subarray(dataStart, dataStart + 76))) return undefined;
+  const close = tail.indexOf(0x22); // base64 and escaped newlines hold no quote: the first one ends the data
+  if (close < 0) return undefined;
+  checkSerializer(head.subarray(0, open), tail.subarray(close + 1));
+  // The data is m lines of 76 characters, each followed by an escaped newline, then a last line of
+  // r characters (1 to 76), maybe followed by one too.
+  const end = tailStart + close;
+  const endsInBreak = isLineBreak(tail, close - 2);
+  const lines = end - (endsInBreak ? 2 : 0) - dataStart;
+  const m = Math.floor(lines / 78);
+  const r = lines - m * 78;
+  if (r < 1 || r > 76) return undefined;
+  const lastBreak = dataStart + m * 78 - 2; // the one before the last line, if the tail reaches it
+  if (m > 0 && lastBreak >= tailStart && !isLineBreak(tail, lastBreak - tailStart)) return undefined;
+  const chars = m * 76 + r;
+  const lastLine = tail.subarray(Math.max(0, close - (endsInBreak ? 2 : 0) - r), close - (endsInBreak ? 2 : 0));
+  if (chars % 4 !== 0 || !isBase64(lastLine)) return undefined;
+  const padding = lastLine.at(-1) === 0x3d ? (lastLine.at(-2) === 0x3d ? 2 : 1) : 0;
+  return { dataStart, featherLength: (chars / 4) * 3 - padding };
+}
+
+/** The envelope bytes [start, end) that hold the Feather bytes [from, to) of a regular envelope. */
+export function envelopeSpan(layout: RegularEnvelope, from: number, to: number): { start: number; end: number } {
+  const place = (char: number) => layout.dataStart + Math.floor(char / 76) * 78 + (char % 76);
+  const last = Math.ceil(Math.min(to, layout.featherLength) / 3) * 4 - 1; // the last character of the last quartet
+  return { start: place(Math.floor(from / 3) * 4), end: place(last) + 1 };
+}
+
+/** The Feather bytes [from, to) out of the envelope bytes `span` of {@link envelopeSpan}(layout, from, to). */
+export function featherBytes(layout: RegularEnvelope, span: Buffer, from: number, to: number): Buffer {
+  const text = span.toString("latin1").replaceAll("\\n", "");
+  if (!isBase64(Buffer.from(text, "latin1"))) throw new Error("data is not base64");
+  const skip = from - Math.floor(from / 3) * 3;
+  return Buffer.from(text, "base64").subarray(skip, skip + Math.min(to, layout.featherLength) - from);
+}
+
+const isLineBreak = (bytes: Uint8Array, at: number) => at >= 0 && bytes[at] === 0x5c /* \ */ && bytes[at + 1] === 0x6e /* n */;
+const isBase64 = (bytes: Uint8Array) => bytes.every((c, i) => DIGITS[c]! >= 0 || (c === 0x3d && i >= bytes.length - 2));
 
 const REGULAR_PIECE = 78 * 1024; // 1,024 lines: whole quartets, and a string small enough to die young
 

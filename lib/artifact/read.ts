@@ -5,8 +5,11 @@ import {
 } from "@uwdata/flechette";
 import { ArtifactError, errorMessage } from "../core/errors.ts";
 import { ColumnarTable, concatUtf8, NULL_BOOL, Utf8Vector, vectorBuilder, type Column, type ColumnType, type Table, type Value, type Vector } from "../table/table.ts";
+import { decodeBlocks } from "@uwdata/flechette/src/decode/block.js";
+import { decodeIPCFile } from "@uwdata/flechette/src/decode/decode-ipc.js";
+import { readObject } from "@uwdata/flechette/src/util/read.js";
 import { inflate, withoutValues } from "./compression.ts"; // and the codecs that decompress the body
-import { unwrapEnvelope } from "./envelope.ts";
+import { envelopeSpan, featherBytes, regularEnvelope, unwrapEnvelope } from "./envelope.ts";
 
 /** Decode artifact bytes; every failure names the key. With `columns`, only those are read (faster, leaner). */
 export function decodeArtifact(bytes: Uint8Array, key: string, columns?: readonly string[], options: ConsumeOption = {}): Table {
@@ -32,10 +35,83 @@ export function decodeArtifactSummary(bytes: Uint8Array, key: string, options: {
     // Each record batch's FieldNode says how many nulls it holds: no value is read. The buffers are
     // still decompressed (which proves them whole: promote and fetch check artifacts so) unless
     // `checkValues` is false (the runner, sizing up the previous -latest it is about to replace).
-    const { arrow, columns } = options.checkValues === false ? withoutValues(() => readFeather(feather)) : readFeather(feather);
+    if (options.checkValues === false) return summaryOf(feather);
+    const { arrow, columns } = readFeather(feather);
     const nullCounts = columns.map(({ index }) => arrow.getChildAt(index).nullCount);
     return { columns: columns.map((c) => c.column), rowCount: arrow.numRows, nullCounts };
   });
+}
+
+/** An artifact's size and its bytes [start, end) on demand (a lake's readRanges). */
+export interface ArtifactRanges {
+  size: number;
+  read(start: number, end: number): Promise<Buffer>;
+}
+
+const END_BYTES = 65_536; // read at each end of an artifact: the envelope, and most often all the Arrow metadata
+
+/**
+ * What {@link decodeArtifactSummary} says without checking values, from a few ranges of the artifact:
+ * its two ends (the envelope; the Feather file's footer, and most often its record batch's header),
+ * and what they point to. The values are not read, nor, for a large artifact, most of its bytes.
+ * Undefined when the artifact is small or not in regular lines (read it whole then). A failure
+ * names the key; the whole artifact, read, tells then whether it is unreadable.
+ */
+export async function decodeArtifactSummaryByRanges(source: ArtifactRanges, key: string): Promise<ArtifactSummary | undefined> {
+  const { size } = source;
+  if (size <= 4 * END_BYTES) return undefined;
+  try {
+    const head = await source.read(0, END_BYTES);
+    const tailStart = size - END_BYTES;
+    const tail = await source.read(tailStart, size);
+    const layout = regularEnvelope(head, tail, size);
+    if (!layout) return undefined;
+    const length = layout.featherLength;
+    // The Feather file at its length, zeros (which the OS does not back) but where its metadata is.
+    const feather = new Uint8Array(length);
+    const fill = async (from: number, to: number) => {
+      if (from < 0 || to > length || from > to) throw new Error(`the Arrow metadata points to bytes ${from} to ${to} of a ${length}-byte file`);
+      const { start, end } = envelopeSpan(layout, from, to);
+      const span = end <= head.length ? head.subarray(start, end) : start >= tailStart ? tail.subarray(start - tailStart, end - tailStart) : await source.read(start, end);
+      feather.set(featherBytes(layout, span, from, to), from);
+    };
+    await fill(0, 8);
+    await fill(length - 10, length);
+    if (Buffer.from(feather.buffer, length - 6, 6).toString("latin1") !== "ARROW1") throw new Error("no ARROW1 magic at the end");
+    const footerLength = new DataView(feather.buffer).getInt32(length - 10, true);
+    await fill(length - 10 - footerLength, length - 10);
+    const footer = readObject(feather, length - 10 - footerLength);
+    for (const block of [...footer(8, decodeBlocks, []), ...footer(10, decodeBlocks, [])]) await fill(block.offset, block.offset + block.metadataLength);
+    return summaryOf(feather);
+  } catch (error) {
+    throw new ArtifactError(`artifact ${key} holds no readable Feather table (corrupted or truncated?): ${errorMessage(error)}`);
+  }
+}
+
+/** Columns, rows and null counts from the Arrow metadata alone (the schema, the record batches' FieldNodes). */
+function summaryOf(feather: Uint8Array): ArtifactSummary {
+  checkMagic(feather);
+  const { schema, records } = decodeIPCFile(feather);
+  if (!schema) throw new Error("no schema");
+  const indexColumns = pandasIndexColumns(schema.metadata);
+  // Each field takes one FieldNode per level of it, in order: the first is its own.
+  const nodeCount = (type: DataType): number => 1 + ((type as { children?: ArrowField[] }).children ?? []).reduce((n, child) => n + nodeCount(child.type), 0);
+  const columns: Column[] = [];
+  const nodes: number[] = [];
+  let node = 0;
+  for (const field of schema.fields) {
+    if (!indexColumns.has(field.name) && !/^__index_level_\d+__$/.test(field.name)) {
+      columns.push({ name: field.name, type: columnType(field) });
+      nodes.push(node);
+    }
+    node += nodeCount(field.type);
+  }
+  const batches = records ?? [];
+  return {
+    columns,
+    rowCount: batches.reduce((n, batch) => n + (batch.length ?? 0), 0),
+    nullCounts: nodes.map((at) => batches.reduce((n, batch) => n + batch.nodes[at]!.nullCount, 0)),
+  };
 }
 
 /** Unwrap the envelope and read the Feather bytes, turning any failure into one line naming the key. */
@@ -54,8 +130,7 @@ function readArtifact<T>(bytes: Uint8Array, key: string, options: ConsumeOption,
 }
 
 function readFeather(feather: Uint8Array): { arrow: ArrowTable; columns: Array<{ column: Column; index: number }> } {
-  const magic = Buffer.from(feather.buffer, feather.byteOffset, Math.min(6, feather.length)).toString("latin1");
-  if (magic !== "ARROW1") throw new Error("not an Arrow IPC file (no ARROW1 magic)");
+  checkMagic(feather);
   const arrow = tableFromIPC(feather);
   const indexColumns = pandasIndexColumns(arrow.schema.metadata);
   const columns: Array<{ column: Column; index: number }> = [];
@@ -64,6 +139,11 @@ function readFeather(feather: Uint8Array): { arrow: ArrowTable; columns: Array<{
     columns.push({ column: { name: field.name, type: columnType(field) }, index });
   });
   return { arrow, columns };
+}
+
+function checkMagic(feather: Uint8Array): void {
+  const magic = Buffer.from(feather.buffer, feather.byteOffset, Math.min(6, feather.length)).toString("latin1");
+  if (magic !== "ARROW1") throw new Error("not an Arrow IPC file (no ARROW1 magic)");
 }
 
 /** Arrow IPC file bytes to a (columnar) table. pandas index columns are dropped. */

@@ -24,6 +24,12 @@ export interface Lake {
   list(): Promise<Listing>;
   /** The bytes of an artifact, or undefined when there is none: a buffer of the caller's own (a flow decodes over it). */
   read(key: string): Promise<Buffer | undefined>;
+  /**
+   * Parts of an artifact, for a reader that needs a few ranges of it rather than all of it: `use` is
+   * given its size and a way to read bytes [start, end), all of one version of it (a file opened
+   * once; an object pinned by its ETag). Undefined when there is no such artifact.
+   */
+  readRanges<T>(key: string, use: (ranges: ByteRanges) => Promise<T>): Promise<T | undefined>;
   /** Atomic: a reader sees the old bytes or the new ones, never a mix. */
   write(key: string, bytes: Uint8Array | ArtifactBody, options?: WriteOptions): Promise<void>;
   /** Atomic too; server-side where the lake allows it. */
@@ -48,6 +54,12 @@ export interface Lake {
    * Optional: an S3 write is one PUT and leaves nothing behind.
    */
   sweepTemporaries?(): Promise<string[]>;
+}
+
+/** An artifact's size, and its bytes [start, end) on demand. */
+export interface ByteRanges {
+  size: number;
+  read(start: number, end: number): Promise<Buffer>;
 }
 
 export interface WriteOptions {

@@ -7,7 +7,7 @@ import { ArtifactError } from "../core/errors.ts";
 import { describeFileError, errorCode, isFileSystemError, makeFolder, TEMPORARY, temporaryName } from "../core/files.ts";
 import { processExists } from "../process/processes.ts";
 import {
-  type ArtifactInfo, checkDocumentName, checkFolder, checkKey, isArtifactKey, isOurFolder, type Lake, type Listing, parseKey, SLUG, StorageError,
+  type ArtifactInfo, type ByteRanges, checkDocumentName, checkFolder, checkKey, isArtifactKey, isOurFolder, type Lake, type Listing, parseKey, SLUG, StorageError,
   type WriteOptions,
 } from "./keys.ts";
 
@@ -59,6 +59,29 @@ export class LocalLake implements Lake {
   async read(key: string): Promise<Buffer | undefined> {
     const file = this.file(key);
     return this.guard(`read ${key}`, file, () => readIfExists(file));
+  }
+
+  async readRanges<T>(key: string, use: (ranges: ByteRanges) => Promise<T>): Promise<T | undefined> {
+    const file = this.file(key);
+    const handle = await this.guard(`read ${key}`, file, () => open(file, "r").catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return undefined;
+      throw error;
+    }));
+    if (!handle) return undefined;
+    try {
+      const { size } = await this.guard(`read ${key}`, file, () => handle.stat());
+      return await use({
+        size,
+        read: (start, end) => this.guard(`read ${key}`, file, async () => {
+          const bytes = Buffer.alloc(end - start);
+          const { bytesRead } = await handle.read(bytes, 0, bytes.length, start);
+          if (bytesRead !== bytes.length) throw new ArtifactError(`${this.where}: cannot read ${key}: bytes ${start} to ${end} are beyond its end`);
+          return bytes;
+        }),
+      });
+    } finally {
+      await handle.close();
+    }
   }
 
   async write(key: string, bytes: Uint8Array | ArtifactBody, options: WriteOptions = {}): Promise<void> {

@@ -7,6 +7,7 @@ import {
   CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -16,7 +17,7 @@ import {
 import type { ArtifactBody } from "../artifact/artifact.ts";
 import { ArtifactError, ConfigError, errorMessage, SourceError, UserError } from "../core/errors.ts";
 import {
-  checkFolder, checkKey, checkDocumentName, isArtifactKey, isOurFolder, StorageError, type ArtifactInfo, type Lake, type Listing, type WriteOptions,
+  checkFolder, checkKey, checkDocumentName, isArtifactKey, isOurFolder, StorageError, type ArtifactInfo, type ByteRanges, type Lake, type Listing, type WriteOptions,
 } from "./keys.ts";
 import { redact } from "../core/redact.ts";
 
@@ -129,6 +130,38 @@ export class S3Lake implements Lake {
 
   async read(key: string): Promise<Buffer | undefined> {
     return this.get(this.prefix + checkKey(key), key);
+  }
+
+  /** Ranges by GET with a Range header, each only while the object keeps the ETag its HEAD gave (else it fails). */
+  async readRanges<T>(key: string, use: (ranges: ByteRanges) => Promise<T>): Promise<T | undefined> {
+    const objectKey = this.prefix + checkKey(key);
+    const head = await this.call(`read ${key}`, async (abortSignal) => {
+      try {
+        return await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal });
+      } catch (error) {
+        if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404 && error.name !== "NoSuchBucket") return undefined;
+        throw error;
+      }
+    });
+    if (!head) return undefined;
+    const size = head.ContentLength ?? 0;
+    return use({
+      size,
+      read: (start, end) => this.call(`read ${key}`, async (abortSignal) => {
+        const answer = await this.client.send(new GetObjectCommand({
+          Bucket: this.bucket, Key: objectKey, Range: `bytes=${start}-${end - 1}`, IfMatch: head.ETag,
+        }), { abortSignal });
+        // A server that ignores If-Match (s3rver does) sends the new version: its ETag says so.
+        if (answer.ETag !== head.ETag) {
+          (answer.Body as Readable).destroy();
+          throw new ArtifactError(`${this.label}: cannot read ${key}: it changed while it was read`);
+        }
+        const bytes = await this.body(answer, key, abortSignal);
+        // A server that ignores Range answers with the whole object: not what was asked.
+        if (bytes.length !== end - start) throw new ArtifactError(`${this.label}: cannot read ${key}: asked for ${end - start} bytes at ${start}, the server sent ${bytes.length}`);
+        return bytes;
+      }),
+    });
   }
 
   async write(key: string, bytes: Uint8Array | ArtifactBody, options: WriteOptions = {}): Promise<void> {

@@ -2,9 +2,9 @@
 // against the previous `-latest` (lib/run/validation.ts), write the historized copy then `-latest`,
 // and record the run (docs/architecture.md §6, §7).
 import { alertRunEnd } from "../alerts/send.ts";
-import { decodeArtifact, decodeArtifactSummary, encodeArtifactBody, type ArtifactBody } from "../artifact/artifact.ts";
+import { decodeArtifact, decodeArtifactSummary, decodeArtifactSummaryByRanges, encodeArtifactBody, type ArtifactBody } from "../artifact/artifact.ts";
 import type { Config } from "../config/config.ts";
-import { errorMessage, UserError, ValidationError } from "../core/errors.ts";
+import { ArtifactError, errorMessage, UserError, ValidationError } from "../core/errors.ts";
 import type { RunHistory, Trigger } from "../history/history.ts";
 import type { Logger } from "../core/log.ts";
 import { missingConsumerColumns, type DerivedFlow, type Flow, type FlowContext } from "../flows/flow.ts";
@@ -174,9 +174,19 @@ async function readUpstream(
 /** The previous `-latest`: its shape; none (first run); or unreadable, with why. */
 type Previous = { shape?: TableShape } | { unreadable: string; key: string };
 
-/** The columns, row count and null counts of the previous `-latest`, if there is a readable one. */
+/**
+ * The columns, row count and null counts of the previous `-latest`, if there is a readable one: from
+ * a few ranges of it (its ends, its Arrow metadata), else (small, irregular, or those ranges did not
+ * read) from the whole of it, which also says whether it is unreadable.
+ */
 async function previousShape(slug: string, lake: Lake, ctx: FlowContext): Promise<Previous> {
   const key = latestKey(slug);
+  // A lake that fails (down, refusing) fails the run as a whole read would; odd bytes are read whole.
+  const shape = await lake.readRanges(key, (ranges) => decodeArtifactSummaryByRanges(ranges, key)).catch((error: unknown) => {
+    if (error instanceof ArtifactError) return undefined;
+    throw error;
+  });
+  if (shape) return { shape };
   const bytes = await lake.read(key);
   if (!bytes) {
     ctx.note(`no previous ${key}: validation skipped`);
