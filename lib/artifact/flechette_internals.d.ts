@@ -10,3 +10,6 @@ declare module "@uwdata/flechette/src/decode/block.js" {
 declare module "@uwdata/flechette/src/util/read.js" {
   export { readObject } from "@uwdata/flechette/dist/types/util/read.js";
 }
+declare module "@uwdata/flechette/src/encode/encode-ipc.js" {
+  export { encodeIPC } from "@uwdata/flechette/dist/types/encode/encode-ipc.js";
+}

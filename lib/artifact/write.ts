@@ -1,9 +1,9 @@
 // Writing an artifact: a table to Feather v2 (Arrow IPC file) with pandas metadata, column by
 // column straight from the rows, then wrapped in the envelope in pieces.
 import {
-  Batch, bool, Column as ArrowColumn, dateDay, Endianness, float64, int64, Table as ArrowTable, tableToIPC, timestamp, TimeUnit, utf8, Version,
-  type DataType, type Field as ArrowField,
+  bool, dateDay, Endianness, float64, getCompressionCodec, int64, timestamp, TimeUnit, utf8, Version, type DataType, type Field as ArrowField,
 } from "@uwdata/flechette";
+import { encodeIPC } from "@uwdata/flechette/src/encode/encode-ipc.js";
 import { columnar, NULL_BOOL, Utf8Vector, type ColumnarTable, type Column, type ColumnType, type Table, type Vector } from "../table/table.ts";
 import { ARROW_CODEC, COMPRESSIONS, compressionUnavailable, DEFAULT_COMPRESSION, type Compression } from "./compression.ts";
 import { envelope, envelopeChunks, envelopeLength, type FeatherPieces } from "./envelope.ts";
@@ -48,17 +48,18 @@ function featherPieces(input: Table, compression: Compression): FeatherPieces & 
   const unavailable = compressionUnavailable(compression);
   if (unavailable) throw new Error(unavailable);
   const fields: ArrowField[] = [];
-  const children: ArrowColumn<unknown>[] = [];
   const pandasColumns: object[] = [];
   const nullCounts: number[] = [];
+  const body = recordBatchBody(compression);
   const t = columnar(input); // a table of rows is read column by column here, each value checked
   for (const [k, column] of t.columns.entries()) {
     const type = arrowType(column.type);
-    const batch = buildBatch(t.vectors[k]!, t.length, column, type);
+    // Each column's buffers are compressed as soon as they are made: only the compressed ones stay.
+    const { nullCount, buffers } = columnBuffers(t.vectors[k]!, t.length, column);
+    body.add(t.length, nullCount, buffers);
     fields.push({ name: column.name, type, nullable: true, metadata: new Map() });
-    children.push(new ArrowColumn([batch], type));
-    nullCounts.push(batch.nullCount);
-    pandasColumns.push({ name: column.name, field_name: column.name, ...pandasType(column.type, batch.nullCount > 0), metadata: null });
+    nullCounts.push(nullCount);
+    pandasColumns.push({ name: column.name, field_name: column.name, ...pandasType(column.type, nullCount > 0), metadata: null });
   }
   const pandas = {
     index_columns: [{ kind: "range", name: null, start: 0, stop: t.length, step: 1 }],
@@ -78,16 +79,56 @@ function featherPieces(input: Table, compression: Compression): FeatherPieces & 
     pad: (count: number) => sink.write(new Uint8Array(count)),
     finish: () => null,
   };
-  tableToIPC(new ArrowTable(schema, children), { format: "file", sink, codec: ARROW_CODEC[compression] });
+  encodeIPC({ schema, dictionaries: [], records: [{ length: t.length, ...body.done() }] }, { format: "file", sink: sink as never, codec: ARROW_CODEC[compression] ?? undefined });
   if (length === 0) throw new Error("Arrow encoding produced no bytes");
   return { pieces, length, nullCounts, table: t };
 }
 
 /**
- * One Arrow batch (validity, offsets, values buffers) from a column's vector: one pass, no
+ * The body of a record batch, a column's buffers at a time, as Arrow lays it out (flechette's
+ * tableToIPC would make the same bytes, but copies each compressed buffer once more): compressed,
+ * each buffer is its uncompressed length in 8 bytes (-1: kept as it is, when compression does not
+ * shrink it, as pyarrow does) then its bytes; every buffer padded to 8 bytes.
+ */
+function recordBatchBody(compression: Compression) {
+  const id = ARROW_CODEC[compression];
+  const codec = id === null ? undefined : getCompressionCodec(id)!;
+  const nodes: Array<{ length: number; nullCount: number }> = [];
+  const regions: Array<{ offset: number; length: number }> = [];
+  const buffers: Uint8Array[] = [];
+  let byteLength = 0;
+  const append = (bytes: Uint8Array) => {
+    if (bytes.byteLength) buffers.push(bytes);
+    byteLength += (bytes.byteLength + 7) & ~7;
+  };
+  return {
+    add(length: number, nullCount: number, columnBuffers: ArrayBufferView[]) {
+      nodes.push({ length, nullCount });
+      for (const buffer of columnBuffers) {
+        const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+        if (!codec) {
+          regions.push({ offset: byteLength, length: bytes.byteLength });
+          append(bytes);
+          continue;
+        }
+        const compressed = codec.encode(bytes);
+        const keep = compressed.byteLength < bytes.byteLength;
+        const prefix = new Uint8Array(8);
+        new DataView(prefix.buffer).setBigInt64(0, keep ? BigInt(bytes.byteLength) : -1n, true);
+        regions.push({ offset: byteLength, length: 8 + (keep ? compressed : bytes).byteLength });
+        append(prefix);
+        append(keep ? compressed : bytes);
+      }
+    },
+    done: () => ({ nodes, regions, variadic: [], buffers, byteLength }),
+  };
+}
+
+/**
+ * A column's Arrow buffers (validity, offsets for text, values) from its vector: one pass, no
  * per-value allocation (strings are written into one buffer).
  */
-function buildBatch(vector: Vector, n: number, column: Column, type: DataType): Batch<unknown> {
+function columnBuffers(vector: Vector, n: number, column: Column): { nullCount: number; buffers: ArrayBufferView[] } {
   const validity = new Uint8Array((n + 7) >> 3);
   let nullCount = 0;
   const bad = (value: unknown) => new Error(`column "${column.name}" (${column.type}) cannot hold ${JSON.stringify(value)}`);
@@ -159,7 +200,7 @@ function buildBatch(vector: Vector, n: number, column: Column, type: DataType): 
     }
     values = out;
   }
-  return new Batch({ length: n, nullCount, type, validity: nullCount ? validity : new Uint8Array(0), values, offsets });
+  return { nullCount, buffers: [nullCount ? validity : new Uint8Array(0), ...(offsets ? [offsets] : []), values] };
 }
 
 const BLOCK = 4096; // text values written at a time
