@@ -112,6 +112,24 @@ test("text read back from an artifact: repeated and distinct values, nulls and U
   assert.deepEqual(back.rows, rows);
 });
 
+test("text read a row at a time in order holds one block of strings, not the column's; read out of order, the column is made whole once", () => {
+  const values = Array.from({ length: 10_000 }, (_, i) => (i % 7 === 0 ? null : i % 2 ? `Perú ${i % 5}` : `VCS-${i}`));
+  const fresh = () => (decodeArtifact(encodeArtifact(table({ v: "string" }, values.map((v) => ({ v })))), "t-latest") as ColumnarTable).vectors[0] as Utf8Vector;
+  const inOrder = fresh();
+  for (let i = 0; i < values.length; i++) assert.equal(inOrder.at(i), values[i]);
+  assert.equal(inOrder.holdsStrings, false, "a column read once in order leaves no string array behind");
+  const view = rowView(new ColumnarTable([{ name: "v", type: "string" }], [inOrder], values.length));
+  assert.deepEqual(Array.from({ length: values.length }, (_, i) => view.at(i).v), values, "a row view reads so too");
+  assert.equal(inOrder.holdsStrings, false);
+  const shuffled = fresh();
+  for (let k = 0; k < values.length; k++) {
+    const i = (k * 7919) % values.length;
+    assert.equal(shuffled.at(i), values[i]);
+  }
+  assert.equal(shuffled.holdsStrings, true, "out of order: made whole (after twice as many blocks as it has)");
+  assert.deepEqual(shuffled.strings(), values);
+});
+
 test("text decoded from an artifact stays UTF-8 bytes: carried, filtered, sorted, joined and concatenated, then written back the same", () => {
   const schema = { country: "string", serial: "string", n: "int" } as const;
   const rows = Array.from({ length: 9_000 }, (_, i) => ({

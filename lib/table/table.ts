@@ -138,7 +138,7 @@ export function vectorBuilder(column: Column, length: number): { set(i: number, 
 
 /** Row i's value of a column, as a cell (a Date made for an instant). */
 export function cell(vector: Vector, type: ColumnType, i: number): Value {
-  const v = vector instanceof Utf8Vector ? vector.strings()[i]! : vector[i]!;
+  const v = vector instanceof Utf8Vector ? vector.at(i) : vector[i]!;
   if (typeof v === "number") {
     if (type === "bool") return v === NULL_BOOL ? null : v === 1;
     if (v !== v) return null; // NaN

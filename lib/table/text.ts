@@ -6,6 +6,10 @@ import { isAscii } from "node:buffer";
 
 export class Utf8Vector {
   #strings: (string | null)[] | undefined;
+  #decoder: ReturnType<typeof blockDecoder> | undefined;
+  #block = -1; // the block whose strings `at` holds
+  #blockStrings: (string | null)[] = [];
+  #blocksDecoded = 0;
 
   /**
    * Value i is bytes[offsets[i]..offsets[i + 1]) as UTF-8, or null when bit i of `validity` is 0
@@ -21,7 +25,33 @@ export class Utf8Vector {
 
   /** The values as strings (each distinct value of a repetitive column made once), made at first use and kept. */
   strings(): (string | null)[] {
-    return (this.#strings ??= decodeStrings(this));
+    if (this.#strings) return this.#strings;
+    const decoder = blockDecoder(this);
+    const out: (string | null)[] = new Array(this.length);
+    for (let block = 0; block * BLOCK < this.length; block++) decoder(block, out, block * BLOCK);
+    return (this.#strings = out);
+  }
+
+  /** Whether the column's strings are made whole and kept (what {@link strings} does; `at` in order does not). */
+  get holdsStrings(): boolean {
+    return this.#strings !== undefined;
+  }
+
+  /**
+   * Value i as a string. A row at a time in order (a flow's rows, a filter), only the strings of the
+   * current block of values are held, so that a column read once leaves no string behind; read in
+   * any other order (a sort), the column's strings are made whole, once, as by {@link strings}.
+   */
+  at(i: number): string | null {
+    if (this.#strings) return this.#strings[i]!;
+    const block = Math.floor(i / BLOCK);
+    if (block !== this.#block) {
+      if (++this.#blocksDecoded > 2 * Math.ceil(this.length / BLOCK)) return this.strings()[i]!;
+      this.#decoder ??= blockDecoder(this);
+      this.#decoder(block, this.#blockStrings, 0);
+      this.#block = block;
+    }
+    return this.#blockStrings[i - block * BLOCK]!;
   }
 
   /** The values at these rows, in this order (-1 gives a null), copied as bytes: no string is made. */
@@ -105,37 +135,38 @@ export function concatUtf8(parts: Utf8Vector[], length: number): Utf8Vector {
 const BLOCK = 4096; // values decoded at once
 
 /**
- * The strings of a text vector. A block of ASCII values is read as one string and cut (cheap
- * slices); other text value by value. Each distinct value is looked up, and only a new one is
- * kept, as a string of its own rather than a slice that would hold its whole block: a registry
- * repeats its countries, methodologies and dates a hundred thousand times. A column whose values
- * are mostly distinct (serial numbers) stops looking after its first blocks.
+ * Decodes a text vector's strings a block at a time. A block of ASCII values is read as one string
+ * and cut (cheap slices); other text value by value. Each distinct value is looked up, and only a
+ * new one is kept, as a string of its own rather than a slice that would hold its whole block: a
+ * registry repeats its countries, methodologies and dates a hundred thousand times. A column whose
+ * values are mostly distinct (serial numbers) stops looking after its first blocks.
  */
-function decodeStrings(vector: Utf8Vector): (string | null)[] {
+function blockDecoder(vector: Utf8Vector): (block: number, out: (string | null)[], at: number) => void {
   const { offsets, length } = vector;
   const text = Buffer.from(vector.bytes.buffer, vector.bytes.byteOffset, vector.bytes.byteLength);
-  const out: (string | null)[] = new Array(length);
   let known: Map<string, string> | undefined = new Map();
-  for (let start = 0; start < length; start += BLOCK) {
+  let seen = 0;
+  return (block, out, at) => {
+    const start = block * BLOCK;
     const stop = Math.min(start + BLOCK, length);
     const from = offsets[start]!;
-    const block = isAscii(text.subarray(from, offsets[stop])) ? text.toString("latin1", from, offsets[stop]) : undefined;
+    const whole = isAscii(text.subarray(from, offsets[stop])) ? text.toString("latin1", from, offsets[stop]) : undefined;
     for (let i = start; i < stop; i++) {
       if (vector.isNull(i)) {
-        out[i] = null;
+        out[at + i - start] = null;
         continue;
       }
-      const value = block !== undefined ? block.slice(offsets[i]! - from, offsets[i + 1]! - from) : text.toString("utf8", offsets[i], offsets[i + 1]);
+      const value = whole !== undefined ? whole.slice(offsets[i]! - from, offsets[i + 1]! - from) : text.toString("utf8", offsets[i], offsets[i + 1]);
       if (!known) {
-        out[i] = value;
+        out[at + i - start] = value;
         continue;
       }
       let found = known.get(value);
       if (found === undefined) known.set((found = text.toString("utf8", offsets[i], offsets[i + 1])), found);
-      out[i] = found;
+      out[at + i - start] = found;
     }
     // Keep looking while at most half of the values seen were new.
-    if (known && known.size > stop / 2) known = undefined;
-  }
-  return out;
+    seen += stop - start;
+    if (known && known.size > seen / 2) known = undefined;
+  };
 }
