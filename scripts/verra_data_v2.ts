@@ -88,9 +88,9 @@ const flow = derivedFlow({
 /** A text column's dates (parsed as naive UTC) as milliseconds, NaN where none. */
 function timestamps(input: Table, name: string): Float64Array {
   const t = columnar(input);
-  const texts = t.texts(name);
+  const text = t.textAt(name);
   const out = new Float64Array(t.length);
-  for (let i = 0; i < out.length; i++) out[i] = utcMs(texts ? texts[i]! : null);
+  for (let i = 0; i < out.length; i++) out[i] = utcMs(text ? text(i) : null);
   return out;
 }
 

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { decodeLz4 } from "../lib/artifact/compression.ts";
-import { decodeArtifact, encodeArtifact, unwrapEnvelope } from "../lib/artifact/artifact.ts";
+import { decodeArtifact, encodeArtifact, encodeArtifactBody, unwrapEnvelope } from "../lib/artifact/artifact.ts";
 import {
   concatRows, dropColumns, filterRows, renameColumns, rowView, selectColumns, selectRows, sortRowsBy, withColumns, withVectors,
 } from "../lib/table/operations.ts";
@@ -120,6 +120,8 @@ test("text read a row at a time in order holds one block of strings, not the col
   assert.equal(inOrder.holdsStrings, false, "a column read once in order leaves no string array behind");
   const view = rowView(new ColumnarTable([{ name: "v", type: "string" }], [inOrder], values.length));
   assert.deepEqual(Array.from({ length: values.length }, (_, i) => view.at(i).v), values, "a row view reads so too");
+  const byName = new ColumnarTable([{ name: "v", type: "string" }], [inOrder], values.length).textAt("v")!;
+  assert.deepEqual(Array.from({ length: values.length }, (_, i) => byName(i)), values, "and a table's textAt");
   assert.equal(inOrder.holdsStrings, false);
   const shuffled = fresh();
   for (let k = 0; k < values.length; k++) {
@@ -128,6 +130,18 @@ test("text read a row at a time in order holds one block of strings, not the col
   }
   assert.equal(shuffled.holdsStrings, true, "out of order: made whole (after twice as many blocks as it has)");
   assert.deepEqual(shuffled.strings(), values);
+});
+
+test("the table a write hands to the next flows of a build holds text as the bytes written, and reads as the artifact does", () => {
+  const input = table({ name: "string", n: "int" }, [
+    { name: "héllo ✓", n: 1 }, { name: null, n: 2 }, { name: "lone \ud800 surrogate", n: 3 }, { name: "", n: null },
+  ]);
+  const body = encodeArtifactBody(input);
+  const handed = body.table;
+  assert.ok(handed.vectors[0] instanceof Utf8Vector, "no array of strings kept");
+  const bytes = Buffer.concat([...body.chunks()]);
+  assert.deepEqual(plain(handed), plain(decodeArtifact(bytes, "t-latest")), "what a flow reading the lake would read (U+FFFD for the lone surrogate)");
+  assert.equal(handed.rows[2]!.name, "lone \ufffd surrogate");
 });
 
 test("text decoded from an artifact stays UTF-8 bytes: carried, filtered, sorted, joined and concatenated, then written back the same", () => {

@@ -4,7 +4,7 @@ import {
   bool, dateDay, Endianness, float64, getCompressionCodec, int64, timestamp, TimeUnit, utf8, Version, type DataType, type Field as ArrowField,
 } from "@uwdata/flechette";
 import { encodeIPC } from "@uwdata/flechette/src/encode/encode-ipc.js";
-import { columnar, NULL_BOOL, Utf8Vector, type ColumnarTable, type Column, type ColumnType, type Table, type Vector } from "../table/table.ts";
+import { columnar, ColumnarTable, NULL_BOOL, Utf8Vector, type Column, type ColumnType, type Table, type Vector } from "../table/table.ts";
 import { ARROW_CODEC, COMPRESSIONS, compressionUnavailable, DEFAULT_COMPRESSION, type Compression } from "./compression.ts";
 import { envelope, envelopeChunks, envelopeLength, type FeatherPieces } from "./envelope.ts";
 
@@ -51,11 +51,13 @@ function featherPieces(input: Table, compression: Compression): FeatherPieces & 
   const pandasColumns: object[] = [];
   const nullCounts: number[] = [];
   const body = recordBatchBody(compression);
+  const written: Vector[] = []; // the table as written: text as the bytes just made, not strings
   const t = columnar(input); // a table of rows is read column by column here, each value checked
   for (const [k, column] of t.columns.entries()) {
     const type = arrowType(column.type);
     // Each column's buffers are compressed as soon as they are made: only the compressed ones stay.
-    const { nullCount, buffers } = columnBuffers(t.vectors[k]!, t.length, column);
+    const { nullCount, buffers, text } = columnBuffers(t.vectors[k]!, t.length, column);
+    written.push(text ?? t.vectors[k]!);
     body.add(t.length, nullCount, buffers);
     fields.push({ name: column.name, type, nullable: true, metadata: new Map() });
     nullCounts.push(nullCount);
@@ -81,7 +83,7 @@ function featherPieces(input: Table, compression: Compression): FeatherPieces & 
   };
   encodeIPC({ schema, dictionaries: [], records: [{ length: t.length, ...body.done() }] }, { format: "file", sink: sink as never, codec: ARROW_CODEC[compression] ?? undefined });
   if (length === 0) throw new Error("Arrow encoding produced no bytes");
-  return { pieces, length, nullCounts, table: t };
+  return { pieces, length, nullCounts, table: new ColumnarTable(t.columns, written, t.length) };
 }
 
 /**
@@ -128,7 +130,7 @@ function recordBatchBody(compression: Compression) {
  * A column's Arrow buffers (validity, offsets for text, values) from its vector: one pass, no
  * per-value allocation (strings are written into one buffer).
  */
-function columnBuffers(vector: Vector, n: number, column: Column): { nullCount: number; buffers: ArrayBufferView[] } {
+function columnBuffers(vector: Vector, n: number, column: Column): { nullCount: number; buffers: ArrayBufferView[]; text?: Utf8Vector } {
   const validity = new Uint8Array((n + 7) >> 3);
   let nullCount = 0;
   const bad = (value: unknown) => new Error(`column "${column.name}" (${column.type}) cannot hold ${JSON.stringify(value)}`);
@@ -200,7 +202,10 @@ function columnBuffers(vector: Vector, n: number, column: Column): { nullCount: 
     }
     values = out;
   }
-  return { nullCount, buffers: [nullCount ? validity : new Uint8Array(0), ...(offsets ? [offsets] : []), values] };
+  const buffers = [nullCount ? validity : new Uint8Array(0), ...(offsets ? [offsets] : []), values];
+  // Strings written as bytes are kept as those bytes (a later flow of the build reads them as from the lake).
+  const text = Array.isArray(vector) ? new Utf8Vector(values as Uint8Array, offsets!, nullCount ? validity : null, n) : undefined;
+  return { nullCount, buffers, text };
 }
 
 const BLOCK = 4096; // text values written at a time

@@ -72,6 +72,16 @@ export class ColumnarTable implements Table {
     return at < 0 ? undefined : this.vectors[at];
   }
 
+  /**
+   * A text column's value by row, or undefined without that column or when it is not text: read
+   * in row order, a decoded column keeps no array of its strings (see Utf8Vector.at).
+   */
+  textAt(name: string): ((i: number) => string | null) | undefined {
+    const vector = this.vector(name);
+    if (vector instanceof Utf8Vector) return (i) => vector.at(i);
+    return Array.isArray(vector) ? (i) => vector[i]! : undefined;
+  }
+
   /** A text column's values as strings, or undefined without that column or when it is not text. */
   texts(name: string): (string | null)[] | undefined {
     const vector = this.vector(name);

@@ -120,9 +120,9 @@ export function fixRegions(input: Table): Table {
 /** Column `name` as text, each value through `map` (a value that is not text reads as null). */
 function mapStrings(input: Table, name: string, map: (value: string | null) => string | null): Table {
   const t = columnar(input);
-  const texts = t.texts(name);
+  const text = t.textAt(name);
   const out: (string | null)[] = new Array(t.length);
-  for (let i = 0; i < t.length; i++) out[i] = map(texts ? texts[i]! : null);
+  for (let i = 0; i < t.length; i++) out[i] = map(text ? text(i) : null);
   return withVectors(t, [{ name, type: "string" }], [out]);
 }
 
