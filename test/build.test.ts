@@ -5,12 +5,14 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { decodeArtifact } from "../lib/artifact/artifact.ts";
-import { missingConsumerColumns } from "../lib/flows/flow.ts";
+import { derivedFlow, missingConsumerColumns, sourceFlow } from "../lib/flows/flow.ts";
 import { RunHistory } from "../lib/history/history.ts";
 import { parseKey } from "../lib/lake/lake.ts";
+import { runBuild } from "../lib/run/build.ts";
+import { ColumnarTable, Utf8Vector } from "../lib/table/table.ts";
 import { ALL_FLOWS } from "../scripts/flows.ts";
 import { startFakeSources, type FakeSources } from "./fakes/all.ts";
-import { runScript } from "./helpers.ts";
+import { flowBench, runScript } from "./helpers.ts";
 
 test("--concurrency is a whole number of at least 1: anything else is a usage error (exit 2) naming the flag", async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), "dp-build-usage-"));
@@ -103,4 +105,25 @@ test("build_frequent runs current_assets_prices then tokens_data_v2", async (t) 
   const runs = history.list({ parentId: build.id }).reverse();
   assert.deepEqual(runs.map((r) => [r.flow, r.status]), [["current_assets_prices", "succeeded"], ["tokens_data_v2", "succeeded"]]);
   assert.ok(Date.parse(runs[1]!.startedAt) >= Date.parse(runs[0]!.endedAt!), "one after the other");
+});
+
+test("in one process, a table a flow wrote is handed to the flows of the build that read it (its vectors, not a read of the lake), text as the bytes written", async (t) => {
+  const { config, log } = flowBench(t);
+  const counts = new Float64Array([1, 2, 3]);
+  const source = sourceFlow({
+    slug: "numbers",
+    fetch: async () => new ColumnarTable([{ name: "n", type: "int" }, { name: "label", type: "string" }], [counts, ["a", null, "ç"]], 3),
+  });
+  const seen: unknown[] = [];
+  const reader = (slug: string) => derivedFlow({
+    slug, from: ["numbers"],
+    build: ({ numbers }) => {
+      const t = numbers as ColumnarTable;
+      seen.push(t.vectors[0] === counts, t.vectors[1] instanceof Utf8Vector, t.texts("label"));
+      return numbers!;
+    },
+  });
+  const build = await runBuild({ name: "build_all", flows: [source, reader("first"), reader("second")], config, log, concurrency: 1, inProcess: true });
+  assert.deepEqual(build.outcomes.map((o) => o.status), ["succeeded", "succeeded", "succeeded"]);
+  assert.deepEqual(seen, [true, true, ["a", null, "ç"], true, true, ["a", null, "ç"]], "both readers got the written table itself");
 });

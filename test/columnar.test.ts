@@ -139,11 +139,12 @@ test("the table a write hands to the next flows of a build holds text as the byt
     { name: "héllo ✓", n: 1 }, { name: null, n: 2 }, { name: "lone \ud800 surrogate", n: 3 }, { name: "", n: null },
   ]);
   const body = encodeArtifactBody(input);
-  const handed = body.table;
+  const handed = body.table!;
   assert.ok(handed.vectors[0] instanceof Utf8Vector, "no array of strings kept");
   const bytes = Buffer.concat([...body.chunks()]);
   assert.deepEqual(plain(handed), plain(decodeArtifact(bytes, "t-latest")), "what a flow reading the lake would read (U+FFFD for the lone surrogate)");
   assert.equal(handed.rows[2]!.name, "lone \ufffd surrogate");
+  assert.equal(encodeArtifactBody(input, "lz4", { handOn: false }).table, undefined, "a flow nothing reads after it keeps no such copy");
 });
 
 test("text decoded from an artifact stays UTF-8 bytes: carried, filtered, sorted, joined and concatenated, then written back the same", () => {

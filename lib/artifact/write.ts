@@ -22,13 +22,16 @@ export interface ArtifactBody {
 /** An encoded table and, by column in order, how many of its values are null (for validation). */
 export interface EncodedTable extends ArtifactBody {
   nullCounts: number[];
-  /** The table as written, by columns (what a later step of the same build reads instead of rows). */
-  table: ColumnarTable;
+  /** The table as written, by columns (what a later flow of the same build reads instead of the lake), unless not asked for. */
+  table?: ColumnarTable;
 }
 
-/** Encode a table as an envelope written in pieces (the Feather bytes are kept, the base64 is made on demand). */
-export function encodeArtifactBody(input: Table, compression: Compression = DEFAULT_COMPRESSION): EncodedTable {
-  const feather = featherPieces(input, compression);
+/**
+ * Encode a table as an envelope written in pieces (the Feather bytes are kept, the base64 is made on
+ * demand). With `handOn: false` the table as written is not kept (nothing reads it after this write).
+ */
+export function encodeArtifactBody(input: Table, compression: Compression = DEFAULT_COMPRESSION, options: { handOn?: boolean } = {}): EncodedTable {
+  const feather = featherPieces(input, compression, options.handOn ?? true);
   return { length: envelopeLength(feather.length), chunks: () => envelopeChunks(feather), nullCounts: feather.nullCounts, table: feather.table };
 }
 
@@ -37,12 +40,12 @@ export function encodeArtifactBody(input: Table, compression: Compression = DEFA
  * as asked (a buffer that compression does not shrink is kept as it is, marked so, as pyarrow does).
  */
 export function encodeFeather(input: Table, compression: Compression = DEFAULT_COMPRESSION): Uint8Array {
-  const { pieces, length } = featherPieces(input, compression);
+  const { pieces, length } = featherPieces(input, compression, false);
   return Buffer.concat(pieces, length);
 }
 
 /** The Feather pieces, and the null values of each column (counted while it was built). */
-function featherPieces(input: Table, compression: Compression): FeatherPieces & { nullCounts: number[]; table: ColumnarTable } {
+function featherPieces(input: Table, compression: Compression, handOn: boolean): FeatherPieces & { nullCounts: number[]; table?: ColumnarTable } {
   if (input.columns.length === 0) throw new Error("a table without columns cannot be written as an artifact");
   if (!Object.hasOwn(ARROW_CODEC, compression)) throw new Error(`"${compression}" is not an artifact compression (${COMPRESSIONS.join(", ")})`);
   const unavailable = compressionUnavailable(compression);
@@ -51,13 +54,13 @@ function featherPieces(input: Table, compression: Compression): FeatherPieces & 
   const pandasColumns: object[] = [];
   const nullCounts: number[] = [];
   const body = recordBatchBody(compression);
-  const written: Vector[] = []; // the table as written: text as the bytes just made, not strings
+  const written: Vector[] | undefined = handOn ? [] : undefined; // the table as written: text as the bytes just made, not strings
   const t = columnar(input); // a table of rows is read column by column here, each value checked
   for (const [k, column] of t.columns.entries()) {
     const type = arrowType(column.type);
     // Each column's buffers are compressed as soon as they are made: only the compressed ones stay.
     const { nullCount, buffers, text } = columnBuffers(t.vectors[k]!, t.length, column);
-    written.push(text ?? t.vectors[k]!);
+    written?.push(text ?? t.vectors[k]!);
     body.add(t.length, nullCount, buffers);
     fields.push({ name: column.name, type, nullable: true, metadata: new Map() });
     nullCounts.push(nullCount);
@@ -83,7 +86,7 @@ function featherPieces(input: Table, compression: Compression): FeatherPieces & 
   };
   encodeIPC({ schema, dictionaries: [], records: [{ length: t.length, ...body.done() }] }, { format: "file", sink: sink as never, codec: ARROW_CODEC[compression] ?? undefined });
   if (length === 0) throw new Error("Arrow encoding produced no bytes");
-  return { pieces, length, nullCounts, table: new ColumnarTable(t.columns, written, t.length) };
+  return { pieces, length, nullCounts, table: written && new ColumnarTable(t.columns, written, t.length) };
 }
 
 /**

@@ -139,6 +139,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildResult> {
       const r = await runFlow(flow, {
         config: options.config, lake, history, log: options.log, trigger: "build_all", parentId: runId, staleUpstreams: stale,
         upstream: (up) => written.get(up),
+        handOn: readersLeft.get(slug)! > 0 && !options.config.dryRun,
       });
       if (r.status === "succeeded" && r.table && !options.config.dryRun && readersLeft.get(slug)! > 0) written.set(slug, keptFor(slug, r.table));
       for (const up of upstreamOf(flow)) {

@@ -29,6 +29,8 @@ export interface RunOptions {
    * Their `-latest` key is still recorded as read; a missing one is read from the lake.
    */
   upstream?: (slug: string) => Table | undefined;
+  /** A later flow of this build reads the table written (build_all, in one process): it is handed on in the result. */
+  handOn?: boolean;
   /** Upstreams that failed in the same build (build_all): this run reads their previous `-latest`, and says so. */
   staleUpstreams?: string[];
   /** Injected for tests: retry sleeps and jitter. */
@@ -39,7 +41,7 @@ export interface RunOptions {
 export interface FlowResult {
   runId: number;
   status: "succeeded" | "failed";
-  /** The table written (or that would have been, in a dry run). */
+  /** The table written, as written (when `handOn` asked for it). */
   table?: Table;
   rows?: number;
   columns?: number;
@@ -92,7 +94,7 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
     const previous: Previous = config.dryRun && flow.dryRunDummy ? dummy(flow.slug, ctx) : await previousShape(flow.slug, lake, ctx);
     const result = flow.kind === "source" ? await flow.fetch(ctx) : await flow.build(await readUpstream(flow, lake, history, runId, options.upstream), ctx);
     // Encoded before validation (also in a dry run): the encoder counts each column's nulls.
-    const body = encodeArtifactBody(result, config.artifactCompression);
+    const body = encodeArtifactBody(result, config.artifactCompression, { handOn: options.handOn ?? false });
     const rows = rowCount(result);
     const next: TableShape = { columns: result.columns, rowCount: rows, nullCounts: body.nullCounts };
     const lacking = missingConsumerColumns(flow, result.columns.map((c) => c.name));
