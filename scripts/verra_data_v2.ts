@@ -40,6 +40,9 @@ const flow = derivedFlow({
   },
   build: ({ raw_verra_data: verra, raw_eth_moss_bridged_offsets: moss }, ctx) => {
     const mossSerials = new Set(moss.rows.map((r) => r["Serial Number"]));
+    // One string per project, not per issuance (a project has hundreds of rows).
+    const projectIds = new Map<string, string>();
+    const projectId = (id: string) => projectIds.get(id) ?? projectIds.set(id, `VCS-${id}`).get(id)!;
     const unknownCountries = new Set<string>();
     let missingVintage = 0;
 
@@ -69,7 +72,7 @@ const flow = derivedFlow({
         isMoss,
         code,
         r["Quantity Issued"] ?? null,
-        r.ID === null || r.ID === undefined ? null : `VCS-${r.ID}`,
+        r.ID === null || r.ID === undefined ? null : projectId(String(r.ID)),
       ];
     });
 
