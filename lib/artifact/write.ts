@@ -21,6 +21,8 @@ export interface ArtifactBody {
 
 /** An encoded table and, by column in order, how many of its values are null (for validation). */
 export interface EncodedTable extends ArtifactBody {
+  columns: Column[];
+  rowCount: number;
   nullCounts: number[];
   /** The table as written, by columns (what a later flow of the same build reads instead of the lake), unless not asked for. */
   table?: ColumnarTable;
@@ -32,7 +34,10 @@ export interface EncodedTable extends ArtifactBody {
  */
 export function encodeArtifactBody(input: Table, compression: Compression = DEFAULT_COMPRESSION, options: { handOn?: boolean } = {}): EncodedTable {
   const feather = featherPieces(input, compression, options.handOn ?? true);
-  return { length: envelopeLength(feather.length), chunks: () => envelopeChunks(feather), nullCounts: feather.nullCounts, table: feather.table };
+  return {
+    length: envelopeLength(feather.length), chunks: () => envelopeChunks(feather),
+    columns: feather.columns, rowCount: feather.rows, nullCounts: feather.nullCounts, table: feather.table,
+  };
 }
 
 /**
@@ -45,7 +50,7 @@ export function encodeFeather(input: Table, compression: Compression = DEFAULT_C
 }
 
 /** The Feather pieces, and the null values of each column (counted while it was built). */
-function featherPieces(input: Table, compression: Compression, handOn: boolean): FeatherPieces & { nullCounts: number[]; table?: ColumnarTable } {
+function featherPieces(input: Table, compression: Compression, handOn: boolean): FeatherPieces & { columns: Column[]; rows: number; nullCounts: number[]; table?: ColumnarTable } {
   if (input.columns.length === 0) throw new Error("a table without columns cannot be written as an artifact");
   if (!Object.hasOwn(ARROW_CODEC, compression)) throw new Error(`"${compression}" is not an artifact compression (${COMPRESSIONS.join(", ")})`);
   const unavailable = compressionUnavailable(compression);
@@ -86,7 +91,7 @@ function featherPieces(input: Table, compression: Compression, handOn: boolean):
   };
   encodeIPC({ schema, dictionaries: [], records: [{ length: t.length, ...body.done() }] }, { format: "file", sink: sink as never, codec: ARROW_CODEC[compression] ?? undefined });
   if (length === 0) throw new Error("Arrow encoding produced no bytes");
-  return { pieces, length, nullCounts, table: written && new ColumnarTable(t.columns, written, t.length) };
+  return { pieces, length, columns: t.columns, rows: t.length, nullCounts, table: written && new ColumnarTable(t.columns, written, t.length) };
 }
 
 /**

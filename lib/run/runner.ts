@@ -2,7 +2,7 @@
 // against the previous `-latest` (lib/run/validation.ts), write the historized copy then `-latest`,
 // and record the run (docs/architecture.md §6, §7).
 import { alertRunEnd } from "../alerts/send.ts";
-import { decodeArtifact, decodeArtifactSummary, decodeArtifactSummaryByRanges, encodeArtifactBody, type ArtifactBody } from "../artifact/artifact.ts";
+import { decodeArtifact, decodeArtifactSummary, decodeArtifactSummaryByRanges, encodeArtifactBody, type ArtifactBody, type Compression, type EncodedTable } from "../artifact/artifact.ts";
 import type { Config } from "../config/config.ts";
 import { ArtifactError, errorMessage, UserError, ValidationError } from "../core/errors.ts";
 import type { RunHistory, Trigger } from "../history/history.ts";
@@ -11,7 +11,7 @@ import { missingConsumerColumns, type DerivedFlow, type Flow, type FlowContext }
 import { historizedKey, latestKey, StorageError, type Lake } from "../lake/lake.ts";
 import { whileOpen } from "../process/last_resort.ts";
 import { selectColumns } from "../table/operations.ts";
-import { ColumnarTable, requireColumns, rowCount, type Table } from "../table/table.ts";
+import { ColumnarTable, requireColumns, type Table } from "../table/table.ts";
 import { withRetries, type RetryPolicy } from "./retry.ts";
 import { compareTables, type TableShape } from "./validation.ts";
 
@@ -92,12 +92,12 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
     if (!config.dryRun) await lake.checkUsable();
     // The previous shape is read first: its bytes are gone before the new table is in memory.
     const previous: Previous = config.dryRun && flow.dryRunDummy ? dummy(flow.slug, ctx) : await previousShape(flow.slug, lake, ctx);
-    const result = flow.kind === "source" ? await flow.fetch(ctx) : await flow.build(await readUpstream(flow, lake, history, runId, options.upstream), ctx);
-    // Encoded before validation (also in a dry run): the encoder counts each column's nulls.
-    const body = encodeArtifactBody(result, config.artifactCompression, { handOn: options.handOn ?? false });
-    const rows = rowCount(result);
-    const next: TableShape = { columns: result.columns, rowCount: rows, nullCounts: body.nullCounts };
-    const lacking = missingConsumerColumns(flow, result.columns.map((c) => c.name));
+    const body = await produce(flow, ctx, () => readUpstream(flow as DerivedFlow, lake, history, runId, options.upstream), {
+      compression: config.artifactCompression, handOn: options.handOn ?? false,
+    });
+    const { columns, rowCount: rows } = body;
+    const next: TableShape = { columns, rowCount: rows, nullCounts: body.nullCounts };
+    const lacking = missingConsumerColumns(flow, columns.map((c) => c.name));
     const problems = [
       ...(lacking.length ? [`the table lacks column(s) the dashboard API reads: ${lacking.join(", ")}`] : []),
       ...("unreadable" in previous ? emptyOverUnreadable(previous, next) : previous.shape ? compareTables(previous.shape, next, flow.sparse) : []),
@@ -105,7 +105,7 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
     if (problems.length) throw new ValidationError(`validation against ${latestKey(flow.slug)} failed: ${problems.join("; ")}; nothing written`);
     if (config.dryRun) {
       ctx.note("dry run: nothing written");
-      log.info(`dry run: would write ${rows} rows x ${result.columns.length} columns`);
+      log.info(`dry run: would write ${rows} rows x ${columns.length} columns`);
     } else {
       // The historized copy is written, and -latest copied from it: the same bytes, encoded once.
       const keys = [flow.historized === false ? undefined : await writeHistorized(lake, flow.slug, ctx.now, body), latestKey(flow.slug)]
@@ -116,14 +116,14 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
         history.addWrittenKey(runId, key);
         writtenKeys.push(key);
       }
-      log.info(`wrote ${rows} rows x ${result.columns.length} columns (${(body.length / 1e6).toFixed(1)} MB): ${keys.join(", ")}`);
+      log.info(`wrote ${rows} rows x ${columns.length} columns (${(body.length / 1e6).toFixed(1)} MB): ${keys.join(", ")}`);
     }
-    history.finish(runId, { status: "succeeded", attempts: 1 + retries, rows, columns: result.columns.length }, clock());
+    history.finish(runId, { status: "succeeded", attempts: 1 + retries, rows, columns: columns.length }, clock());
     closeRun();
     // Once the end is recorded; a flow of a build leaves its alert to the build (lib/alerts/alert.ts).
     if (options.parentId == null) await alertRunEnd(runId, { config, history, log });
     // Later flows of the same build read the table by columns, as they would from the lake.
-    return { runId, status: "succeeded", rows, columns: result.columns.length, writtenKeys, table: body.table };
+    return { runId, status: "succeeded", rows, columns: columns.length, writtenKeys, table: body.table };
   } catch (error) {
     const message = errorMessage(error);
     history.finish(runId, { status: "failed", attempts: 1 + retries, error: message }, clock());
@@ -132,6 +132,18 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
     if (options.parentId == null) await alertRunEnd(runId, { config, history, log });
     return { runId, status: "failed", writtenKeys, error: message };
   }
+}
+
+/**
+ * The flow's table, fetched or built from its upstreams, encoded (before validation, also in a dry
+ * run: the encoder counts each column's nulls). A function of its own, so that neither the table nor
+ * its inputs stay referenced from the run's frame through the writes that follow.
+ */
+async function produce(
+  flow: Flow, ctx: FlowContext, upstream: () => Promise<Record<string, Table>>, options: { compression: Compression; handOn: boolean },
+): Promise<EncodedTable> {
+  const table = flow.kind === "source" ? await flow.fetch(ctx) : await flow.build(await upstream(), ctx);
+  return encodeArtifactBody(table, options.compression, { handOn: options.handOn });
 }
 
 /**
