@@ -4,24 +4,7 @@
 // among its ancestors at start and, when it ends, stops the way it would on SIGTERM.
 // Linux only (/proc); elsewhere nothing is watched.
 import { readFileSync } from "node:fs";
-
-interface ProcessInfo {
-  ppid: number;
-  /** Clock ticks after boot: with the pid, names one process even if the pid is reused. */
-  startTime: string;
-  zombie: boolean;
-}
-
-function processInfo(pid: number): ProcessInfo | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name in parentheses (which may hold spaces): state ppid ... starttime (22nd field).
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { ppid: Number(fields[1]), startTime: fields[19]!, zombie: fields[0] === "Z" };
-  } catch {
-    return undefined;
-  }
-}
+import { processInfo } from "./processes.ts";
 
 /** npm sets its process title to `npm exec …` / `npm run …`; older ones show the npm-cli.js path. */
 function isNpm(pid: number): boolean {

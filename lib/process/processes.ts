@@ -9,9 +9,24 @@ export function processExists(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
   // A zombie (ended, not yet reaped by its parent) runs nothing any more. Linux only; elsewhere it exists.
+  return !processInfo(pid)?.zombie;
+}
+
+export interface ProcessInfo {
+  ppid: number;
+  /** Clock ticks after boot: with the pid, names one process even if the pid is reused. */
+  startTime: string;
+  zombie: boolean;
+}
+
+/** A process's parent, start time and state from /proc (Linux); undefined when it cannot be read. */
+export function processInfo(pid: number): ProcessInfo | undefined {
   try {
-    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name in parentheses (which may hold spaces): state ppid ... starttime (22nd field).
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { ppid: Number(fields[1]), startTime: fields[19]!, zombie: fields[0] === "Z" };
   } catch {
-    return true;
+    return undefined;
   }
 }
