@@ -8,10 +8,10 @@ import path from "node:path";
 import { test } from "node:test";
 import { Dictionary, Int32, Table as ArrowTable, tableToIPC, Utf8, vectorFromArray } from "apache-arrow";
 import {
-  decodeArtifactSummary, decodeArtifactSummaryByRanges, encodeArtifact, envelope, unwrapEnvelope, type ArtifactRanges, type ArtifactSummary,
+  decodeArtifactSummary, decodeArtifactSummaryByRanges, encodeArtifact, envelope, unwrapEnvelope, type ArtifactSummary,
 } from "../lib/artifact/artifact.ts";
 import { sourceFlow } from "../lib/flows/flow.ts";
-import { LocalLake, type Lake } from "../lib/lake/lake.ts";
+import { LocalLake, type ByteRanges, type Lake } from "../lib/lake/lake.ts";
 import { runFlow } from "../lib/run/runner.ts";
 import { table, type Table } from "../lib/table/table.ts";
 import { flowBench } from "./helpers.ts";
@@ -28,7 +28,7 @@ function rows(count: number): Table {
 }
 
 /** Ranges over bytes in memory, counting what is read. */
-function ranges(bytes: Buffer): ArtifactRanges & { reads: number; bytesRead: number } {
+function ranges(bytes: Buffer): ByteRanges & { reads: number; bytesRead: number } {
   const source = {
     size: bytes.length, reads: 0, bytesRead: 0,
     read: async (start: number, end: number) => {

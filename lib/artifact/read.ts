@@ -4,6 +4,7 @@ import {
   Batch, Column as ArrowColumn, Table as ArrowTable, tableFromIPC, Type, type DataType, type Field as ArrowField,
 } from "@uwdata/flechette";
 import { ArtifactError, errorMessage } from "../core/errors.ts";
+import type { ByteRanges } from "../lake/keys.ts";
 import { ColumnarTable, concatUtf8, NULL_BOOL, Utf8Vector, vectorBuilder, type Column, type ColumnType, type Table, type Value, type Vector } from "../table/table.ts";
 import { decodeBlocks } from "@uwdata/flechette/src/decode/block.js";
 import { decodeIPCFile } from "@uwdata/flechette/src/decode/decode-ipc.js";
@@ -42,12 +43,6 @@ export function decodeArtifactSummary(bytes: Uint8Array, key: string, options: {
   });
 }
 
-/** An artifact's size and its bytes [start, end) on demand (a lake's readRanges). */
-export interface ArtifactRanges {
-  size: number;
-  read(start: number, end: number): Promise<Buffer>;
-}
-
 const END_BYTES = 65_536; // read at each end of an artifact: the envelope, and most often all the Arrow metadata
 
 /**
@@ -57,7 +52,7 @@ const END_BYTES = 65_536; // read at each end of an artifact: the envelope, and 
  * Undefined when the artifact is small or not in regular lines (read it whole then). A failure
  * names the key; the whole artifact, read, tells then whether it is unreadable.
  */
-export async function decodeArtifactSummaryByRanges(source: ArtifactRanges, key: string): Promise<ArtifactSummary | undefined> {
+export async function decodeArtifactSummaryByRanges(source: ByteRanges, key: string): Promise<ArtifactSummary | undefined> {
   const { size } = source;
   if (size <= 4 * END_BYTES) return undefined;
   try {
