@@ -4,7 +4,6 @@ import {
   Batch, Column as ArrowColumn, Table as ArrowTable, tableFromIPC, Type, type DataType, type Field as ArrowField,
 } from "@uwdata/flechette";
 import { ArtifactError, errorMessage } from "../core/errors.ts";
-import type { ByteRanges } from "../lake/keys.ts";
 import { ColumnarTable, concatUtf8, NULL_BOOL, Utf8Vector, vectorBuilder, type Column, type ColumnType, type Table, type Value, type Vector } from "../table/table.ts";
 import { decodeBlocks } from "@uwdata/flechette/src/decode/block.js";
 import { decodeIPCFile } from "@uwdata/flechette/src/decode/decode-ipc.js";
@@ -41,6 +40,12 @@ export function decodeArtifactSummary(bytes: Uint8Array, key: string, options: {
     const nullCounts = columns.map(({ index }) => arrow.getChildAt(index).nullCount);
     return { columns: columns.map((c) => c.column), rowCount: arrow.numRows, nullCounts };
   });
+}
+
+/** A stored artifact's size, and its bytes [start, end) on demand (a lake's readRanges gives them). */
+export interface ByteRanges {
+  size: number;
+  read(start: number, end: number): Promise<Buffer>;
 }
 
 const END_BYTES = 65_536; // read at each end of an artifact: the envelope, and most often all the Arrow metadata

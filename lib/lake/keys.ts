@@ -1,7 +1,9 @@
 // The lake's contract: the Lake interface every kind of lake implements (lib/lake/lake.ts: a local
 // folder; lib/lake/s3.ts: an S3 bucket), the artifact keys and folder names a lake accepts, and the
 // error a storage failure becomes. It imports no lake, so that each kind of lake can import it.
-import type { ArtifactBody } from "../artifact/artifact.ts";
+import type { ArtifactBody, ByteRanges } from "../artifact/artifact.ts";
+
+export type { ByteRanges };
 import { ArtifactError, UserError } from "../core/errors.ts";
 
 export interface ArtifactInfo {
@@ -54,12 +56,6 @@ export interface Lake {
    * Optional: an S3 write is one PUT and leaves nothing behind.
    */
   sweepTemporaries?(): Promise<string[]>;
-}
-
-/** An artifact's size, and its bytes [start, end) on demand. */
-export interface ByteRanges {
-  size: number;
-  read(start: number, end: number): Promise<Buffer>;
 }
 
 export interface WriteOptions {
