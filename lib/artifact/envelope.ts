@@ -93,7 +93,8 @@ function pieceReader(pieces: Uint8Array[], maxLength: number): (length: number) 
  * which spares an allocation the size of the file, provided the text is in regular lines.
  */
 export function unwrapEnvelope(bytes: Buffer, options: { inPlace?: boolean } = {}): Buffer {
-  const keyAt = findDataKey(bytes);
+  const keyAt = dataKeyAt(bytes);
+  if (keyAt < 0) throw new Error('no "data" field');
   const open = bytes.indexOf(0x22 /* " */, keyAt + 6);
   const close = open < 0 ? -1 : bytes.indexOf(0x22, open + 1);
   if (open < 0 || close < 0) throw new Error('the "data" string is not terminated');
@@ -128,7 +129,7 @@ export interface RegularEnvelope {
  * are taken to be regular too: a reader of the Feather bytes so found must still check them.
  */
 export function regularEnvelope(head: Buffer, tail: Buffer, size: number): RegularEnvelope | undefined {
-  const keyAt = head.indexOf('"data": "') >= 0 ? head.indexOf('"data": "') : head.indexOf('"data":"');
+  const keyAt = dataKeyAt(head);
   const open = keyAt < 0 ? -1 : head.indexOf(0x22 /* " */, keyAt + 6);
   const dataStart = open + 1;
   const tailStart = size - tail.length;
@@ -184,12 +185,12 @@ function decodeRegularLines(bytes: Buffer, from: number, to: number): number | u
   let escapes = 0;
   for (let at = from + 76; at < to; at += 78) {
     // Not lines of 76: read the general way (which skips the spaces made so far, as whitespace).
-    if (at + 1 >= to || bytes[at] !== 0x5c /* \ */ || bytes[at + 1] !== 0x6e /* n */) return undefined;
+    if (at + 1 >= to || !isLineBreak(bytes, at)) return undefined;
     bytes[at] = 0x20;
     bytes[at + 1] = 0x20;
     escapes++;
   }
-  if (to - from >= 2 && bytes[to - 2] === 0x5c && bytes[to - 1] === 0x6e) { // a last line ended by one too
+  if (to - from >= 2 && isLineBreak(bytes, to - 2)) { // a last line ended by one too
     bytes[to - 2] = bytes[to - 1] = 0x20;
     escapes++;
   }
@@ -294,10 +295,8 @@ function decodeBase64(bytes: Uint8Array, from: number, to: number, out: Uint8Arr
   return written;
 }
 
-function findDataKey(bytes: Buffer): number {
+/** Where the envelope's "data" key is, or -1. */
+function dataKeyAt(bytes: Buffer): number {
   const compact = bytes.indexOf('"data":');
-  if (compact >= 0) return compact;
-  const spaced = bytes.indexOf('"data" :');
-  if (spaced >= 0) return spaced;
-  throw new Error('no "data" field');
+  return compact >= 0 ? compact : bytes.indexOf('"data" :');
 }

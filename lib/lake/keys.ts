@@ -2,9 +2,9 @@
 // folder; lib/lake/s3.ts: an S3 bucket), the artifact keys and folder names a lake accepts, and the
 // error a storage failure becomes. It imports no lake, so that each kind of lake can import it.
 import type { ArtifactBody, ByteRanges } from "../artifact/artifact.ts";
+import { ArtifactError, UserError } from "../core/errors.ts";
 
 export type { ByteRanges };
-import { ArtifactError, UserError } from "../core/errors.ts";
 
 export interface ArtifactInfo {
   key: string;

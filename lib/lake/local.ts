@@ -63,10 +63,7 @@ export class LocalLake implements Lake {
 
   async readRanges<T>(key: string, use: (ranges: ByteRanges) => Promise<T>): Promise<T | undefined> {
     const file = this.file(key);
-    const handle = await this.guard(`read ${key}`, file, () => open(file, "r").catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return undefined;
-      throw error;
-    }));
+    const handle = await this.guard(`read ${key}`, file, () => ifExists(open(file, "r")));
     if (!handle) return undefined;
     try {
       const { size } = await this.guard(`read ${key}`, file, () => handle.stat());
@@ -246,9 +243,14 @@ function noneIfMissing(error: NodeJS.ErrnoException): never[] {
 }
 
 /** A file's bytes, or undefined when there is no such file. */
-async function readIfExists(file: string): Promise<Buffer | undefined> {
+function readIfExists(file: string): Promise<Buffer | undefined> {
+  return ifExists(readFile(file));
+}
+
+/** What a file operation gives, or undefined when there is no such file. */
+async function ifExists<T>(operation: Promise<T>): Promise<T | undefined> {
   try {
-    return await readFile(file);
+    return await operation;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw error;

@@ -139,7 +139,7 @@ export class S3Lake implements Lake {
       try {
         return await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal });
       } catch (error) {
-        if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404 && error.name !== "NoSuchBucket") return undefined;
+        if (isMissingKey(error)) return undefined;
         throw error;
       }
     });
@@ -238,7 +238,7 @@ export class S3Lake implements Lake {
       try {
         answer = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal });
       } catch (error) {
-        if (error instanceof S3ServiceException && (error.name === "NoSuchKey" || error.$metadata.httpStatusCode === 404) && error.name !== "NoSuchBucket") {
+        if (isMissingKey(error)) {
           return undefined;
         }
         throw error;
@@ -332,6 +332,11 @@ export class S3Lake implements Lake {
     const errno = (error as { code?: string }).code;
     return new SourceError(`${cannot}: ${this.endpoint} did not answer (${errno ?? firstLine(errorMessage(error))})`, true);
   }
+}
+
+/** The object is not there (a GET's NoSuchKey, a HEAD's bare 404), as opposed to its bucket. */
+function isMissingKey(error: unknown): boolean {
+  return error instanceof S3ServiceException && (error.name === "NoSuchKey" || error.$metadata.httpStatusCode === 404) && error.name !== "NoSuchBucket";
 }
 
 /** `"<32 hex>"`: the ETag of an object made by one PUT or a copy (a multipart upload's has a `-<parts>` suffix). */

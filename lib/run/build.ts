@@ -136,12 +136,14 @@ export async function runBuild(options: BuildOptions): Promise<BuildResult> {
       if (!lake) return runChild({ slug, stale, history, buildId: runId, name: options.name, processes: processes!, stoppedBy: () => stoppedBy });
       const began = Date.now();
       const flow = graph.flows.get(slug)!;
+      // A table a later flow of this build reads is handed on (a dry run writes none to hand on).
+      const handOn = readersLeft.get(slug)! > 0 && !options.config.dryRun;
       const r = await runFlow(flow, {
         config: options.config, lake, history, log: options.log, trigger: "build_all", parentId: runId, staleUpstreams: stale,
         upstream: (up) => written.get(up),
-        handOn: readersLeft.get(slug)! > 0 && !options.config.dryRun,
+        handOn,
       });
-      if (r.status === "succeeded" && r.table && !options.config.dryRun && readersLeft.get(slug)! > 0) written.set(slug, keptFor(slug, r.table));
+      if (handOn && r.status === "succeeded" && r.table) written.set(slug, keptFor(slug, r.table));
       for (const up of upstreamOf(flow)) {
         const left = (readersLeft.get(up) ?? 1) - 1;
         readersLeft.set(up, left);

@@ -26,7 +26,7 @@ export class Utf8Vector {
   /** The values as strings (each distinct value of a repetitive column made once), made at first use and kept. */
   strings(): (string | null)[] {
     if (this.#strings) return this.#strings;
-    const decoder = blockDecoder(this);
+    const decoder = (this.#decoder ??= blockDecoder(this));
     const out: (string | null)[] = new Array(this.length);
     for (let block = 0; block * BLOCK < this.length; block++) decoder(block, out, block * BLOCK);
     return (this.#strings = out);
