@@ -11,7 +11,7 @@ import {
   decodeArtifactSummary, decodeArtifactSummaryByRanges, encodeArtifact, envelope, unwrapEnvelope, type ArtifactSummary,
 } from "../lib/artifact/artifact.ts";
 import { sourceFlow } from "../lib/flows/flow.ts";
-import { LocalLake, type ByteRanges, type Lake } from "../lib/lake/lake.ts";
+import { LocalLake, StorageError, type ByteRanges, type Lake } from "../lib/lake/lake.ts";
 import { runFlow } from "../lib/run/runner.ts";
 import { table, type Table } from "../lib/table/table.ts";
 import { flowBench } from "./helpers.ts";
@@ -145,4 +145,32 @@ test("a flow's run reads only ranges of its large previous -latest, and still va
   assert.deepEqual(wholeReads, [], "never read whole");
   assert.equal(readdirSync(lakeDir).length, 2);
   assert.equal(whole(readFileSync(path.join(lakeDir, "sample-latest"))).rowCount, 39_800);
+});
+
+test("a large previous -latest whose ranges do not read is read whole, which decides: unreadable, it is never replaced by an empty table; a lake that fails fails the run, the previous kept", async (t) => {
+  const { config, lakeDir, history, log } = flowBench(t);
+  const local = new LocalLake(lakeDir);
+  const bytes = encodeArtifact(rows(40_000));
+  const feather = unwrapEnvelope(bytes);
+  const damaged = Buffer.from(feather);
+  damaged[feather.length - 8] ^= 0xff; // the footer's length: the ranged read fails, so does the whole one
+  const text = bytes.toString("latin1");
+  const broken = Buffer.from(`${text.slice(0, text.indexOf('"data": "') + 9)}${damaged.toString("base64").match(/.{1,76}/g)!.join("\\n")}\\n${text.slice(text.lastIndexOf('", "prefect_version"'))}`, "latin1");
+  await local.write("sample-latest", broken);
+  const wholeReads: string[] = [];
+  const lake: Lake = Object.assign(Object.create(local) as Lake, { read: (key: string) => { wholeReads.push(key); return local.read(key); } });
+  const flow = (data: Table) => sourceFlow({ slug: "sample", fetch: async () => data });
+  const empty = await runFlow(flow(rows(0)), { config, lake, history, log });
+  assert.equal(empty.status, "failed");
+  assert.match(empty.error!, /^validation against sample-latest failed: 0 rows, and the previous sample-latest cannot be read to tell whether it holds data \(artifact sample-latest holds no readable Feather table/);
+  assert.deepEqual(wholeReads, ["sample-latest"], "read whole once the ranges failed");
+  assert.deepEqual(readFileSync(path.join(lakeDir, "sample-latest")), broken, "the previous -latest as it was");
+
+  const failing: Lake = Object.assign(Object.create(local) as Lake, {
+    readRanges: async () => { throw new StorageError(`lake ${local.label}: cannot read sample-latest: disk gone (EIO)`, "EIO"); },
+  });
+  const down = await runFlow(flow(rows(40_000)), { config, lake: failing, history, log });
+  assert.equal(down.error, `lake ${local.label}: cannot read sample-latest: disk gone (EIO)`);
+  assert.deepEqual(readFileSync(path.join(lakeDir, "sample-latest")), broken, "still as it was");
+  assert.deepEqual(readdirSync(lakeDir), ["sample-latest"], "nothing else written");
 });
