@@ -2,6 +2,8 @@
 // feed it (lib/artifact/read.ts, envelope.ts, compression.ts): each gives what the plain way gives.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { decodeLz4 } from "../lib/artifact/compression.ts";
 import { decodeArtifact, encodeArtifact, encodeArtifactBody, unwrapEnvelope } from "../lib/artifact/artifact.ts";
 import {
@@ -12,6 +14,7 @@ import { envelope } from "../lib/artifact/envelope.ts";
 import {
   compressionRegistry, CompressionType, Dictionary, Float64, Int32, LargeUtf8, RecordBatch, RecordBatchFileWriter, Table as ArrowTable, tableToIPC, Utf8, vectorFromArray,
 } from "apache-arrow";
+import { col, tableBuilder, tableOf } from "../lib/table/columns.ts";
 import { recordBatches } from "./codec_helpers.ts";
 import { plain } from "./helpers.ts";
 
@@ -132,6 +135,45 @@ test("text read a row at a time in order holds one block of strings, not the col
   }
   assert.equal(shuffled.holdsStrings, true, "out of order: made whole (after twice as many blocks as it has)");
   assert.deepEqual(shuffled.strings(), values);
+});
+
+test("text made from strings is their UTF-8 bytes: nulls, empty, multi-byte, a lone surrogate, runs longer than one write", () => {
+  const values = [null, "", "héllo ✓", "lone \ud800 surrogate", "x".repeat(40_000), ...Array.from({ length: 9_000 }, (_, i) => (i % 5 ? `VCS-${i}` : null))];
+  const text = Utf8Vector.fromStrings(values);
+  assert.deepEqual(text.strings(), values.map((v) => v?.replace("\ud800", "\ufffd") ?? null));
+  assert.deepEqual(Buffer.from(text.bytes.subarray(0, text.offsets[values.length])), Buffer.from(values.map((v) => v ?? "").join(""), "utf8"));
+  assert.equal(text.isNull(0), true);
+  assert.equal(text.isNull(1), false, "an empty text is not a null");
+  assert.deepEqual(Utf8Vector.fromStrings(values, 3).strings(), values.slice(0, 3), "the first n only");
+});
+
+test("a table built a batch of entities at a time lets each batch go once read, and joins the batches in the order asked", async () => {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  const columns = { id: col.string("id"), n: col.int("n"), name: col.string("p.name") };
+  const batch = (from: number) => Array.from({ length: 1_000 }, (_, i) => ({ id: `e-${from + i}`, n: String(from + i), p: { name: i % 3 ? `Perú ${i % 4}` : null } }));
+  const all = [...batch(0), ...batch(1_000), ...batch(2_000)];
+  const builder = tableBuilder(columns);
+  // Watched by a FinalizationRegistry (a WeakRef would keep its target until the job that made it ends),
+  // and added from a function of its own, so that no variable of this (async) one still holds a batch.
+  const gone = new Set<string>();
+  const registry = new FinalizationRegistry((what: string) => gone.add(what));
+  for (const from of [0, 1_000, 2_000]) {
+    ((entities) => {
+      builder.add(entities);
+      registry.register(entities, `batch ${from}`);
+      registry.register(entities[1]!.p, `an object in batch ${from}`);
+    })(batch(from));
+  }
+  for (let round = 0; round < 20 && gone.size < 6; round++) {
+    gc();
+    await new Promise(setImmediate); // finalization callbacks run after the collection, as tasks
+  }
+  assert.equal(gone.size, 6, `no entity kept; let go: ${[...gone].join(", ") || "none"}`);
+  const order = Array.from({ length: all.length }, (_, i) => all.length - 1 - i);
+  const got = builder.finish(order);
+  assert.deepEqual(plain(got), plain(tableOf(order.map((i) => all[i]!), columns)));
+  assert.ok(got.vector("id") instanceof Utf8Vector && got.vector("name") instanceof Utf8Vector, "text as bytes");
 });
 
 test("the table a write hands to the next flows of a build holds text as the bytes written, and reads as the artifact does", () => {

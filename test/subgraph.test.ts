@@ -4,15 +4,16 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { test } from "node:test";
 import { encodeArtifact } from "../lib/artifact/artifact.ts";
-import { SourceError } from "../lib/core/errors.ts";
+import { SourceError, ValidationError } from "../lib/core/errors.ts";
 import { type FlowContext } from "../lib/flows/flow.ts";
 import { runFlow } from "../lib/run/runner.ts";
 import { RunHistory } from "../lib/history/history.ts";
 import { LocalLake } from "../lib/lake/lake.ts";
-import { fetchCollection, literal } from "../lib/sources/subgraph.ts";
-import { table } from "../lib/table/table.ts";
+import { fetchCollection, fetchTable, literal } from "../lib/sources/subgraph.ts";
+import { col, tableOf } from "../lib/table/columns.ts";
+import { table, Utf8Vector } from "../lib/table/table.ts";
 import { startFakeSubgraphs, type EntityRecord, type SubgraphFault } from "./fakes/subgraph.ts";
-import { memoryLogger, tempDir, testConfig } from "./helpers.ts";
+import { memoryLogger, plain, tempDir, testConfig } from "./helpers.ts";
 
 const TIE = 1_700_000_000;
 
@@ -76,6 +77,31 @@ test("DATA_PIPELINES_MAX_RECORDS=2500 keeps exactly the newest 2,500", async (t)
   const got = await fetchHoldings();
   assert.deepEqual(got.map((h) => h.id), expectedOrder(store.Holding).slice(0, 2_500));
   assert.ok(fake.requests.length <= 4, `stopped asking early (${fake.requests.length} requests)`);
+});
+
+const HOLDING_COLUMNS = { id: col.string("id"), token: col.string("token"), timestamp: col.int("timestamp"), tokenAmount: col.float("tokenAmount") };
+const holdingsQuery = { collection: "holdings", select: "token timestamp tokenAmount", orderBy: "timestamp", orderDirection: "desc" } as const;
+
+for (const [what, env] of [["every record", {}], ["the cap", { DATA_PIPELINES_MAX_RECORDS: "2500" }]] as const) {
+  test(`fetchTable reads each page into columns as it comes, ${what}: the table tableOf makes of the same records, same order; text as UTF-8 bytes`, async (t) => {
+    const { store, ctx } = await setup(t, env);
+    const got = await fetchTable(ctx, "holders", holdingsQuery, HOLDING_COLUMNS);
+    const expected = tableOf(await fetchCollection(ctx, "holders", holdingsQuery), HOLDING_COLUMNS);
+    assert.equal(got.length, "DATA_PIPELINES_MAX_RECORDS" in env ? 2_500 : store.Holding.length);
+    assert.deepEqual(plain(got), plain(expected));
+    assert.deepEqual(got.texts("id"), expectedOrder(store.Holding).slice(0, got.length), "timestamp descending, ties by id");
+    for (const name of ["id", "token"]) assert.ok(got.vector(name) instanceof Utf8Vector, `${name}: bytes, no array of strings`);
+  });
+}
+
+test("fetchTable counts the values that do not parse over every page, and fails once naming the column", async (t) => {
+  const { store, ctx } = await setup(t);
+  store.Holding[5]!.tokenAmount = "lots";
+  store.Holding[11_000]!.tokenAmount = "1e";
+  await assert.rejects(
+    fetchTable(ctx, "holders", holdingsQuery, HOLDING_COLUMNS),
+    (error: unknown) => error instanceof ValidationError && /^column tokenAmount: 2 values do not parse as a number \(first: "(lots|1e)"\)$/.test(error.message),
+  );
 });
 
 test("a nested sort key pages with a nested cursor (retire__timestamp)", async (t) => {

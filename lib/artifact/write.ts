@@ -152,28 +152,15 @@ function columnBuffers(vector: Vector, n: number, column: Column): { nullCount: 
   };
   let values: Uint8Array | Int32Array | Float64Array | BigInt64Array;
   let offsets: Int32Array | undefined;
-  if (vector instanceof Utf8Vector) {
-    // Text decoded from an artifact and not changed since: its bytes and offsets, as they are.
-    const { vector: text, nullCount: nulls } = vector.compact();
+  // Strings are made UTF-8 bytes first: those bytes are also what a later flow of the build reads.
+  let made: Utf8Vector | undefined;
+  if (Array.isArray(vector) || vector instanceof Utf8Vector) {
+    // Text as bytes (decoded from an artifact, or just made): its bytes and offsets, as they are.
+    if (Array.isArray(vector)) made = Utf8Vector.fromStrings(vector, n, column.name);
+    const { vector: text, nullCount: nulls } = (made ?? (vector as Utf8Vector)).compact();
     if (nulls) for (let i = 0; i < n; i++) present(i, text.isNull(i));
     values = text.bytes.subarray(0, text.offsets[n]);
     offsets = text.offsets.subarray(0, n + 1);
-  } else if (Array.isArray(vector)) {
-    offsets = new Int32Array(n + 1);
-    // Size the text buffer by character count (exact for ASCII); it grows only for multi-byte text.
-    let chars = 0;
-    for (let i = 0; i < n; i++) chars += vector[i]?.length ?? 0;
-    const text = textWriter(column.name, chars, offsets);
-    const texts: string[] = new Array(Math.min(BLOCK, n));
-    for (let start = 0; start < n; start += BLOCK) {
-      const count = Math.min(BLOCK, n - start);
-      for (let j = 0; j < count; j++) {
-        const v = vector[start + j]!;
-        texts[j] = present(start + j, v === null) ? v! : "";
-      }
-      text.write(texts, count, start);
-    }
-    values = text.bytes();
   } else if (column.type === "bool") {
     const out = new Uint8Array((n + 7) >> 3);
     for (let i = 0; i < n; i++) if (present(i, vector[i] === NULL_BOOL) && vector[i] === 1) out[i >> 3]! |= 1 << (i & 7);
@@ -211,71 +198,8 @@ function columnBuffers(vector: Vector, n: number, column: Column): { nullCount: 
     values = out;
   }
   const buffers = [nullCount ? validity : new Uint8Array(0), ...(offsets ? [offsets] : []), values];
-  // Strings written as bytes are kept as those bytes (a later flow of the build reads them as from the lake).
-  const text = Array.isArray(vector) ? new Utf8Vector(values as Uint8Array, offsets!, nullCount ? validity : null, n) : undefined;
-  return { nullCount, buffers, text };
+  return { nullCount, buffers, text: made };
 }
-
-const BLOCK = 4096; // text values written at a time
-
-const MAX_TEXT_BYTES = 0x7fffffff; // Arrow's 32-bit offsets
-const RUN_CHARS = 32_768; // text joined and written at once: a small string, which dies young
-
-/**
- * A column's text as UTF-8, a run of values at a time: one write per run of ASCII text (200,000
- * writes are most of the time of a large column, a few dozen are not), value by value otherwise,
- * as a value's lone surrogate must not pair with the next value's. The buffer is sized by
- * characters (exact for ASCII) and grows for multi-byte text.
- */
-function textWriter(name: string, chars: number, offsets: Int32Array) {
-  let data = Buffer.allocUnsafeSlow(chars + 16);
-  let end = 0;
-  const room = (bytes: number) => {
-    if (end + bytes <= data.length) return;
-    const grown = Buffer.allocUnsafeSlow(Math.max(Math.ceil(data.length * 1.5), end + bytes));
-    data.copy(grown, 0, 0, end);
-    data = grown;
-  };
-  const checked = () => {
-    if (end > MAX_TEXT_BYTES) throw new Error(`column "${name}" holds more than 2 GB of text`);
-  };
-  /** texts[from..to), the values of rows first + from to first + to - 1. */
-  const run = (texts: string[], from: number, to: number, first: number) => {
-    const text = to - from === 1 ? texts[from]! : texts.slice(from, to).join("");
-    if (Buffer.byteLength(text, "utf8") === text.length) { // all ASCII
-      room(text.length);
-      data.write(text, end, "latin1");
-      for (let j = from; j < to; j++) offsets[first + j + 1] = end += texts[j]!.length;
-      checked();
-      return;
-    }
-    for (let j = from; j < to; j++) {
-      const v = texts[j]!;
-      if (end + v.length * 3 > data.length) room(Buffer.byteLength(v, "utf8"));
-      offsets[first + j + 1] = end += data.write(v, end, "utf8");
-      checked();
-    }
-  };
-  return {
-    /** texts[0..count), the values of rows first to first + count - 1. */
-    write(texts: string[], count: number, first: number) {
-      let from = 0;
-      let runChars = 0;
-      for (let j = 0; j < count; j++) {
-        const length = texts[j]!.length;
-        if (j > from && runChars + length > RUN_CHARS) {
-          run(texts, from, j, first);
-          from = j;
-          runChars = 0;
-        }
-        runChars += length;
-      }
-      if (count > from) run(texts, from, count, first);
-    },
-    bytes: () => data.subarray(0, end),
-  };
-}
-
 
 /** ms x 1,000,000 as an int64 (little-endian halves at i), exactly: the product is beyond a double's 53 bits. */
 function writeNanoseconds(halves: Int32Array, i: number, ms: number): void {

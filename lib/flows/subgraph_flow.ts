@@ -1,8 +1,8 @@
 // The common shape of a subgraph dataset: one collection query, declared columns,
 // optionally a last step on the table.
-import { col, decimal, tableOf, type ColumnSpec } from "../table/columns.ts";
+import { col, decimal, type ColumnSpec } from "../table/columns.ts";
 import { sourceFlow, type FlowContext, type SourceFlow } from "./flow.ts";
-import { fetchCollection, type CollectionQuery, type SubgraphSource } from "../sources/subgraph.ts";
+import { fetchTable, type CollectionQuery, type SubgraphSource } from "../sources/subgraph.ts";
 import type { Table } from "../table/table.ts";
 
 export interface SubgraphFlowDefinition {
@@ -23,7 +23,7 @@ export function subgraphFlow(definition: SubgraphFlowDefinition): SourceFlow {
     historized: definition.historized,
     sparse: definition.sparse,
     fetch: async (ctx) => {
-      const table = tableOf(await fetchCollection(ctx, definition.source, definition.query), definition.columns);
+      const table = await fetchTable(ctx, definition.source, definition.query, definition.columns);
       return definition.then ? definition.then(table, ctx) : table;
     },
   });

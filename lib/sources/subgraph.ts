@@ -10,7 +10,8 @@ import { SourceError } from "../core/errors.ts";
 import { httpBounds, postJson } from "./http.ts";
 import { redact } from "../core/redact.ts";
 import type { SourceContext } from "./context.ts";
-import type { Entity } from "../table/columns.ts";
+import { tableBuilder, type ColumnSpec, type Entity } from "../table/columns.ts";
+import type { ColumnarTable } from "../table/table.ts";
 
 export type SubgraphSource = keyof Omit<Urls, "verraSearch" | "polygonRpc">;
 
@@ -38,6 +39,32 @@ export const PAGE_SIZE = 1000;
 
 /** Every entity of a collection (or the first DATA_PIPELINES_MAX_RECORDS in its order). */
 export async function fetchCollection(ctx: SourceContext, source: SubgraphSource, query: CollectionQuery, signal?: AbortSignal): Promise<Entity[]> {
+  const entities: Entity[] = [];
+  const order = await collect(ctx, source, query, signal, (page) => append(entities, page));
+  return Array.from(order, (i) => entities[i]!);
+}
+
+/**
+ * A collection as a table with these columns (as `tableOf` makes it from its entities), each page
+ * read into columns as it arrives: the entities of a page are let go at once, so that a large
+ * collection is never held as JSON objects (docs/architecture.md §5).
+ */
+export async function fetchTable(
+  ctx: SourceContext, source: SubgraphSource, query: CollectionQuery, columns: Record<string, ColumnSpec>, signal?: AbortSignal,
+): Promise<ColumnarTable> {
+  const table = tableBuilder(columns);
+  const order = await collect(ctx, source, query, signal, (page) => table.add(page));
+  return table.finish(order);
+}
+
+/**
+ * Page through a collection, handing each page's records to `take` as they come (a page's records
+ * tied on the sort key are handed on once their group is complete), and return the order of the
+ * records handed on (their indices in that sequence): sort key, then id, capped.
+ */
+async function collect(
+  ctx: SourceContext, source: SubgraphSource, query: CollectionQuery, signal: AbortSignal | undefined, take: (page: Entity[]) => void,
+): Promise<Int32Array> {
   const orderBy = query.orderBy ?? "id";
   const direction = query.orderDirection ?? "asc";
   const sign = direction === "desc" ? -1 : 1;
@@ -49,7 +76,16 @@ export async function fetchCollection(ctx: SourceContext, source: SubgraphSource
   const stop = new AbortController();
   if (signal?.aborted) stop.abort();
   signal?.addEventListener("abort", () => stop.abort(), { once: true, signal: stop.signal });
-  const out: Entity[] = [];
+  // Each record's sort key and id, in the order handed on: all the final sort needs.
+  const keys: unknown[] = [];
+  const ids: unknown[] = [];
+  const add = (records: Entity[]) => {
+    for (const e of records) {
+      keys.push(key.value(e));
+      ids.push(e.id);
+    }
+    take(records);
+  };
   let pages = 0;
   /** The first failure of a tie group fetched alongside the paging: it is the one reported. */
   let tieFailure: { error: unknown } | undefined;
@@ -70,26 +106,34 @@ export async function fetchCollection(ctx: SourceContext, source: SubgraphSource
         false,
       );
     }
-    ctx.log.progress(`${query.collection}: ${pages} pages, ${(out.length + rows.length).toLocaleString("en-US")} records`);
+    ctx.log.progress(`${query.collection}: ${pages} pages, ${(ids.length + rows.length).toLocaleString("en-US")} records`);
     return rows as Entity[];
   };
-  /** All entities matching `where`, by id: the cursor is unique, so nothing is lost. */
-  const allById = async (where: Record<string, unknown>): Promise<Entity[]> => {
-    const found: Entity[] = [];
+  /**
+   * All entities matching `where`, by id, each page to `into` (the cursor is unique, so nothing is
+   * lost); with a cap, it stops once `total()` (the records so far, these included) reaches it.
+   */
+  const allById = async (where: Record<string, unknown>, into: (records: Entity[]) => void, total: () => number): Promise<void> => {
     let previous: Entity[] = [];
     for (let after: string | undefined; ;) {
       const cursor = after === undefined ? undefined : { shown: `id ${after}`, notPast: (e: Entity) => String(e.id) === after, previous };
       const rows = await page(merge(where, after === undefined ? {} : { id_gt: after }), "id", "asc", cursor);
-      append(found, rows);
-      if (rows.length < PAGE_SIZE || (cap !== undefined && out.length + found.length >= cap)) return found;
+      into(rows);
+      if (rows.length < PAGE_SIZE || (cap !== undefined && total() >= cap)) return;
       after = String(rows.at(-1)!.id);
       previous = rows;
     }
   };
+  /** A tie group: its records, handed on together once complete. */
+  const tieGroup = async (where: Record<string, unknown>): Promise<Entity[]> => {
+    const group: Entity[] = [];
+    await allById(where, (rows) => append(group, rows), () => ids.length + group.length);
+    return group;
+  };
 
   try {
     if (orderBy === "id" && direction === "asc") {
-      append(out, await allById(query.where ?? {}));
+      await allById(query.where ?? {}, add, () => ids.length);
     } else {
       const past = direction === "desc" ? "lt" : "gt";
       // The ties of one page are fetched while the next page is asked for: they do not wait on each other.
@@ -106,15 +150,15 @@ export async function fetchCollection(ctx: SourceContext, source: SubgraphSource
         };
         const rows = await page(merge(query.where ?? {}, last === undefined ? {} : key.filter(past, last)), orderBy, direction, check);
         if (rows.length < PAGE_SIZE) {
-          append(out, rows);
+          add(rows);
           break;
         }
         cursor = key.value(rows.at(-1)!);
         if (cursor === null || cursor === undefined) {
           throw new SourceError(`${label}: a full page ends on a record without ${orderBy} (id ${String(rows.at(-1)!.id)}); the cursor cannot move past it`, false);
         }
-        append(out, rows.filter((r) => key.value(r) !== cursor));
-        const tied = allById(merge(query.where ?? {}, key.filter("", cursor)));
+        add(rows.filter((r) => key.value(r) !== cursor));
+        const tied = tieGroup(merge(query.where ?? {}, key.filter("", cursor)));
         previous = rows;
         if (cap === undefined) {
           tied.catch((error: unknown) => {
@@ -124,21 +168,21 @@ export async function fetchCollection(ctx: SourceContext, source: SubgraphSource
           ties.push(tied);
           continue;
         }
-        append(out, await tied); // with a cap, the count must be known before asking for more
-        if (out.length >= cap) break;
+        add(await tied); // with a cap, the count must be known before asking for more
+        if (ids.length >= cap) break;
       }
-      for (const group of await Promise.all(ties)) append(out, group);
+      for (const group of await Promise.all(ties)) add(group);
     }
   } catch (error) {
     throw tieFailure ? tieFailure.error : error;
   } finally {
     stop.abort(); // what is still under way stops; and the listener on `signal` goes
   }
-  ctx.log.info(`${source} ${query.collection}: ${out.length} records in ${pages} pages`);
+  ctx.log.info(`${source} ${query.collection}: ${ids.length} records in ${pages} pages`);
   // Servers differ in how they order ties (graph-node breaks them by id in the sort's direction);
   // sorting here makes the documented order hold whatever the server did.
-  out.sort((a, b) => sign * compareValues(key.value(a), key.value(b)) || compareValues(a.id, b.id));
-  return cap !== undefined ? out.slice(0, cap) : out;
+  const order = Array.from({ length: ids.length }, (_, i) => i).sort((a, b) => sign * compareValues(keys[a], keys[b]) || compareValues(ids[a], ids[b]));
+  return Int32Array.from(cap !== undefined ? order.slice(0, cap) : order);
 }
 
 /**

@@ -4,7 +4,7 @@
 // refuses values that do not parse as their column's type (docs/architecture.md §6): a null is
 // a value the source said was null, never one we could not read.
 import { ValidationError } from "../core/errors.ts";
-import { ColumnarTable, vectorBuilder, type ColumnType, type Table, type Value } from "./table.ts";
+import { ColumnarTable, take, Utf8Builder, vectorBuilder, type ColumnType, type Value } from "./table.ts";
 
 /** A record as a source returns it: scalars as strings/numbers/booleans, nested objects, lists. */
 export type Entity = { [field: string]: unknown };
@@ -159,20 +159,60 @@ export const col = {
  * naming every column at fault) when a value does not parse as its column's type or a field is
  * absent from the answer: a table of nulls where the source sent nonsense is never returned.
  */
-export function tableOf(entities: Entity[], columns: Record<string, ColumnSpec>): Table {
+export function tableOf(entities: Entity[], columns: Record<string, ColumnSpec>): ColumnarTable {
+  const table = tableBuilder(columns);
+  table.add(entities);
+  return table.finish();
+}
+
+/**
+ * `tableOf` a batch of entities at a time (a subgraph's pages as they arrive): each batch is read
+ * into the columns at once, text as UTF-8 bytes, so that its entities can go. `finish` gives the
+ * table, its rows in `order` when given (indices into all the entities added), and fails as
+ * `tableOf` does.
+ */
+export function tableBuilder(columns: Record<string, ColumnSpec>): { add(entities: Entity[]): void; finish(order?: ArrayLike<number>): ColumnarTable } {
   const specs = Object.entries(columns);
   const tallies: Tally[] = specs.map(() => ({ invalid: 0, firstInvalid: undefined, missing: 0 }));
   const table = specs.map(([name, spec]) => ({ name, type: spec.type }));
-  const builders = table.map((column) => vectorBuilder(column, entities.length));
-  for (let i = 0; i < specs.length; i++) {
-    const { read } = specs[i]![1];
-    const { set } = builders[i]!;
-    const tally = tallies[i]!;
-    for (let r = 0; r < entities.length; r++) set(r, read(entities[r]!, tally));
-  }
-  const problems = specs.flatMap(([name, spec], i) => tallyProblems(name, spec, tallies[i]!, entities.length));
-  if (problems.length) throw new ValidationError(problems.join("; "));
-  return new ColumnarTable(table, builders.map((b) => b.vector), entities.length);
+  // Each column in buffers that grow as batches come (a batch's own vector is young garbage at once).
+  const built = table.map((column) => (column.type === "string" ? new Utf8Builder(column.name) : column.type === "bool" ? growing(Uint8Array) : growing(Float64Array)));
+  let records = 0;
+  return {
+    add(entities) {
+      specs.forEach(([, { read }], i) => {
+        const batch = vectorBuilder(table[i]!, entities.length);
+        const tally = tallies[i]!;
+        for (let r = 0; r < entities.length; r++) batch.set(r, read(entities[r]!, tally));
+        built[i]!.append(batch.vector as never);
+      });
+      records += entities.length;
+    },
+    finish(order) {
+      const problems = specs.flatMap(([name, spec], i) => tallyProblems(name, spec, tallies[i]!, records));
+      if (problems.length) throw new ValidationError(problems.join("; "));
+      const vectors = built.map((b) => (order ? take(b.finish(), order) : b.finish()));
+      return new ColumnarTable(table, vectors, order ? order.length : records);
+    },
+  };
+}
+
+/** A typed array appended to a batch at a time, in a buffer that grows by half when full. */
+function growing<T extends Float64Array | Uint8Array>(Type: { new (length: number): T }): { append(values: T): void; finish(): T } {
+  let data = new Type(1024);
+  let length = 0;
+  return {
+    append(values) {
+      if (length + values.length > data.length) {
+        const grown = new Type(Math.max(length + values.length, Math.ceil(data.length * 1.5)));
+        grown.set(data.subarray(0, length));
+        data = grown;
+      }
+      data.set(values, length);
+      length += values.length;
+    },
+    finish: () => data.subarray(0, length) as T,
+  };
 }
 
 function tallyProblems(name: string, spec: ColumnSpec, tally: Tally, records: number): string[] {
