@@ -9,7 +9,7 @@ import { derivedFlow, missingConsumerColumns, sourceFlow } from "../lib/flows/fl
 import { RunHistory } from "../lib/history/history.ts";
 import { parseKey } from "../lib/lake/lake.ts";
 import { runBuild } from "../lib/run/build.ts";
-import { ColumnarTable, Utf8Vector } from "../lib/table/table.ts";
+import { ColumnarTable, table, Utf8Vector } from "../lib/table/table.ts";
 import { ALL_FLOWS } from "../scripts/flows.ts";
 import { startFakeSources, type FakeSources } from "./fakes/all.ts";
 import { flowBench, runScript } from "./helpers.ts";
@@ -127,3 +127,34 @@ test("in one process, a table a flow wrote is handed to the flows of the build t
   assert.deepEqual(build.outcomes.map((o) => o.status), ["succeeded", "succeeded", "succeeded"]);
   assert.deepEqual(seen, [true, true, ["a", null, "ç"], true, true, ["a", null, "ç"]], "both readers got the written table itself");
 });
+
+test("in one process, derived flows run one at a time, the longest chain first, while source flows go on beside them", async (t) => {
+  const { config, log } = flowBench(t);
+  const one = (n: number) => table({ n: "int" }, [{ n }]);
+  let derivedBegan!: () => void;
+  const aDerivedBegan = new Promise<void>((resolve) => { derivedBegan = resolve; });
+  const fast = sourceFlow({ slug: "fast", fetch: async () => one(1) });
+  // Ends only once a derived flow has begun: a derived flow must not wait for every source.
+  const slow = sourceFlow({ slug: "slow", fetch: async () => { await aDerivedBegan; return one(2); } });
+  let building = 0;
+  let most = 0;
+  const began: string[] = [];
+  const reader = (slug: string, from: string[]) => derivedFlow({
+    slug, from,
+    build: async (inputs) => {
+      began.push(slug);
+      derivedBegan();
+      most = Math.max(most, ++building);
+      await new Promise(setImmediate); // another flow could start here, were it allowed to
+      building--;
+      return Object.values(inputs)[0]!;
+    },
+  });
+  const flows = [fast, slow, reader("b", ["fast"]), reader("c", ["fast"]), reader("a", ["fast"]), reader("after_a", ["a"]), reader("after_slow", ["slow"])];
+  const build = await runBuild({ name: "build_all", flows, config, log, concurrency: 8, inProcess: true });
+  assert.deepEqual(build.outcomes.map((o) => o.status), flows.map(() => "succeeded"));
+  assert.equal(most, 1, "never two derived flows at once");
+  assert.equal(began[0], "a", "the reader with a flow after it first");
+  assert.equal(began.at(-1), "after_slow", "the slow source ended after the derived flows began");
+});
+

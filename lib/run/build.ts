@@ -152,6 +152,10 @@ export async function runBuild(options: BuildOptions): Promise<BuildResult> {
       return { slug, status: r.status, ms: Date.now() - began, staleUpstreams: stale, error: r.error ?? null };
     };
 
+    // In one process, derived flows run one at a time beside the source flows: a derived flow only
+    // computes (its lake reads and writes are short), so two at once would take turns on the one
+    // thread anyway, each holding its tables meanwhile (-50 MiB at the peak of the derived build).
+    const oneAtATime = (slug: string) => lake !== undefined && graph.flows.get(slug)!.kind === "derived";
     await new Promise<void>((resolve, reject) => {
       const startReady = () => {
         if (pending.length === 0 && running.size === 0) return resolve();
@@ -159,6 +163,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildResult> {
           if (running.size >= options.concurrency) break;
           const ups = upstreamOf(graph.flows.get(slug)!).filter((u) => selected.has(u));
           if (!ups.every((u) => outcomes.has(u))) continue;
+          if (oneAtATime(slug) && [...running].some(oneAtATime)) continue;
           pending.splice(pending.indexOf(slug), 1);
           const stale = ups.filter((u) => outcomes.get(u)!.status === "failed");
           running.add(slug);
