@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Kind, parse, type TypeNode } from "graphql";
 import {
-  generateSubgraphData, byId, groupBy, weiToTonnes, TOKENS, TOKEN_KEYS, POOL_KEYS, SUBGRAPH_NAMES, EXCLUDED_RETIREE,
+  generateSubgraphData, byId, decimal, groupBy, longDecimal, weiToTonnes, TOKENS, TOKEN_KEYS, POOL_KEYS, SUBGRAPH_NAMES, EXCLUDED_RETIREE,
   MISPRICED_NCT_SWAP, KLIMA_TREASURY, OLYMPUS_DAO, ZERO_TX_HASH, type Store, type SubgraphData,
 } from "./subgraph_data.ts";
 
@@ -129,6 +129,14 @@ describe("generateSubgraphData", () => {
           }
         }
       }
+    }
+  });
+
+  test("BigDecimal texts never take an exponent, also past 1e21 (metrics compounded over a large scale's days)", () => {
+    for (const x of [0, -0, 1.5, 123.4567891, 1e20 + 0.5, 1e21, 4.76e25, -3e22]) {
+      assert.match(decimal(x), BIGDECIMAL, String(x));
+      assert.equal(Number(decimal(x)), Number(x.toFixed(6)), String(x));
+      assert.match(longDecimal(() => 0.5, Math.abs(x)), BIGDECIMAL, String(x));
     }
   });
 

@@ -194,15 +194,20 @@ function formatUnits(v: bigint, decimals: number): string {
 }
 
 /** A BigDecimal text of a float, as graph-node prints them: no exponent, no trailing zeros. */
-function decimal(x: number, places = 6): string {
-  const text = x.toFixed(places);
+export function decimal(x: number, places = 6): string {
+  const text = fixed(x, places);
   const trimmed = text.includes(".") ? text.replace(/\.?0+$/, "") : text;
   return trimmed === "-0" ? "0" : trimmed;
 }
 
+/** `x.toFixed(places)`, also from 1e21 on, where toFixed writes an exponent (metrics compounded over years of days). */
+function fixed(x: number, places: number): string {
+  return Math.abs(x) < 1e21 ? x.toFixed(places) : `${BigInt(Math.round(x))}.${"0".repeat(places)}`;
+}
+
 /** A BigDecimal with the long fractions the subgraphs produce (up to 18 places). */
-function longDecimal(rand: Rand, x: number): string {
-  const base = Math.max(0, x).toFixed(6);
+export function longDecimal(rand: Rand, x: number): string {
+  const base = fixed(Math.max(0, x), 6);
   return decimal(Number(base), 6) === "0" ? "0" : (base + digits(rand, int(rand, 0, 12))).replace(/\.?0+$/, "");
 }
 
