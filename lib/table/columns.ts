@@ -4,7 +4,7 @@
 // refuses values that do not parse as their column's type (docs/architecture.md §6): a null is
 // a value the source said was null, never one we could not read.
 import { ValidationError } from "../core/errors.ts";
-import { ColumnarTable, take, Utf8Builder, vectorBuilder, type ColumnType, type Value } from "./table.ts";
+import { ColumnarTable, take, Utf8Builder, vectorBuilder, withRoom, type ColumnType, type Value } from "./table.ts";
 
 /** A record as a source returns it: scalars as strings/numbers/booleans, nested objects, lists. */
 export type Entity = { [field: string]: unknown };
@@ -203,11 +203,7 @@ function growing<T extends Float64Array | Uint8Array>(Type: { new (length: numbe
   let length = 0;
   return {
     append(values) {
-      if (length + values.length > data.length) {
-        const grown = new Type(Math.max(length + values.length, Math.ceil(data.length * 1.5)));
-        grown.set(data.subarray(0, length));
-        data = grown;
-      }
+      data = withRoom(data, length + values.length, length);
       data.set(values, length);
       length += values.length;
     },

@@ -5,7 +5,7 @@
 import { UserError } from "../core/errors.ts";
 import { concatUtf8, Utf8Vector } from "./text.ts";
 
-export { concatUtf8, Utf8Builder, Utf8Vector } from "./text.ts";
+export { concatUtf8, Utf8Builder, Utf8Vector, withRoom } from "./text.ts";
 
 /** Column types, as docs/datasets.md §3.3 names them; each maps to one Arrow type (lib/artifact/write.ts). */
 export type ColumnType = "string" | "int" | "float" | "bool" | "timestamp" | "date";

@@ -183,6 +183,17 @@ function blockDecoder(vector: Utf8Vector): (block: number, out: (string | null)[
   };
 }
 
+/**
+ * `array` when it holds `needed` elements, else a copy of its first `used` in one half as large again
+ * (or of `needed`, if more): the buffers of a column built a batch at a time.
+ */
+export function withRoom<T extends Int32Array | Uint8Array | Float64Array>(array: T, needed: number, used = array.length): T {
+  if (needed <= array.length) return array;
+  const grown = new (array.constructor as new (length: number) => T)(Math.max(needed, Math.ceil(array.length * 1.5)));
+  grown.set(array.subarray(0, used));
+  return grown;
+}
+
 const WRITE_BLOCK = 4096; // text values written at a time
 const MAX_TEXT_BYTES = 0x7fffffff; // Arrow's 32-bit offsets
 const RUN_CHARS = 32_768; // text joined and written at once: a small string, which dies young
@@ -212,14 +223,8 @@ export class Utf8Builder {
   /** The first `count` values appended. */
   append(values: readonly (string | null)[], count = values.length): this {
     const first = this.#length;
-    if (first + count + 1 > this.#offsets.length) {
-      const offsets = new Int32Array(Math.max(first + count + 1, Math.ceil(this.#offsets.length * 1.5)));
-      offsets.set(this.#offsets);
-      this.#offsets = offsets;
-      const validity = new Uint8Array((offsets.length + 7) >> 3);
-      validity.set(this.#validity);
-      this.#validity = validity;
-    }
+    this.#offsets = withRoom(this.#offsets, first + count + 1);
+    this.#validity = withRoom(this.#validity, (first + count + 7) >> 3);
     const texts: string[] = new Array(Math.min(WRITE_BLOCK, count));
     for (let start = 0; start < count; start += WRITE_BLOCK) {
       const n = Math.min(WRITE_BLOCK, count - start);
