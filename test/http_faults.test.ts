@@ -13,7 +13,7 @@ import { SourceError } from "../lib/core/errors.ts";
 import { type FlowContext } from "../lib/flows/flow.ts";
 import { runFlow } from "../lib/run/runner.ts";
 import { RunHistory } from "../lib/history/history.ts";
-import { postJson, type HttpBounds } from "../lib/sources/http.ts";
+import { asciiJson, postJson, type HttpBounds } from "../lib/sources/http.ts";
 import { feeRedeemFactors } from "../lib/sources/polygon.ts";
 import { LocalLake } from "../lib/lake/lake.ts";
 import { withRetries } from "../lib/run/retry.ts";
@@ -108,6 +108,40 @@ test("headers, then one byte at a time: the deadline ends it though bytes keep c
   assert.match(error.message, /^test source \(.*\): no complete answer within 0\.3 s \(DATA_PIPELINES_HTTP_DEADLINE_SECONDS\)$/);
   assert.ok(ms >= 250 && ms < 5_000, `${ms} ms`);
   assert.ok(p.requests[0]!.bytesSent < 100, `stopped after ${p.requests[0]!.bytesSent} bytes`);
+});
+
+test("asciiJson: text past ASCII becomes \\u escapes that JSON.parse reads to exactly what decoding the bytes gives", () => {
+  const texts = [
+    "plain ASCII", "Café São Paulo – Ñandú", "碳中和 上海", "emoji 🌳 and 𝄞 (surrogate pairs)", "ĐắéáãÑúØñçõ–ô—",
+    "é".repeat(700), // one run of bytes past ASCII across the 512-byte blocks the scan skips by
+    `${"a".repeat(511)}ö${"b".repeat(600)}碳`, // a character split across a block's end
+  ];
+  const sent = [Buffer.from(JSON.stringify({ value: texts, key: "ключ" }))];
+  // Bytes that are not UTF-8 (a stray continuation, a sequence cut short by ASCII or by the end,
+  // an overlong form): U+FFFD each, as a decoding of the whole answer gives.
+  for (const bad of [[0x80], [0xe4, 0xb8], [0xc0, 0x80], [0xf0, 0x9f, 0x8c], [0xff, 0xfe]]) {
+    sent.push(Buffer.concat([Buffer.from('{"v":"x'), Buffer.from(bad), Buffer.from('y","w":"'), Buffer.from(bad), Buffer.from('"}')]));
+  }
+  for (const bytes of sent) {
+    const text = asciiJson(bytes);
+    assert.match(text, /^[\x00-\x7f]*$/);
+    assert.deepEqual(JSON.parse(text), JSON.parse(bytes.toString("utf8")));
+  }
+  assert.equal(asciiJson(Buffer.from('{"a":1}')), '{"a":1}');
+  // A character past ASCII outside a string is not JSON either way.
+  assert.throws(() => JSON.parse(asciiJson(Buffer.from("{é:1}"))), SyntaxError);
+});
+
+test("an answer with text past ASCII arrives whole; one that is not JSON is quoted as sent, with its size in bytes", async (t) => {
+  const names = Array.from({ length: 3_000 }, (_, i) => `Projet forestier n° ${i} – 碳汇 🌳`);
+  const good = await proxy(t, { fault: () => undefined, answer: JSON.stringify({ data: { names } }) });
+  const { value } = await post(good.url("/"));
+  assert.deepEqual((value as { data: { names: string[] } }).data.names, names);
+
+  const page = "<html>Serveur indisponible – 服务不可用</html>";
+  const bad = await proxy(t, { fault: always({ kind: "status", status: 200, body: page }) });
+  const { error } = await post(bad.url("/"), {}, 1);
+  assert.ok(error?.message.endsWith(`: answer is not valid JSON (${Buffer.byteLength(page)} bytes: ${page})`), error?.message);
 });
 
 test("an answer cut short (content-length larger than the body, then closed) is transient", async (t) => {

@@ -4,6 +4,7 @@
 // a body cut short or not JSON, HTTP 408, 429 and 5xx are transient (lib/run/retry.ts retries them);
 // other 4xx, 402, redirects, an answer over the cap and a Retry-After over its cap are permanent.
 // Messages name the source by origin and path only, redacted: never a query string.
+import { isAscii } from "node:buffer";
 import type { Dispatcher } from "undici";
 import type { Config } from "../config/config.ts";
 import { errorMessage, SourceError } from "../core/errors.ts";
@@ -110,23 +111,65 @@ async function readAnswer(response: Dispatcher.ResponseData, target: URL, where:
     body.destroy();
     throw tooLargeError(where, bounds.maxBytes, `its Content-Length says ${megabytes(declared)} MB`);
   }
-  const text = await readText(body, bounds.maxBytes, Number.isSafeInteger(declared) ? declared : undefined, where);
+  const { text, size } = await readText(body, bounds.maxBytes, Number.isSafeInteger(declared) ? declared : undefined, where);
   try {
     return JSON.parse(text);
   } catch {
-    throw new SourceError(`${where}: answer is not valid JSON (${Buffer.byteLength(text)} bytes${snippet(text)})`, true);
+    throw new SourceError(`${where}: answer is not valid JSON (${size} bytes${snippet(unescaped(text.slice(0, 1000)))})`, true);
   }
 }
 
-/** The body as text. Its bytes are not referenced once decoded, so that JSON.parse does not run beside them. */
-async function readText(body: Dispatcher.ResponseData["body"], maxBytes: number, declared: number | undefined, where: string): Promise<string> {
+/** The body as JSON text (see asciiJson) and its size in bytes. Its bytes are not referenced once decoded, so that JSON.parse does not run beside them. */
+async function readText(body: Dispatcher.ResponseData["body"], maxBytes: number, declared: number | undefined, where: string): Promise<{ text: string; size: number }> {
   const bytes = await readCapped(body, maxBytes, declared, where);
   try {
-    return bytes.toString("utf8");
+    return { text: asciiJson(bytes), size: bytes.length };
   } catch (error) {
     // V8 strings hold at most ~536 M characters: asking again would fail the same way.
     throw new SourceError(`${where}: answer of ${megabytes(bytes.length)} MB cannot be decoded (${errorMessage(error)}); lower DATA_PIPELINES_HTTP_MAX_MB`, false);
   }
+}
+
+const HEX = "0123456789abcdef";
+const ASCII_BLOCK = 512;
+
+/**
+ * UTF-8 JSON as text that JSON.parse reads to the same value, in ASCII: each character past ASCII
+ * written as its \u escape (outside a JSON string such a character is an error either way). One
+ * character past Latin-1 makes V8 hold a whole decoded answer at two bytes per character; in ASCII
+ * it takes one, and decoding and parsing it are faster (docs/architecture.md §6). Bytes that are
+ * not UTF-8 become U+FFFD, as a decoding of the whole answer makes them.
+ */
+export function asciiJson(bytes: Buffer): string {
+  if (isAscii(bytes)) return bytes.toString("latin1");
+  const parts: string[] = [];
+  let copied = 0;
+  for (let block = 0; block < bytes.length; block += ASCII_BLOCK) {
+    const end = Math.min(block + ASCII_BLOCK, bytes.length);
+    if (isAscii(bytes.subarray(block, end))) continue;
+    for (let i = Math.max(block, copied); i < end; i++) {
+      if (bytes[i]! < 0x80) continue;
+      // A run of bytes past ASCII holds whole characters: an ASCII byte never continues one.
+      let stop = i + 1;
+      while (stop < bytes.length && bytes[stop]! >= 0x80) stop++;
+      parts.push(bytes.toString("latin1", copied, i));
+      const chars = bytes.toString("utf8", i, stop);
+      let escaped = "";
+      for (let c = 0; c < chars.length; c++) {
+        const code = chars.charCodeAt(c);
+        escaped += `\\u${HEX[code >> 12]}${HEX[(code >> 8) & 15]}${HEX[(code >> 4) & 15]}${HEX[code & 15]}`;
+      }
+      parts.push(escaped);
+      copied = i = stop;
+    }
+  }
+  parts.push(bytes.toString("latin1", copied));
+  return parts.join("");
+}
+
+/** JSON text with \u escapes as the characters they stand for (for a message quoting an answer). */
+function unescaped(text: string): string {
+  return text.replace(/\\u([0-9a-f]{4})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
 /**
