@@ -120,6 +120,7 @@ export async function fetchVerra(ctx: SourceContext): Promise<ColumnarTable> {
   // The first failure stops the other windows: no new one starts, the requests under way are aborted
   // (and fail as "cancelled"); that first failure is the one every window reports.
   const stop = new AbortController();
+  const interned: Interned = new Map();
   let failure: { error: unknown } | undefined;
 
   const fetchWindow = async (w: Window): Promise<VerraRecord[]> => {
@@ -164,7 +165,7 @@ export async function fetchVerra(ctx: SourceContext): Promise<ColumnarTable> {
     config.verraConcurrency,
     async (w) => {
       // Columns are made as each window arrives, so the parsed answers do not pile up in memory.
-      const part = toColumns(await fetchWindow(w));
+      const part = toColumns(await fetchWindow(w), interned);
       rowsSoFar += part.length;
       windowsDone++;
       log.progress(`Verra: ${windowsDone}/${windows.length} windows, ${rowsSoFar.toLocaleString("en-US")} rows`);
@@ -179,7 +180,7 @@ export async function fetchVerra(ctx: SourceContext): Promise<ColumnarTable> {
 
 /** Records to the raw_verra_data table: keys renamed, in order of first appearance. */
 export function verraTable(records: VerraRecord[]): ColumnarTable {
-  return assemble([toColumns(records)]);
+  return assemble([toColumns(records, new Map())]);
 }
 
 /** The records of one window, by columns. */
@@ -203,8 +204,9 @@ const REPEATED = new Set([
 ]);
 // One copy of each repeated text: JSON.parse makes a new string per occurrence, and 500,000
 // records hold millions of copies of a few thousand names (this halves the table's memory).
-const interned = new Map<string, string>();
-function intern(value: Value): Value {
+// One map per fetch: the copies are the table's, not kept once the table is gone.
+type Interned = Map<string, string>;
+function intern(interned: Interned, value: Value): Value {
   if (typeof value !== "string") return value;
   const known = interned.get(value);
   if (known !== undefined) return known;
@@ -215,7 +217,7 @@ function intern(value: Value): Value {
 /** The known keys, renamed and typed. */
 const KNOWN = Object.entries(VERRA_COLUMNS).map(([key, [name, type]]) => ({ key, name, type, repeated: REPEATED.has(key) }));
 
-function toColumns(records: VerraRecord[]): Part {
+function toColumns(records: VerraRecord[], interned: Interned): Part {
   const keys = new Set<string>();
   const invalid = new Map<string, Unparsed>();
   const known = KNOWN.map(({ key, name, type, repeated }) => {
@@ -227,7 +229,7 @@ function toColumns(records: VerraRecord[]): Part {
         countInvalid(invalid, name, type, raw);
         value = null;
       }
-      out.set(r, repeated ? intern(value) : value);
+      out.set(r, repeated ? intern(interned, value) : value);
     }
     return out.vector;
   });
