@@ -6,7 +6,7 @@ import { TOKEN_NAMES, TOKENS } from "../lib/sources/constants.ts";
 import { UserError } from "../lib/core/errors.ts";
 import { derivedFlow } from "../lib/flows/flow.ts";
 import { feeRedeemFactors } from "../lib/sources/polygon.ts";
-import { table, type Row, type Table } from "../lib/table/table.ts";
+import { columnar, table, type Row, type Table } from "../lib/table/table.ts";
 
 const flow = derivedFlow({
   slug: "tokens_data_v2",
@@ -30,11 +30,12 @@ const flow = derivedFlow({
 
     const fees = await feeRedeemFactors(ctx);
 
+    const [depositedByPool, redeemedByPool] = [deposited, redeemed].map(totalsByPool);
     const rows: Row[] = TOKEN_NAMES.map((token) => {
       const info = TOKENS[token];
       const supply = token === "MCO2"
         ? total(mossBridged) - total(ethRetired)
-        : poolTotal(deposited, info.tokenAddress) - poolTotal(redeemed, info.tokenAddress);
+        : (depositedByPool.get(info.tokenAddress) ?? 0) - (redeemedByPool.get(info.tokenAddress) ?? 0);
       const price = number(prices[`${token.toLowerCase()}_price`]);
       const fee = fees[token];
       return {
@@ -68,15 +69,29 @@ const flow = derivedFlow({
 const number = (value: unknown): number | null => (typeof value === "number" && !Number.isNaN(value) ? value : null);
 
 /** Σ quantity, a null quantity counting 0. */
-function total(rows: Table, keep: (row: Row) => boolean = () => true): number {
+function total(input: Table): number {
+  const quantity = columnar(input).vector("quantity") as Float64Array;
   let sum = 0;
-  for (const row of rows.rows) if (keep(row)) sum += number(row.quantity) ?? 0;
+  for (const q of quantity) sum += q === q ? q : 0;
   return sum;
 }
 
-/** Σ quantity of the rows whose lower-cased pool is `address`. */
-function poolTotal(rows: Table, address: string): number {
-  return total(rows, (row) => typeof row.pool === "string" && row.pool.toLowerCase() === address);
+/** Σ quantity by lower-cased pool, each pool's rows added in order (read by columns: no row is made). */
+function totalsByPool(input: Table): Map<string, number> {
+  const t = columnar(input);
+  const quantity = t.vector("quantity") as Float64Array;
+  const pool = t.textAt("pool")!;
+  const sums = new Map<string, number>();
+  const lower = new Map<string, string>(); // a few pools over many rows: each lower-cased once
+  for (let i = 0; i < t.length; i++) {
+    const name = pool(i);
+    if (name === null) continue;
+    let key = lower.get(name);
+    if (key === undefined) lower.set(name, (key = name.toLowerCase()));
+    const q = quantity[i]!;
+    sums.set(key, (sums.get(key) ?? 0) + (q === q ? q : 0));
+  }
+  return sums;
 }
 
 export default flow;
