@@ -9,7 +9,7 @@ import { decodeArtifact, encodeArtifact, encodeArtifactBody, unwrapEnvelope } fr
 import {
   concatRows, dropColumns, filterRows, renameColumns, rowView, selectColumns, selectRows, sortRowsBy, withColumns, withVectors,
 } from "../lib/table/operations.ts";
-import { ColumnarTable, columnar, NULL_BOOL, rowCount, table, Utf8Vector, type Row, type Table } from "../lib/table/table.ts";
+import { ColumnarTable, columnar, columnsOf, concatVectors, DictText, NULL_BOOL, rowCount, table, Utf8Vector, type Row, type Table } from "../lib/table/table.ts";
 import { envelope } from "../lib/artifact/envelope.ts";
 import {
   compressionRegistry, CompressionType, Dictionary, Float64, Int32, LargeUtf8, RecordBatch, RecordBatchFileWriter, Table as ArrowTable, tableToIPC, Utf8, vectorFromArray,
@@ -209,6 +209,42 @@ test("text decoded from an artifact stays UTF-8 bytes: carried, filtered, sorted
   same(filterRows(decoded, (r) => r.country === "Perú"), rows.filter((r) => r.country === "Perú"));
   same(concatRows(decoded.columns, [decoded, selectRows(decoded, [1, 2])]), [...rows, rows[1]!, rows[2]!]);
   same(concatRows(decoded.columns, [decoded, table(schema, [rows[3]!])]), [...rows, rows[3]!]);
+});
+
+test("repeated text as codes into its distinct values: read, carried, filtered, sorted, joined, concatenated, written as the same text", () => {
+  const schema = { country: "string", n: "int" } as const;
+  const rows = Array.from({ length: 9_000 }, (_, i) => ({ country: i % 7 === 3 ? null : ["Brazil", "Perú", "India ✓", ""][i % 4]!, n: i }));
+  const dictionary: string[] = [];
+  const codes = new Map<string, number>();
+  const codeOf = (v: string | null) => (v === null ? -1 : codes.get(v) ?? (codes.set(v, dictionary.push(v) - 1), dictionary.length - 1));
+  // Two windows of a source, the dictionary growing as the second is read.
+  const part = (from: number, to: number) => new DictText(Int32Array.from(rows.slice(from, to), (r) => codeOf(r.country)), dictionary);
+  const first = part(0, 4_000);
+  const joined = concatVectors({ name: "country", type: "string" }, [first, part(4_000, 9_000)]);
+  assert.ok(joined instanceof DictText, "parts sharing a dictionary join by their codes");
+  assert.equal(joined.dictionary.length, 4, "each distinct value once");
+  const t = new ColumnarTable(columnsOf(schema), [joined, Float64Array.from(rows, (r) => r.n)], rows.length);
+  assert.deepEqual(plain(t).rows, rows);
+  assert.deepEqual(t.texts("country"), rows.map((r) => r.country));
+  const bytes = encodeArtifact(table(schema, rows));
+  assert.deepEqual(encodeArtifact(t), bytes, "written as the text it stands for: the same bytes as from strings");
+  assert.ok(encodeArtifactBody(t).table!.vectors[0] instanceof DictText, "handed on to the next flows as codes, not as the bytes written");
+  const same = (made: Table, expected: Row[]) => {
+    assert.deepEqual(plain(made).rows, expected);
+    assert.deepEqual(encodeArtifact(made), encodeArtifact(table(schema, expected)));
+  };
+  const picked = selectRows(t, [5, -1, 0, 7]);
+  assert.ok((picked as ColumnarTable).vectors[0] instanceof DictText, "rows taken as codes");
+  same(picked, [rows[5]!, { country: null, n: null }, rows[0]!, rows[7]!]);
+  same(sortRowsBy(t, (i) => i % 10, { descending: true }), [...rows.keys()].sort((a, b) => (b % 10) - (a % 10) || a - b).map((i) => rows[i]!));
+  same(filterRows(t, (r) => r.country === "Perú"), rows.filter((r) => r.country === "Perú"));
+  const decoded = decodeArtifact(bytes, "t-latest") as ColumnarTable;
+  same(concatRows(t.columns, [t, decoded, selectRows(t, [1, 2])]), [...rows, ...rows, rows[1]!, rows[2]!]);
+  // Parts with dictionaries of their own: their values, as strings.
+  const apart = concatVectors({ name: "country", type: "string" }, [part(0, 3), new DictText(Int32Array.of(0, -1), ["Chile"])]);
+  assert.deepEqual(apart, ["Brazil", "Perú", "India ✓", "Chile", null]);
+  // The first n of a longer part.
+  assert.deepEqual((concatVectors({ name: "country", type: "string" }, [first, first], 4_002) as DictText).strings().slice(3_998), ["India ✓", "", "Brazil", "Perú"]);
 });
 
 test("a decoded table keeps nothing of the file it was read from: text left uncompressed in it is copied out", () => {

@@ -5,7 +5,7 @@ import { decodeArtifact, encodeArtifact } from "../lib/artifact/artifact.ts";
 import { runFlow } from "../lib/run/runner.ts";
 import { RunHistory } from "../lib/history/history.ts";
 import { LocalLake } from "../lib/lake/lake.ts";
-import { table } from "../lib/table/table.ts";
+import { ColumnarTable, DictText, table, Utf8Vector } from "../lib/table/table.ts";
 import { dayText, monthWindows, splitWindow, type Window } from "../lib/sources/verra.ts";
 import rawVerraData from "../scripts/raw_verra_data.ts";
 import { generateVerraRecords, startFakeVerra, type FakeVerra, type VerraFault, type VerraRecord } from "./fakes/verra.ts";
@@ -45,9 +45,9 @@ async function harness(t: Parameters<typeof tempDir>[0], fake: FakeVerra, env: R
   t.after(() => history.close());
   const { log, lines } = memoryLogger();
   const sleeps: number[] = [];
-  const run = () => runFlow(rawVerraData, {
+  const run = (options: { handOn?: boolean } = {}) => runFlow(rawVerraData, {
     config, lake, history, log, now: () => new Date("2026-11-25T13:15:00Z"),
-    retry: { sleep: async (ms) => { sleeps.push(ms); }, random: () => 0 },
+    retry: { sleep: async (ms) => { sleeps.push(ms); }, random: () => 0 }, ...options,
   });
   const rows = async () => decodeArtifact((await lake.read("raw_verra_data-latest"))!, "raw_verra_data-latest").rows;
   return { run, rows, lake, history, lines, sleeps };
@@ -111,6 +111,21 @@ test("renames the known keys, keeps unknown keys in place, and types the columns
     "Retirement Details": records[0]!.retirementDetails, "Input Type": records[0]!.inputTypes,
     "Holding ID": records[0]!.holdingIdentifier, externalSerialNumber: records[0]!.externalSerialNumber, newField: 1,
   });
+});
+
+test("a repeated key's column is codes into one dictionary for the whole fetch, each distinct value once; the others stay text", async (t) => {
+  const records = generateVerraRecords(3_000, 5);
+  const fake = await fakeVerra(t, records, 400); // many windows, some split
+  const { run, rows } = await harness(t, fake);
+  const result = await run({ handOn: true });
+  assert.equal(result.status, "succeeded");
+  const handed = result.table as ColumnarTable;
+  const country = handed.vector("Country");
+  assert.ok(country instanceof DictText);
+  assert.equal(country.dictionary.length, new Set(records.map((r) => r.country)).size, "one dictionary, each country once");
+  assert.ok(handed.vector("Serial Number") instanceof Utf8Vector, "a key whose values differ stays text");
+  const sent = new Map(records.map((r) => [r.serialNumbers, r]));
+  for (const row of await rows()) assert.equal(row.Country, sent.get(row["Serial Number"] as string)!.country);
 });
 
 test("DATA_PIPELINES_VERRA_MAX_RECORDS keeps the oldest N and stops asking", async (t) => {

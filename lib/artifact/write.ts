@@ -4,7 +4,7 @@ import {
   bool, dateDay, Endianness, float64, getCompressionCodec, int64, timestamp, TimeUnit, utf8, Version, type DataType, type Field as ArrowField,
 } from "@uwdata/flechette";
 import { encodeIPC } from "@uwdata/flechette/src/encode/encode-ipc.js";
-import { columnar, ColumnarTable, NULL_BOOL, Utf8Vector, type Column, type ColumnType, type Table, type Vector } from "../table/table.ts";
+import { columnar, ColumnarTable, DictText, NULL_BOOL, Utf8Vector, type Column, type ColumnType, type Table, type Vector } from "../table/table.ts";
 import { ARROW_CODEC, COMPRESSIONS, compressionUnavailable, DEFAULT_COMPRESSION, type Compression } from "./compression.ts";
 import { envelope, envelopeChunks, envelopeLength, type FeatherPieces } from "./envelope.ts";
 
@@ -154,10 +154,12 @@ function columnBuffers(vector: Vector, n: number, column: Column): { nullCount: 
   let offsets: Int32Array | undefined;
   // Strings are made UTF-8 bytes first: those bytes are also what a later flow of the build reads.
   let made: Utf8Vector | undefined;
-  if (Array.isArray(vector) || vector instanceof Utf8Vector) {
+  if (Array.isArray(vector) || vector instanceof Utf8Vector || vector instanceof DictText) {
     // Text as bytes (decoded from an artifact, or just made): its bytes and offsets, as they are.
+    // Codes into distinct values are written as the text they stand for, and handed on as they are.
     if (Array.isArray(vector)) made = Utf8Vector.fromStrings(vector, n, column.name);
-    const { vector: text, nullCount: nulls } = (made ?? (vector as Utf8Vector)).compact();
+    const bytes = made ?? (vector instanceof DictText ? vector.toUtf8(column.name) : (vector as Utf8Vector));
+    const { vector: text, nullCount: nulls } = bytes.compact();
     if (nulls) for (let i = 0; i < n; i++) present(i, text.isNull(i));
     values = text.bytes.subarray(0, text.offsets[n]);
     offsets = text.offsets.subarray(0, n + 1);

@@ -7,7 +7,7 @@ import { mapPool } from "../core/concurrency.ts";
 import { count, INVALID, shown } from "../table/columns.ts";
 import { SourceError, ValidationError } from "../core/errors.ts";
 import { httpBounds, postJson } from "./http.ts";
-import { ColumnarTable, concatVectors, vectorBuilder, type Column, type ColumnType, type Value, type Vector } from "../table/table.ts";
+import { ColumnarTable, concatVectors, DictText, vectorBuilder, type Column, type ColumnType, type Value, type Vector } from "../table/table.ts";
 import type { SourceContext } from "./context.ts";
 
 /** Verra key -> column name and type (docs/datasets.md §4.1). Unknown keys pass through as they are. */
@@ -120,7 +120,7 @@ export async function fetchVerra(ctx: SourceContext): Promise<ColumnarTable> {
   // The first failure stops the other windows: no new one starts, the requests under way are aborted
   // (and fail as "cancelled"); that first failure is the one every window reports.
   const stop = new AbortController();
-  const interned: Interned = new Map();
+  const dictionaries: Dictionaries = new Map();
   let failure: { error: unknown } | undefined;
 
   const fetchWindow = async (w: Window): Promise<VerraRecord[]> => {
@@ -165,7 +165,7 @@ export async function fetchVerra(ctx: SourceContext): Promise<ColumnarTable> {
     config.verraConcurrency,
     async (w) => {
       // Columns are made as each window arrives, so the parsed answers do not pile up in memory.
-      const part = toColumns(await fetchWindow(w), interned);
+      const part = toColumns(await fetchWindow(w), dictionaries);
       rowsSoFar += part.length;
       windowsDone++;
       log.progress(`Verra: ${windowsDone}/${windows.length} windows, ${rowsSoFar.toLocaleString("en-US")} rows`);
@@ -202,35 +202,46 @@ const REPEATED = new Set([
   "reportingPeriodEnd", "resourceIdentifier", "resourceName", "region", "country", "protocolCategory", "protocol",
   "additionalCertifications", "retireOrCancelDate", "retirementBeneficiary", "retirementReason", "inputTypes",
 ]);
-// One copy of each repeated text: JSON.parse makes a new string per occurrence, and 500,000
-// records hold millions of copies of a few thousand names (this halves the table's memory).
-// One map per fetch: the copies are the table's, not kept once the table is gone.
-type Interned = Map<string, string>;
-function intern(interned: Interned, value: Value): Value {
-  if (typeof value !== "string") return value;
-  const known = interned.get(value);
-  if (known !== undefined) return known;
-  interned.set(value, value);
-  return value;
+// A repeated key's column is codes into its distinct values (a DictText): JSON.parse makes a new
+// string per occurrence, and 500,000 records hold millions of copies of a few thousand names. One
+// dictionary per key for the whole fetch, so that the windows' columns join by their codes.
+type Dictionaries = Map<string, { codes: Map<string, number>; values: string[] }>;
+
+function codeOf(dictionary: { codes: Map<string, number>; values: string[] }, value: string): number {
+  let code = dictionary.codes.get(value);
+  if (code === undefined) {
+    code = dictionary.values.push(value) - 1;
+    dictionary.codes.set(value, code);
+  }
+  return code;
 }
 
 /** The known keys, renamed and typed. */
-const KNOWN = Object.entries(VERRA_COLUMNS).map(([key, [name, type]]) => ({ key, name, type, repeated: REPEATED.has(key) }));
+const KNOWN = Object.entries(VERRA_COLUMNS).map(([key, [name, type]]) => ({ key, name, type, repeated: REPEATED.has(key) && type === "string" }));
 
-function toColumns(records: VerraRecord[], interned: Interned): Part {
+function toColumns(records: VerraRecord[], dictionaries: Dictionaries): Part {
   const keys = new Set<string>();
   const invalid = new Map<string, Unparsed>();
-  const known = KNOWN.map(({ key, name, type, repeated }) => {
-    const out = vectorBuilder({ name, type }, records.length);
-    for (let r = 0; r < records.length; r++) {
-      const raw = records[r]![key];
-      let value = coerce(raw, type);
-      if (value === INVALID) {
-        countInvalid(invalid, name, type, raw);
-        value = null;
+  const valueAt = (r: number, key: string, name: string, type: ColumnType): Value => {
+    const raw = records[r]![key];
+    const value = coerce(raw, type);
+    if (value !== INVALID) return value;
+    countInvalid(invalid, name, type, raw);
+    return null;
+  };
+  const known = KNOWN.map(({ key, name, type, repeated }): Vector => {
+    if (repeated) {
+      let dictionary = dictionaries.get(key);
+      if (!dictionary) dictionaries.set(key, (dictionary = { codes: new Map(), values: [] }));
+      const codes = new Int32Array(records.length);
+      for (let r = 0; r < records.length; r++) {
+        const value = valueAt(r, key, name, type) as string | null;
+        codes[r] = value === null ? -1 : codeOf(dictionary, value);
       }
-      out.set(r, repeated ? intern(interned, value) : value);
+      return new DictText(codes, dictionary.values);
     }
+    const out = vectorBuilder({ name, type }, records.length);
+    for (let r = 0; r < records.length; r++) out.set(r, valueAt(r, key, name, type));
     return out.vector;
   });
   const unknown = new Map<string, unknown[]>();

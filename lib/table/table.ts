@@ -3,9 +3,9 @@
 // columns (a ColumnarTable: one typed array per column, how artifacts decode and the shared
 // operations of lib/table/operations.ts work). A ColumnarTable makes rows only when asked for them.
 import { UserError } from "../core/errors.ts";
-import { concatUtf8, Utf8Vector } from "./text.ts";
+import { concatDictText, concatUtf8, DictText, Utf8Vector } from "./text.ts";
 
-export { concatUtf8, Utf8Builder, Utf8Vector, withRoom } from "./text.ts";
+export { concatUtf8, DictText, Utf8Builder, Utf8Vector, withRoom } from "./text.ts";
 
 /** Column types, as docs/datasets.md §3.3 names them; each maps to one Arrow type (lib/artifact/write.ts). */
 export type ColumnType = "string" | "int" | "float" | "bool" | "timestamp" | "date";
@@ -42,13 +42,14 @@ export function table(schema: Schema | Column[], rows: Row[]): Table {
  * A column's values. Numbers (int, float) and instants (timestamp, date: milliseconds since the
  * epoch) in a Float64Array, NaN for null (a float NaN is a null, as pandas has it); booleans in a
  * Uint8Array (0, 1, and {@link NULL_BOOL}); text in an array of strings and nulls, or (decoded
- * from an artifact) as UTF-8 bytes, a {@link Utf8Vector}, whose strings are made when first read.
+ * from an artifact) as UTF-8 bytes, a {@link Utf8Vector}, whose strings are made when first read,
+ * or (a source's repeated text) as codes into its distinct values, a {@link DictText}.
  */
-export type Vector = Float64Array | Uint8Array | (string | null)[] | Utf8Vector;
+export type Vector = Float64Array | Uint8Array | (string | null)[] | Utf8Vector | DictText;
 
 /** A text vector's values as strings (made now for a Utf8Vector, once), or undefined for a vector of numbers or booleans. */
 function textsOf(vector: Vector): (string | null)[] | undefined {
-  return Array.isArray(vector) ? vector : vector instanceof Utf8Vector ? vector.strings() : undefined;
+  return Array.isArray(vector) ? vector : vector instanceof Utf8Vector || vector instanceof DictText ? vector.strings() : undefined;
 }
 
 export const NULL_BOOL = 2;
@@ -78,7 +79,7 @@ export class ColumnarTable implements Table {
    */
   textAt(name: string): ((i: number) => string | null) | undefined {
     const vector = this.vector(name);
-    if (vector instanceof Utf8Vector) return (i) => vector.at(i);
+    if (vector instanceof Utf8Vector || vector instanceof DictText) return (i) => vector.at(i);
     return Array.isArray(vector) ? (i) => vector[i]! : undefined;
   }
 
@@ -148,7 +149,7 @@ export function vectorBuilder(column: Column, length: number): { set(i: number, 
 
 /** Row i's value of a column, as a cell (a Date made for an instant). */
 export function cell(vector: Vector, type: ColumnType, i: number): Value {
-  const v = vector instanceof Utf8Vector ? vector.at(i) : vector[i]!;
+  const v = vector instanceof Utf8Vector || vector instanceof DictText ? vector.at(i) : vector[i]!;
   if (typeof v === "number") {
     if (type === "bool") return v === NULL_BOOL ? null : v === 1;
     if (v !== v) return null; // NaN
@@ -160,7 +161,7 @@ export function cell(vector: Vector, type: ColumnType, i: number): Value {
 /** The same vector at these rows, in this order (a filter, a sort, a join's matches); -1 gives a null. */
 export function take(vector: Vector, at: ArrayLike<number>): Vector {
   const n = at.length;
-  if (vector instanceof Utf8Vector) return vector.take(at);
+  if (vector instanceof Utf8Vector || vector instanceof DictText) return vector.take(at);
   if (Array.isArray(vector)) {
     const out: (string | null)[] = new Array(n);
     for (let i = 0; i < n; i++) out[i] = at[i]! < 0 ? null : vector[at[i]!]!;
@@ -176,6 +177,8 @@ export function take(vector: Vector, at: ArrayLike<number>): Vector {
 export function concatVectors(column: Column, parts: Vector[], length = parts.reduce((n, p) => n + p.length, 0)): Vector {
   if (parts.length === 1 && parts[0]!.length === length) return parts[0]!;
   if (parts.every((p) => p instanceof Utf8Vector)) return concatUtf8(parts, length);
+  const codes = parts.every((p) => p instanceof DictText) ? concatDictText(parts, length) : undefined;
+  if (codes) return codes;
   const out = vectorBuilder(column, length).vector;
   let at = 0;
   for (const part of parts) {

@@ -114,6 +114,87 @@ export class Utf8Vector {
   }
 }
 
+/**
+ * Text whose values repeat, held as Arrow's dictionary encoding holds it: each row a code into a list
+ * of the distinct values (-1: null). A registry's countries, methodologies and dates take 4 bytes a
+ * row and one string per distinct value; taking rows (a filter, a sort, a join) copies codes, no text.
+ * Written to an artifact as plain text, the same bytes as the strings would be ({@link toUtf8}).
+ * The dictionary may grow after the vector is made (a source's columns share one as they are read),
+ * never change.
+ */
+export class DictText {
+  #strings: (string | null)[] | undefined;
+
+  constructor(readonly codes: Int32Array, readonly dictionary: readonly string[], readonly length = codes.length) {}
+
+  isNull(i: number): boolean {
+    return this.codes[i]! < 0;
+  }
+
+  at(i: number): string | null {
+    const code = this.codes[i]!;
+    return code < 0 ? null : this.dictionary[code]!;
+  }
+
+  /** The values as strings (the dictionary's own), made at first use and kept. */
+  strings(): (string | null)[] {
+    if (this.#strings) return this.#strings;
+    const out: (string | null)[] = new Array(this.length);
+    for (let i = 0; i < this.length; i++) out[i] = this.at(i);
+    return (this.#strings = out);
+  }
+
+  /** The values at these rows, in this order (-1 gives a null): their codes, the same dictionary. */
+  take(at: ArrayLike<number>): DictText {
+    const codes = new Int32Array(at.length);
+    for (let i = 0; i < at.length; i++) codes[i] = at[i]! < 0 ? -1 : this.codes[at[i]!]!;
+    return new DictText(codes, this.dictionary);
+  }
+
+  /** The values as UTF-8 text (what an artifact holds): each distinct value encoded once, then copied to its rows. */
+  toUtf8(name = "text"): Utf8Vector {
+    const { codes, length } = this;
+    const used = this.dictionary.length; // the dictionary as it is now (it may grow after)
+    const values = Utf8Vector.fromStrings(this.dictionary, used, name);
+    let size = 0;
+    for (let i = 0; i < length; i++) if (codes[i]! >= 0) size += values.offsets[codes[i]! + 1]! - values.offsets[codes[i]!]!;
+    if (size > MAX_TEXT_BYTES) throw new Error(`column "${name}" holds more than 2 GB of text`);
+    const bytes = new Uint8Array(size);
+    const offsets = new Int32Array(length + 1);
+    const validity = new Uint8Array((length + 7) >> 3);
+    let nulls = 0;
+    let end = 0;
+    for (let i = 0; i < length; i++) {
+      const code = codes[i]!;
+      if (code < 0) nulls++;
+      else {
+        validity[i >> 3]! |= 1 << (i & 7);
+        const start = values.offsets[code]!;
+        const stop = values.offsets[code + 1]!;
+        if (stop - start > 64) bytes.set(values.bytes.subarray(start, stop), end);
+        else for (let b = start; b < stop; b++) bytes[end + b - start] = values.bytes[b]!;
+        end += stop - start;
+      }
+      offsets[i + 1] = end;
+    }
+    return new Utf8Vector(bytes, offsets, nulls ? validity : null, length);
+  }
+}
+
+/** The codes of dictionary texts one after the other (the first `length`), or undefined unless they share one dictionary. */
+export function concatDictText(parts: DictText[], length: number): DictText | undefined {
+  const dictionary = parts[0]?.dictionary;
+  if (!dictionary || parts.some((p) => p.dictionary !== dictionary)) return undefined;
+  const codes = new Int32Array(length);
+  let at = 0;
+  for (const part of parts) {
+    const count = Math.min(part.length, length - at);
+    codes.set(part.codes.subarray(0, count), at);
+    at += count;
+  }
+  return new DictText(codes, dictionary);
+}
+
 /** Text vectors one after the other, as bytes (the first `length` values). */
 export function concatUtf8(parts: Utf8Vector[], length: number): Utf8Vector {
   let size = 0;
