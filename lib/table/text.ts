@@ -153,31 +153,7 @@ export class DictText {
 
   /** The values as UTF-8 text (what an artifact holds): each distinct value encoded once, then copied to its rows. */
   toUtf8(name = "text"): Utf8Vector {
-    const { codes, length } = this;
-    const used = this.dictionary.length; // the dictionary as it is now (it may grow after)
-    const values = Utf8Vector.fromStrings(this.dictionary, used, name);
-    let size = 0;
-    for (let i = 0; i < length; i++) if (codes[i]! >= 0) size += values.offsets[codes[i]! + 1]! - values.offsets[codes[i]!]!;
-    if (size > MAX_TEXT_BYTES) throw new Error(`column "${name}" holds more than 2 GB of text`);
-    const bytes = new Uint8Array(size);
-    const offsets = new Int32Array(length + 1);
-    const validity = new Uint8Array((length + 7) >> 3);
-    let nulls = 0;
-    let end = 0;
-    for (let i = 0; i < length; i++) {
-      const code = codes[i]!;
-      if (code < 0) nulls++;
-      else {
-        validity[i >> 3]! |= 1 << (i & 7);
-        const start = values.offsets[code]!;
-        const stop = values.offsets[code + 1]!;
-        if (stop - start > 64) bytes.set(values.bytes.subarray(start, stop), end);
-        else for (let b = start; b < stop; b++) bytes[end + b - start] = values.bytes[b]!;
-        end += stop - start;
-      }
-      offsets[i + 1] = end;
-    }
-    return new Utf8Vector(bytes, offsets, nulls ? validity : null, length);
+    return Utf8Vector.fromStrings(this.dictionary, this.dictionary.length, name).take(this.codes.subarray(0, this.length));
   }
 }
 
