@@ -240,6 +240,10 @@ test("repeated text as codes into its distinct values: read, carried, filtered, 
   same(filterRows(t, (r) => r.country === "Perú"), rows.filter((r) => r.country === "Perú"));
   const decoded = decodeArtifact(bytes, "t-latest") as ColumnarTable;
   same(concatRows(t.columns, [t, decoded, selectRows(t, [1, 2])]), [...rows, ...rows, rows[1]!, rows[2]!]);
+  // Taken at rows whose text passes Arrow's 2 GB: refused before anything is made (as codes, or as bytes).
+  const long = new DictText(Int32Array.of(0), ["x".repeat(1 << 20)]);
+  assert.throws(() => long.take(new Int32Array(2_049)).toUtf8(), /2,049 text values of 2,148,532,224 bytes: more than 2 GB of text in one column/);
+  assert.throws(() => long.toUtf8().take(new Int32Array(2_049)), /more than 2 GB of text in one column/);
   // Parts with dictionaries of their own: their values, as strings.
   const apart = concatVectors({ name: "country", type: "string" }, [part(0, 3), new DictText(Int32Array.of(0, -1), ["Chile"])]);
   assert.deepEqual(apart, ["Brazil", "Perú", "India ✓", "Chile", null]);

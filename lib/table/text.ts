@@ -74,6 +74,8 @@ export class Utf8Vector {
       const from = at[i]!;
       if (from >= 0 && !this.isNull(from)) size += this.offsets[from + 1]! - this.offsets[from]!;
     }
+    // A join that repeats long values can pass what Arrow's 32-bit offsets hold: said, not wrapped.
+    if (size > MAX_TEXT_BYTES) throw new Error(`${n.toLocaleString("en-US")} text values of ${size.toLocaleString("en-US")} bytes: more than 2 GB of text in one column`);
     const bytes = new Uint8Array(size);
     const offsets = new Int32Array(n + 1);
     const validity = new Uint8Array((n + 7) >> 3);
