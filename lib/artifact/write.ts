@@ -4,7 +4,7 @@ import {
   bool, dateDay, Endianness, float64, getCompressionCodec, int64, timestamp, TimeUnit, utf8, Version, type DataType, type Field as ArrowField,
 } from "@uwdata/flechette";
 import { encodeIPC } from "@uwdata/flechette/src/encode/encode-ipc.js";
-import { columnar, ColumnarTable, DictText, NULL_BOOL, Utf8Vector, type Column, type ColumnType, type Table, type Vector } from "../table/table.ts";
+import { columnar, ColumnarTable, DictText, isEncodedText, NULL_BOOL, Utf8Vector, type Column, type ColumnType, type Table, type Vector } from "../table/table.ts";
 import { ARROW_CODEC, COMPRESSIONS, compressionUnavailable, DEFAULT_COMPRESSION, type Compression } from "./compression.ts";
 import { envelope, envelopeChunks, envelopeLength, type FeatherPieces } from "./envelope.ts";
 
@@ -154,7 +154,7 @@ function columnBuffers(vector: Vector, n: number, column: Column): { nullCount: 
   let offsets: Int32Array | undefined;
   // Strings are made UTF-8 bytes first: those bytes are also what a later flow of the build reads.
   let made: Utf8Vector | undefined;
-  if (Array.isArray(vector) || vector instanceof Utf8Vector || vector instanceof DictText) {
+  if (Array.isArray(vector) || isEncodedText(vector)) {
     // Text as bytes (decoded from an artifact, or just made): its bytes and offsets, as they are.
     // Codes into distinct values are written as the text they stand for, and handed on as they are.
     if (Array.isArray(vector)) made = Utf8Vector.fromStrings(vector, n, column.name);

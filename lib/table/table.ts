@@ -3,9 +3,9 @@
 // columns (a ColumnarTable: one typed array per column, how artifacts decode and the shared
 // operations of lib/table/operations.ts work). A ColumnarTable makes rows only when asked for them.
 import { UserError } from "../core/errors.ts";
-import { concatDictText, concatUtf8, DictText, Utf8Vector } from "./text.ts";
+import { concatDictText, concatUtf8, DictText, isEncodedText, Utf8Vector } from "./text.ts";
 
-export { concatUtf8, DictText, Utf8Builder, Utf8Vector, withRoom } from "./text.ts";
+export { concatUtf8, DictText, isEncodedText, Utf8Builder, Utf8Vector, withRoom } from "./text.ts";
 
 /** Column types, as docs/datasets.md §3.3 names them; each maps to one Arrow type (lib/artifact/write.ts). */
 export type ColumnType = "string" | "int" | "float" | "bool" | "timestamp" | "date";
@@ -49,7 +49,7 @@ export type Vector = Float64Array | Uint8Array | (string | null)[] | Utf8Vector 
 
 /** A text vector's values as strings (made now for a Utf8Vector, once), or undefined for a vector of numbers or booleans. */
 function textsOf(vector: Vector): (string | null)[] | undefined {
-  return Array.isArray(vector) ? vector : vector instanceof Utf8Vector || vector instanceof DictText ? vector.strings() : undefined;
+  return Array.isArray(vector) ? vector : isEncodedText(vector) ? vector.strings() : undefined;
 }
 
 export const NULL_BOOL = 2;
@@ -79,7 +79,7 @@ export class ColumnarTable implements Table {
    */
   textAt(name: string): ((i: number) => string | null) | undefined {
     const vector = this.vector(name);
-    if (vector instanceof Utf8Vector || vector instanceof DictText) return (i) => vector.at(i);
+    if (isEncodedText(vector)) return (i) => vector.at(i);
     return Array.isArray(vector) ? (i) => vector[i]! : undefined;
   }
 
@@ -149,7 +149,7 @@ export function vectorBuilder(column: Column, length: number): { set(i: number, 
 
 /** Row i's value of a column, as a cell (a Date made for an instant). */
 export function cell(vector: Vector, type: ColumnType, i: number): Value {
-  const v = vector instanceof Utf8Vector || vector instanceof DictText ? vector.at(i) : vector[i]!;
+  const v = isEncodedText(vector) ? vector.at(i) : vector[i]!;
   if (typeof v === "number") {
     if (type === "bool") return v === NULL_BOOL ? null : v === 1;
     if (v !== v) return null; // NaN
@@ -161,7 +161,7 @@ export function cell(vector: Vector, type: ColumnType, i: number): Value {
 /** The same vector at these rows, in this order (a filter, a sort, a join's matches); -1 gives a null. */
 export function take(vector: Vector, at: ArrayLike<number>): Vector {
   const n = at.length;
-  if (vector instanceof Utf8Vector || vector instanceof DictText) return vector.take(at);
+  if (isEncodedText(vector)) return vector.take(at);
   if (Array.isArray(vector)) {
     const out: (string | null)[] = new Array(n);
     for (let i = 0; i < n; i++) out[i] = at[i]! < 0 ? null : vector[at[i]!]!;

@@ -159,6 +159,11 @@ export class DictText {
   }
 }
 
+/** Whether a column's values are text held as bytes or as codes (not an array of strings): both read by `at`, `strings` and `take`. */
+export function isEncodedText(vector: unknown): vector is Utf8Vector | DictText {
+  return vector instanceof Utf8Vector || vector instanceof DictText;
+}
+
 /** The codes of dictionary texts one after the other (the first `length`), or undefined unless they share one dictionary. */
 export function concatDictText(parts: DictText[], length: number): DictText | undefined {
   const dictionary = parts[0]?.dictionary;
