@@ -158,3 +158,35 @@ test("in one process, derived flows run one at a time, the longest chain first, 
   assert.equal(began.at(-1), "after_slow", "the slow source ended after the derived flows began");
 });
 
+
+test("in one process, the buffers a derived flow left are collected before the next one begins, a table the build still holds kept", async (t) => {
+  const { config, log } = flowBench(t);
+  const one = table({ n: "int" }, [{ n: 1 }]);
+  const rows = 4 * 1024 * 1024;
+  const heldColumn = new Float64Array(rows); // 32 MiB, handed on to "last"
+  let litter: WeakRef<Uint8Array[]> | undefined;
+  const seen: unknown[] = [];
+  const flows = [
+    sourceFlow({ slug: "numbers", fetch: async () => one }),
+    derivedFlow({ slug: "big", from: ["numbers"], build: () => new ColumnarTable([{ name: "x", type: "float" }], [heldColumn], rows) }),
+    derivedFlow({
+      slug: "messy", from: ["big"],
+      build: () => {
+        // 80 MiB of buffers no longer used once the flow ends (V8 alone frees them only at its next full collection).
+        const scratch = Array.from({ length: 80 }, () => new Uint8Array(1 << 20).fill(1));
+        litter = new WeakRef(scratch);
+        return one;
+      },
+    }),
+    derivedFlow({
+      slug: "last", from: ["messy", "big"],
+      build: ({ big }) => {
+        seen.push(litter!.deref() === undefined, (big as ColumnarTable).vectors[0] === heldColumn);
+        return one;
+      },
+    }),
+  ];
+  const build = await runBuild({ name: "build_all", flows, config, log, concurrency: 1, inProcess: true });
+  assert.deepEqual(build.outcomes.map((o) => o.status), flows.map(() => "succeeded"));
+  assert.deepEqual(seen, [true, true], "the scratch buffers collected, the held table still handed on");
+});

@@ -23,7 +23,8 @@ import { openLake } from "../lake/lake.ts";
 import { endOpenRuns, whileOpen } from "../process/last_resort.ts";
 import type { Logger } from "../core/log.ts";
 import { redact } from "../core/redact.ts";
-import type { Table } from "../table/table.ts";
+import { collectGarbageBeyond } from "../core/memory.ts";
+import { bufferBytes, type Table } from "../table/table.ts";
 import { selectColumns } from "../table/operations.ts";
 
 /** Flows at once unless DATA_PIPELINES_CONCURRENCY says otherwise: the best of 1, 4, 8 and 17 measured by `npm run bench -- build_all`. */
@@ -138,6 +139,8 @@ export async function runBuild(options: BuildOptions): Promise<BuildResult> {
       const flow = graph.flows.get(slug)!;
       // A table a later flow of this build reads is handed on (a dry run writes none to hand on).
       const handOn = readersLeft.get(slug)! > 0 && !options.config.dryRun;
+      // Derived flows run one at a time: what the ones before left is garbage now, unless held.
+      if (flow.kind === "derived") collectGarbageBeyond([...written.values()].reduce((bytes, t) => bytes + bufferBytes(t), 0));
       const r = await runFlow(flow, {
         config: options.config, lake, history, log: options.log, trigger: "build_all", parentId: runId, staleUpstreams: stale,
         upstream: (up) => written.get(up),

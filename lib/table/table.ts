@@ -95,6 +95,21 @@ export function rowCount(input: Table): number {
   return input instanceof ColumnarTable ? input.length : input.rows.length;
 }
 
+/**
+ * The bytes a table's columns hold outside V8's heap (typed arrays, text bytes, offsets, codes); a
+ * table held by rows, or text held as strings, counts 0 (those are in the heap).
+ */
+export function bufferBytes(input: Table): number {
+  if (!(input instanceof ColumnarTable)) return 0;
+  let bytes = 0;
+  for (const v of input.vectors) {
+    if (v instanceof Float64Array || v instanceof Uint8Array) bytes += v.byteLength;
+    else if (v instanceof Utf8Vector) bytes += v.bytes.byteLength + v.offsets.byteLength + (v.validity?.byteLength ?? 0);
+    else if (v instanceof DictText) bytes += v.codes.byteLength;
+  }
+  return bytes;
+}
+
 /** The table by columns: as it is when it is columnar, else each column read from the rows and checked against its type. */
 export function columnar(input: Table): ColumnarTable {
   if (input instanceof ColumnarTable) return input;
