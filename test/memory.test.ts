@@ -1,7 +1,7 @@
 // Garbage collected between the flows of a build (lib/core/memory.ts) and the bytes a table holds outside V8's heap.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { collectGarbageBeyond } from "../lib/core/memory.ts";
+import { collectGarbageBeyond, GARBAGE_LIMIT_BYTES } from "../lib/core/memory.ts";
 import { bufferBytes, ColumnarTable, DictText, table, Utf8Vector } from "../lib/table/table.ts";
 
 test("bufferBytes counts a table's typed arrays, text bytes, offsets, validity and codes; strings and rows are in V8's heap and count 0", () => {
@@ -18,7 +18,8 @@ test("collectGarbageBeyond collects only when the process's buffers pass what is
   await new Promise(setImmediate); // a WeakRef keeps its target until the end of the job that made it
   const buffers = process.memoryUsage().arrayBuffers;
   assert.ok(buffers >= 80 << 20, `${buffers}`);
-  assert.equal(collectGarbageBeyond(buffers - (64 << 20)), false, "64 MiB beyond: within the limit");
-  assert.equal(collectGarbageBeyond(buffers - (80 << 20), 64 << 20), true, "80 MiB beyond");
+  assert.equal(collectGarbageBeyond(buffers - GARBAGE_LIMIT_BYTES), false, "up to the limit beyond what is needed: not collected");
+  assert.equal(collectGarbageBeyond(buffers - (80 << 20), 96 << 20), false, "80 MiB beyond, within a larger limit given");
+  assert.equal(collectGarbageBeyond(buffers - GARBAGE_LIMIT_BYTES - 1), true, "past the limit");
   assert.equal(litter!.deref() === undefined, true, "collected"); // (deref'd before, it would be kept to the end of this job)
 });
