@@ -158,7 +158,6 @@ test("in one process, derived flows run one at a time, the longest chain first, 
   assert.equal(began.at(-1), "after_slow", "the slow source ended after the derived flows began");
 });
 
-
 test("in one process, the buffers a derived flow left are collected before the next one begins, a table the build still holds kept", async (t) => {
   const { config, log } = flowBench(t);
   const one = table({ n: "int" }, [{ n: 1 }]);
