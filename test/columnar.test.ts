@@ -5,7 +5,7 @@ import { test } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { decodeLz4 } from "../lib/artifact/compression.ts";
-import { decodeArtifact, encodeArtifact, encodeArtifactBody, unwrapEnvelope } from "../lib/artifact/artifact.ts";
+import { decodeArtifact, encodeArtifact, encodeArtifactBody, encodeArtifactBodyYielding, unwrapEnvelope } from "../lib/artifact/artifact.ts";
 import {
   concatRows, dropColumns, filterRows, renameColumns, rowView, selectColumns, selectRows, sortRowsBy, withColumns, withVectors,
 } from "../lib/table/operations.ts";
@@ -187,6 +187,20 @@ test("the table a write hands to the next flows of a build holds text as the byt
   assert.deepEqual(plain(handed), plain(decodeArtifact(bytes, "t-latest")), "what a flow reading the lake would read (U+FFFD for the lone surrogate)");
   assert.equal(handed.rows[2]!.name, "lone \ufffd surrogate");
   assert.equal(encodeArtifactBody(input, "lz4", { handOn: false }).table, undefined, "a flow nothing reads after it keeps no such copy");
+});
+
+test("a flow's encoding lets the event loop run between columns once it has taken 10 ms, and makes the same bytes as at once", async () => {
+  const rows = 100_000;
+  const columns = Array.from({ length: 40 }, (_, i) => ({ name: `c${i}`, type: "float" as const }));
+  const input = new ColumnarTable(columns, columns.map((_, i) => Float64Array.from({ length: rows }, (_, r) => Math.sin(r * (i + 1)))), rows);
+  let settled = false;
+  const encoding = encodeArtifactBodyYielding(input).then((body) => { settled = true; return body; });
+  let settledWhenOthersRan: boolean | undefined;
+  setImmediate(() => { settledWhenOthersRan = settled; }); // another flow's answer, arrived meanwhile
+  const body = await encoding;
+  assert.equal(settledWhenOthersRan, false, "the event loop ran before the encoding ended (32 MB: well over 10 ms)");
+  assert.ok(Buffer.concat([...body.chunks()]).equals(Buffer.concat([...encodeArtifactBody(input).chunks()])), "the same bytes");
+  assert.deepEqual([body.rowCount, body.columns.length, (body.table!.vectors[3] as Float64Array)[7]], [rows, 40, Math.sin(7 * 4)]);
 });
 
 test("text decoded from an artifact stays UTF-8 bytes: carried, filtered, sorted, joined and concatenated, then written back the same", () => {

@@ -33,7 +33,39 @@ export interface EncodedTable extends ArtifactBody {
  * demand). With `handOn: false` the table as written is not kept (nothing reads it after this write).
  */
 export function encodeArtifactBody(input: Table, compression: Compression = DEFAULT_COMPRESSION, options: { handOn?: boolean } = {}): EncodedTable {
-  const feather = featherPieces(input, compression, options.handOn ?? true);
+  return encodedTable(finish(featherPieces(input, compression, options.handOn ?? true)));
+}
+
+/** The longest the event loop waits for an encoding between two columns (one column is never cut). */
+export const YIELD_MS = 10;
+
+/**
+ * {@link encodeArtifactBody}, letting the event loop run between columns every {@link YIELD_MS}: in
+ * a build, the answers the other flows are waiting for are read while a large table is encoded
+ * (raw_verra_data's requests no longer wait behind a second of another flow's encoding).
+ */
+export async function encodeArtifactBodyYielding(input: Table, compression: Compression = DEFAULT_COMPRESSION, options: { handOn?: boolean } = {}): Promise<EncodedTable> {
+  const steps = featherPieces(input, compression, options.handOn ?? true);
+  let since = performance.now();
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return encodedTable(step.value);
+    if (performance.now() - since >= YIELD_MS) {
+      await new Promise(setImmediate);
+      since = performance.now();
+    }
+  }
+}
+
+/** The result of a generator run to its end at once. */
+function finish<T>(steps: Generator<unknown, T>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+function encodedTable(feather: FeatherResult): EncodedTable {
   return {
     length: envelopeLength(feather.length), chunks: () => envelopeChunks(feather),
     columns: feather.columns, rowCount: feather.rows, nullCounts: feather.nullCounts, table: feather.table,
@@ -45,12 +77,14 @@ export function encodeArtifactBody(input: Table, compression: Compression = DEFA
  * as asked (a buffer that compression does not shrink is kept as it is, marked so, as pyarrow does).
  */
 export function encodeFeather(input: Table, compression: Compression = DEFAULT_COMPRESSION): Uint8Array {
-  const { pieces, length } = featherPieces(input, compression, false);
+  const { pieces, length } = finish(featherPieces(input, compression, false));
   return Buffer.concat(pieces, length);
 }
 
-/** The Feather pieces, and the null values of each column (counted while it was built). */
-function featherPieces(input: Table, compression: Compression, handOn: boolean): FeatherPieces & { columns: Column[]; rows: number; nullCounts: number[]; table?: ColumnarTable } {
+type FeatherResult = FeatherPieces & { columns: Column[]; rows: number; nullCounts: number[]; table?: ColumnarTable };
+
+/** The Feather pieces, and the null values of each column (counted while it was built); a step per column. */
+function* featherPieces(input: Table, compression: Compression, handOn: boolean): Generator<void, FeatherResult> {
   if (input.columns.length === 0) throw new Error("a table without columns cannot be written as an artifact");
   if (!Object.hasOwn(ARROW_CODEC, compression)) throw new Error(`"${compression}" is not an artifact compression (${COMPRESSIONS.join(", ")})`);
   const unavailable = compressionUnavailable(compression);
@@ -70,6 +104,7 @@ function featherPieces(input: Table, compression: Compression, handOn: boolean):
     fields.push({ name: column.name, type, nullable: true, metadata: new Map() });
     nullCounts.push(nullCount);
     pandasColumns.push({ name: column.name, field_name: column.name, ...pandasType(column.type, nullCount > 0), metadata: null });
+    yield;
   }
   const pandas = {
     index_columns: [{ kind: "range", name: null, start: 0, stop: t.length, step: 1 }],

@@ -2,7 +2,7 @@
 // against the previous `-latest` (lib/run/validation.ts), write the historized copy then `-latest`,
 // and record the run (docs/architecture.md §6, §7).
 import { alertRunEnd } from "../alerts/send.ts";
-import { decodeArtifact, decodeArtifactSummary, decodeArtifactSummaryByRanges, encodeArtifactBody, type ArtifactBody, type Compression, type EncodedTable } from "../artifact/artifact.ts";
+import { decodeArtifact, decodeArtifactSummary, decodeArtifactSummaryByRanges, encodeArtifactBodyYielding, type ArtifactBody, type Compression, type EncodedTable } from "../artifact/artifact.ts";
 import type { Config } from "../config/config.ts";
 import { ArtifactError, errorMessage, UserError, ValidationError } from "../core/errors.ts";
 import type { RunHistory, Trigger } from "../history/history.ts";
@@ -143,7 +143,7 @@ async function produce(
   flow: Flow, ctx: FlowContext, upstream: () => Promise<Record<string, Table>>, options: { compression: Compression; handOn: boolean },
 ): Promise<EncodedTable> {
   const table = flow.kind === "source" ? await flow.fetch(ctx) : await flow.build(await upstream(), ctx);
-  return encodeArtifactBody(table, options.compression, { handOn: options.handOn });
+  return encodeArtifactBodyYielding(table, options.compression, { handOn: options.handOn });
 }
 
 /**
