@@ -2,9 +2,8 @@
 // feed it (lib/artifact/read.ts, envelope.ts, compression.ts): each gives what the plain way gives.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { decodeLz4 } from "../lib/artifact/compression.ts";
+import { collectGarbage } from "../lib/core/memory.ts";
 import { decodeArtifact, encodeArtifact, encodeArtifactBody, encodeArtifactBodyYielding, unwrapEnvelope } from "../lib/artifact/artifact.ts";
 import {
   concatRows, dropColumns, filterRows, renameColumns, rowView, selectColumns, selectRows, sortRowsBy, withColumns, withVectors,
@@ -148,8 +147,6 @@ test("text made from strings is their UTF-8 bytes: nulls, empty, multi-byte, a l
 });
 
 test("a table built a batch of entities at a time lets each batch go once read, and joins the batches in the order asked", async () => {
-  setFlagsFromString("--expose-gc");
-  const gc = runInNewContext("gc") as () => void;
   const columns = { id: col.string("id"), n: col.int("n"), name: col.string("p.name") };
   const batch = (from: number) => Array.from({ length: 1_000 }, (_, i) => ({ id: `e-${from + i}`, n: String(from + i), p: { name: i % 3 ? `Perú ${i % 4}` : null } }));
   const all = [...batch(0), ...batch(1_000), ...batch(2_000)];
@@ -166,7 +163,7 @@ test("a table built a batch of entities at a time lets each batch go once read, 
     })(batch(from));
   }
   for (let round = 0; round < 20 && gone.size < 6; round++) {
-    gc();
+    collectGarbage();
     await new Promise(setImmediate); // finalization callbacks run after the collection, as tasks
   }
   assert.equal(gone.size, 6, `no entity kept; let go: ${[...gone].join(", ") || "none"}`);

@@ -10,6 +10,15 @@ export const GARBAGE_LIMIT_BYTES = 32 * 1024 * 1024;
 
 let gc: (() => void) | undefined;
 
+/** A full collection now: the `gc` of --expose-gc without the flag (it would have to be on every command line); a context made once the flag is set has it. */
+export function collectGarbage(): void {
+  if (!gc) {
+    setFlagsFromString("--expose-gc");
+    gc = runInNewContext("gc") as () => void;
+  }
+  gc();
+}
+
 /**
  * A full collection now, when the process's buffers exceed `neededBytes` (those still in use) by
  * more than `limitBytes`. True when it collected; the buffers found unused are freed just after, by
@@ -17,12 +26,6 @@ let gc: (() => void) | undefined;
  */
 export function collectGarbageBeyond(neededBytes: number, limitBytes = GARBAGE_LIMIT_BYTES): boolean {
   if (process.memoryUsage().arrayBuffers - neededBytes <= limitBytes) return false;
-  // The `gc` of --expose-gc without the flag (it would have to be on every command line): a
-  // context made once the flag is set has it.
-  if (!gc) {
-    setFlagsFromString("--expose-gc");
-    gc = runInNewContext("gc") as () => void;
-  }
-  gc();
+  collectGarbage();
   return true;
 }
