@@ -11,7 +11,7 @@ import { runFlow } from "../lib/run/runner.ts";
 import { processExists, RunHistory } from "../lib/history/history.ts";
 import { LocalLake } from "../lib/lake/lake.ts";
 import { endOpenRuns } from "../lib/process/last_resort.ts";
-import { table, type Table } from "../lib/table/table.ts";
+import { ColumnarTable, columnsOf, DictText, table, type Table } from "../lib/table/table.ts";
 import { flowBench, memoryLogger, readArtifactFile, ROOT, tempDir, plain } from "./helpers.ts";
 
 function numbers(count: number, column = "n"): Table {
@@ -75,6 +75,26 @@ async function seedPrevious(lakeDir: string, previous: Table): Promise<Buffer> {
   await new LocalLake(lakeDir).write("sample-latest", bytes);
   return bytes;
 }
+
+test("a table that cannot be encoded fails the run with one line naming the column, also when it fails after the encoding let other work run; nothing written", async (t) => {
+  const { lakeDir, run, history, lines } = setup(t);
+  const before = await seedPrevious(lakeDir, numbers(100));
+  // 40 columns of 100,000 floats (well over the 10 ms after which the encoding lets the event loop
+  // run), then one whose text would pass Arrow's 2 GB: one 1 MiB value at 2,049 rows.
+  const rows = 100_000;
+  const codes = new Int32Array(rows).fill(-1).fill(0, 0, 2_049);
+  const data = new ColumnarTable(columnsOf({ ...Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`f${i}`, "float"])), big: "string" }), [
+    ...Array.from({ length: 40 }, (_, i) => Float64Array.from({ length: rows }, (_, r) => Math.sin(r * (i + 1)))),
+    new DictText(codes, ["x".repeat(1 << 20)]),
+  ], rows);
+  const result = await run(fixed(data));
+  assert.equal(result.status, "failed");
+  assert.equal(result.error, 'column "big": 100,000 text values of 2,148,532,224 bytes: more than 2 GB of text in one column');
+  assert.equal(history.get(result.runId)!.error, result.error);
+  assert.ok(lines.some((l) => l.includes("ERROR") && l.includes('column "big": 100,000 text values')), lines.join("\n"));
+  assert.deepEqual(readFileSync(path.join(lakeDir, "sample-latest")), before, "previous -latest byte-identical");
+  assert.deepEqual(readdirSync(lakeDir), ["sample-latest"], "no historized copy, no temporary file");
+});
 
 test("validation refuses 98% of the previous rows, giving both counts, and writes nothing", async (t) => {
   const { lakeDir, run, history } = setup(t);

@@ -66,8 +66,8 @@ export class Utf8Vector {
     return this.#blockStrings[i - block * BLOCK]!;
   }
 
-  /** The values at these rows, in this order (-1 gives a null), copied as bytes: no string is made. */
-  take(at: ArrayLike<number>): Utf8Vector {
+  /** The values at these rows, in this order (-1 gives a null), copied as bytes: no string is made. `name`: the column's, for a refusal. */
+  take(at: ArrayLike<number>, name?: string): Utf8Vector {
     const n = at.length;
     let size = 0;
     for (let i = 0; i < n; i++) {
@@ -75,7 +75,7 @@ export class Utf8Vector {
       if (from >= 0 && !this.isNull(from)) size += this.offsets[from + 1]! - this.offsets[from]!;
     }
     // A join that repeats long values can pass what Arrow's 32-bit offsets hold: said, not wrapped.
-    if (size > MAX_TEXT_BYTES) throw new Error(`${n.toLocaleString("en-US")} text values of ${size.toLocaleString("en-US")} bytes: more than 2 GB of text in one column`);
+    if (size > MAX_TEXT_BYTES) throw new Error(`${name === undefined ? "" : `column "${name}": `}${n.toLocaleString("en-US")} text values of ${size.toLocaleString("en-US")} bytes: more than 2 GB of text in one column`);
     const bytes = new Uint8Array(size);
     const offsets = new Int32Array(n + 1);
     const validity = new Uint8Array((n + 7) >> 3);
@@ -155,7 +155,7 @@ export class DictText {
 
   /** The values as UTF-8 text (what an artifact holds): each distinct value encoded once, then copied to its rows. */
   toUtf8(name = "text"): Utf8Vector {
-    return Utf8Vector.fromStrings(this.dictionary, this.dictionary.length, name).take(this.codes.subarray(0, this.length));
+    return Utf8Vector.fromStrings(this.dictionary, this.dictionary.length, name).take(this.codes.subarray(0, this.length), name);
   }
 }
 
