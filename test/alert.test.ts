@@ -261,7 +261,10 @@ describe("alerts", { concurrency: true, timeout: 60_000 }, () => {
     const result = await runFlow(flow, { config: s.config, lake: s.lake, history: s.history, log: s.log });
     const took = Date.now() - began;
     assert.equal(result.status, "failed");
-    assert.ok(took >= 900 && took < 4000, `runFlow returned after ${took} ms: the 1 s delivery bound and a margin`);
+    // At least the three attempts of 0.25 s and their two pauses of 0.125 s (timers never fire early);
+    // at most a bound far from the hanging receiver's forever but loose enough for a loaded machine,
+    // where this file's other tests share the thread (the notes below name the attempts and their bound).
+    assert.ok(took >= 900 && took < 10_000, `runFlow returned after ${took} ms: the 1 s delivery bound and a margin`);
     const run = s.history.get(result.runId)!;
     assert.equal(run.status, "failed");
     assert.equal(run.error, "Verra search (https://registry.verra.org/uiapi): HTTP 500");
@@ -288,7 +291,7 @@ describe("alerts", { concurrency: true, timeout: 60_000 }, () => {
     const h = flowSetup(t, { DATA_PIPELINES_ALERT_COMMAND: `echo $$ >> '${pidFile}'; sleep 30; sleep 30`, DATA_PIPELINES_ALERT_TIMEOUT_SECONDS: "0.6" });
     const began = Date.now();
     const hung = await runFlow(toggledFlow("commanded_flow", () => true), { config: h.config, lake: h.lake, history: h.history, log: h.log });
-    assert.ok(Date.now() - began < 3000);
+    assert.ok(Date.now() - began < 10_000, "killed: the command alone would take 60 s a try");
     const groups = readFileSync(pidFile, "utf8").split("\n").filter(Boolean).map(Number);
     assert.equal(groups.length, 3, "three attempts");
     for (const group of groups) assert.deepEqual(await leftInGroup(group), [], "nothing of the command is left");

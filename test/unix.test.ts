@@ -13,6 +13,7 @@ import path from "node:path";
 import { describe, test } from "node:test";
 import { encodeArtifact } from "../lib/artifact/artifact.ts";
 import { RunHistory } from "../lib/history/history.ts";
+import { versionLine } from "../lib/run/cli.ts";
 import { SchedulerLock } from "../lib/history/lock.ts";
 import { table } from "../lib/table/table.ts";
 import { liveInGroup, ROOT, runScript, tempDir } from "./helpers.ts";
@@ -98,6 +99,29 @@ describe("--version and usage errors", { concurrency: true, timeout: 90_000 }, (
       assert.equal(r.stdout, `data-pipelines ${version} (commit ${head.slice(0, 12)}), Node ${process.version}\n`);
     });
   }
+
+  test("--version names the commit in a linked worktree (.git a file), with branches packed, and detached", (t) => {
+    const repo = path.join(tempDir(t), "repo");
+    mkdirSync(repo);
+    const git = (cwd: string, ...args: string[]) => execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd, encoding: "utf8" }).trim();
+    writeFileSync(path.join(repo, "package.json"), JSON.stringify({ name: "data-pipelines", version: "9.9.9" }));
+    git(repo, "init", "--quiet", "--initial-branch=main");
+    git(repo, "add", "package.json");
+    git(repo, "commit", "--quiet", "-m", "first");
+    const first = git(repo, "rev-parse", "HEAD");
+    const worktree = path.join(path.dirname(repo), "worktree");
+    git(repo, "worktree", "add", "--quiet", "-b", "other", worktree);
+    git(worktree, "commit", "--quiet", "--allow-empty", "-m", "second");
+    const second = git(worktree, "rev-parse", "HEAD");
+    const line = (root: string) => versionLine(root).replace(/, Node .*$/, "");
+    assert.equal(line(repo), `data-pipelines 9.9.9 (commit ${first.slice(0, 12)})`);
+    assert.equal(line(worktree), `data-pipelines 9.9.9 (commit ${second.slice(0, 12)})`);
+    git(repo, "pack-refs", "--all");
+    assert.equal(line(worktree), `data-pipelines 9.9.9 (commit ${second.slice(0, 12)})`, "the branch only in the common packed-refs");
+    assert.equal(line(repo), `data-pipelines 9.9.9 (commit ${first.slice(0, 12)})`);
+    git(worktree, "checkout", "--quiet", "--detach", first);
+    assert.equal(line(worktree), `data-pipelines 9.9.9 (commit ${first.slice(0, 12)})`);
+  });
 
   // Flags a user gives: each malformed value is a usage error, exit 2, one line naming the flag.
   const cases: Array<[string, string[], RegExp]> = [

@@ -5,7 +5,7 @@
 // goes away (EPIPE), and on SIGTERM/SIGINT, an uncaught error or the end of its npm launcher only
 // after recording every run it holds open (lib/process/last_resort.ts).
 import { config as loadDotenv } from "dotenv";
-import { readFileSync, realpathSync } from "node:fs";
+import { readFileSync, realpathSync, statSync } from "node:fs";
 import { constants } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -67,19 +67,34 @@ export function versionLine(root = ROOT): string {
   return `${name} ${version}${commit ? ` (commit ${commit.slice(0, 12)})` : ""}, Node ${process.version}`;
 }
 
-/** The commit checked out in `root`, read from .git without running git; undefined outside a checkout. */
+/**
+ * The commit checked out in `root`, read from .git without running git; undefined outside a checkout.
+ * In a linked worktree (`git worktree add`) or a submodule, .git is a file naming the folder that
+ * holds HEAD, and the branches are in the repository's common folder.
+ */
 function gitCommit(root: string): string | undefined {
   try {
-    const git = path.join(root, ".git");
+    const dotGit = path.join(root, ".git");
+    const pointer = statSync(dotGit).isFile() ? /^gitdir: (.+)$/m.exec(readFileSync(dotGit, "utf8"))?.[1]?.trim() : undefined;
+    const git = pointer ? path.resolve(root, pointer) : dotGit;
     const head = readFileSync(path.join(git, "HEAD"), "utf8").trim();
     const ref = /^ref: (.+)$/.exec(head)?.[1];
     if (!ref) return /^[0-9a-f]{40}$/.test(head) ? head : undefined;
+    let common = git;
     try {
-      return readFileSync(path.join(git, ref), "utf8").trim();
+      common = path.resolve(git, readFileSync(path.join(git, "commondir"), "utf8").trim());
     } catch {
-      const packed = readFileSync(path.join(git, "packed-refs"), "utf8");
-      return packed.split("\n").find((line) => line.endsWith(` ${ref}`))?.split(" ")[0];
+      // a checkout's own .git folder: it is the common folder
     }
+    for (const folder of new Set([git, common])) {
+      try {
+        return readFileSync(path.join(folder, ref), "utf8").trim();
+      } catch {
+        // packed, or in the common folder
+      }
+    }
+    const packed = readFileSync(path.join(common, "packed-refs"), "utf8");
+    return packed.split("\n").find((line) => line.endsWith(` ${ref}`))?.split(" ")[0];
   } catch {
     return undefined;
   }
