@@ -334,7 +334,10 @@ async function derived(): Promise<void> {
   const { ALL_FLOWS } = await import("../scripts/flows.ts");
   const slugs = ALL_FLOWS.filter((f) => f.kind === "derived").map((f) => f.slug);
   const runs: Measured[] = [];
-  const sources = await serveAll(0); // tokens_data_v2 calls the Polygon RPC
+  // tokens_data_v2 calls the Polygon RPC; nothing else is asked of a source. The other fakes are not
+  // started: making their data churns gigabytes just before the runs, which doubled the runs' system time.
+  const rpc = await serveFake(["rpc"]);
+  const sources = { env: rpc.env, stop: () => rpc.kill() };
   try {
   for (let i = 0; i < 3; i++) {
     const copy = path.join(tempDir(), "lake");
@@ -351,7 +354,13 @@ async function derived(): Promise<void> {
   const mid = byCpu[1]!;
   const peak = Math.max(...runs.map((r) => r.maxRssBytes)) / MiB;
   const of = `${slugs.length} derived flows, one process, ${compressionEnv.DATA_PIPELINES_ARTIFACT_COMPRESSION ?? "lz4"}`;
-  record({ case: "derived", measure: `CPU, ${of}`, value: round(mid.cpuMs / 1000, 2), unit: "s", note: `pandas ${PANDAS_DERIVED.cpuMs / 1000} s`, target: "<= 4.8 s", met: mid.cpuMs <= 4_800 });
+  // User and system time apart: the system part is mostly the kernel zeroing fresh pages, whose cost
+  // moves with the machine (a VM's memory handed back to its host) while the user part stays put.
+  const [user, system] = ["userMs", "systemMs"].map((k) => mid.usages.reduce((sum, u) => sum + u[k as "userMs" | "systemMs"], 0) / 1000);
+  record({
+    case: "derived", measure: `CPU, ${of}`, value: round(mid.cpuMs / 1000, 2), unit: "s",
+    note: `user ${round(user!, 2)} s + system ${round(system!, 2)} s; pandas ${PANDAS_DERIVED.cpuMs / 1000} s`, target: "<= 4.8 s", met: mid.cpuMs <= 4_800,
+  });
   record({ case: "derived", measure: `wall, ${of}`, value: round(mid.ms / 1000, 2), unit: "s" });
   record({ case: "derived", measure: `peak RSS, ${of}`, value: Math.round(peak), unit: "MiB", note: `pandas ${PANDAS_DERIVED.peakMiB} MiB`, target: "<= 400 MiB", met: peak <= 400 });
 }
