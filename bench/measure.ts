@@ -46,3 +46,13 @@ export function measure(script: string, args: string[], cwd: string, env: Record
     });
   });
 }
+
+/**
+ * A run's CPU as "user X s + system Y s" (every process it started). The system part is mostly the
+ * kernel zeroing and filling fresh pages, whose cost moves with the machine (a VM's free memory handed
+ * back to its host is slow to touch again) while the user part stays put.
+ */
+export function cpuParts(m: Measured): string {
+  const sum = (key: "userMs" | "systemMs") => m.usages.reduce((total, u) => total + u[key], 0) / 1000;
+  return `user ${sum("userMs").toFixed(2)} s + system ${sum("systemMs").toFixed(2)} s`;
+}
