@@ -158,6 +158,37 @@ test("in one process, derived flows run one at a time, the longest chain first, 
   assert.equal(began.at(-1), "after_slow", "the slow source ended after the derived flows began");
 });
 
+test("in one process, what a source flow's fetch left is collected before its large table is encoded", async (t) => {
+  const { config, log } = flowBench(t);
+  const rows = 2 * 1024 * 1024;
+  const column = new Float64Array(rows); // 16 MiB: a large table (LARGE_TABLE_BYTES is 8 MiB)
+  let litter: WeakRef<Uint8Array[]> | undefined;
+  const seen: unknown[] = [];
+  const flows = [
+    sourceFlow({
+      slug: "fetched",
+      fetch: async () => {
+        // 80 MiB of answers no longer used once the table is made (V8 alone frees them only at its next full collection).
+        const answers = Array.from({ length: 80 }, () => new Uint8Array(1 << 20).fill(1));
+        litter = new WeakRef(answers);
+        // A WeakRef keeps its target until the task that made it ends: the fetch's last answer came in an earlier one.
+        await new Promise(setImmediate);
+        return new ColumnarTable([{ name: "x", type: "float" }], [column], rows);
+      },
+    }),
+    sourceFlow({
+      slug: "next",
+      fetch: async () => {
+        seen.push(litter?.deref() === undefined);
+        return table({ n: "int" }, [{ n: 1 }]);
+      },
+    }),
+  ];
+  const build = await runBuild({ name: "build_all", flows, config, log, concurrency: 1, inProcess: true });
+  assert.deepEqual(build.outcomes.map((o) => [o.slug, o.status]), [["fetched", "succeeded"], ["next", "succeeded"]]);
+  assert.deepEqual(seen, [true], "the fetch's buffers collected before the next flow");
+});
+
 test("in one process, the buffers a derived flow left are collected before the next one begins, a table the build still holds kept", async (t) => {
   const { config, log } = flowBench(t);
   const one = table({ n: "int" }, [{ n: 1 }]);

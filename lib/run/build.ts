@@ -29,6 +29,8 @@ import { selectColumns } from "../table/operations.ts";
 
 /** Flows at once unless DATA_PIPELINES_CONCURRENCY says otherwise: the best of 1, 4, 8 and 17 measured by `npm run bench -- build_all`. */
 export const DEFAULT_CONCURRENCY = 8;
+/** A source flow's table from which what its fetch left is collected before encoding (raw_verra_data and raw_polygon_retired_offsets at the bench scale). */
+export const LARGE_TABLE_BYTES = 8 * 1024 * 1024;
 
 const SCRIPTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "scripts");
 
@@ -121,6 +123,8 @@ export async function runBuild(options: BuildOptions): Promise<BuildResult> {
     // In one process, a table a flow wrote is handed to the flows of this build that read it (no
     // decoding it again), and let go once the last of them has run.
     const written = new Map<string, Table>();
+    /** The buffers of the tables the build holds for later flows: in use, whatever a collection finds. */
+    const heldBytes = () => [...written.values()].reduce((bytes, t) => bytes + bufferBytes(t), 0);
     const readersLeft = new Map([...selected].map((slug) => [slug, graph.downstream.get(slug)!.filter((d) => selected.has(d)).length]));
     // Only the columns its readers in this build declare are kept of a table (all when one reads every column).
     const keptFor = (slug: string, table: Table): Table => {
@@ -140,11 +144,17 @@ export async function runBuild(options: BuildOptions): Promise<BuildResult> {
       // A table a later flow of this build reads is handed on (a dry run writes none to hand on).
       const handOn = readersLeft.get(slug)! > 0 && !options.config.dryRun;
       // Derived flows run one at a time: what the ones before left is garbage now, unless held.
-      if (flow.kind === "derived") collectGarbageBeyond([...written.values()].reduce((bytes, t) => bytes + bufferBytes(t), 0));
+      if (flow.kind === "derived") collectGarbageBeyond(heldBytes());
       const r = await runFlow(flow, {
         config: options.config, lake, history, log: options.log, trigger: "build_all", parentId: runId, staleUpstreams: stale,
         upstream: (up) => written.get(up),
         handOn,
+        // A source flow's answers (parsed text, the pages or windows its columns were made from) are
+        // garbage once its table is made: collected before a large table is encoded beside them.
+        beforeEncoding: flow.kind === "source" ? (table) => {
+          const own = bufferBytes(table);
+          if (own >= LARGE_TABLE_BYTES) collectGarbageBeyond(own + heldBytes());
+        } : undefined,
       });
       if (handOn && r.status === "succeeded" && r.table) written.set(slug, keptFor(slug, r.table));
       for (const up of upstreamOf(flow)) {

@@ -31,6 +31,8 @@ export interface RunOptions {
   upstream?: (slug: string) => Table | undefined;
   /** A later flow of this build reads the table written (build_all, in one process): it is handed on in the result. */
   handOn?: boolean;
+  /** Called with the table made, before it is encoded (build_all, in one process: a collection of what the fetch left). */
+  beforeEncoding?: (table: Table) => void;
   /** Upstreams that failed in the same build (build_all): this run reads their previous `-latest`, and says so. */
   staleUpstreams?: string[];
   /** Injected for tests: retry sleeps and jitter. */
@@ -93,7 +95,7 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
     // The previous shape is read first: its bytes are gone before the new table is in memory.
     const previous: Previous = config.dryRun && flow.dryRunDummy ? dummy(flow.slug, ctx) : await previousShape(flow.slug, lake, ctx);
     const body = await produce(flow, ctx, () => readUpstream(flow as DerivedFlow, lake, history, runId, options.upstream), {
-      compression: config.artifactCompression, handOn: options.handOn ?? false,
+      compression: config.artifactCompression, handOn: options.handOn ?? false, beforeEncoding: options.beforeEncoding,
     });
     const { columns, rowCount: rows } = body;
     const next: TableShape = { columns, rowCount: rows, nullCounts: body.nullCounts };
@@ -140,9 +142,11 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
  * its inputs stay referenced from the run's frame through the writes that follow.
  */
 async function produce(
-  flow: Flow, ctx: FlowContext, upstream: () => Promise<Record<string, Table>>, options: { compression: Compression; handOn: boolean },
+  flow: Flow, ctx: FlowContext, upstream: () => Promise<Record<string, Table>>,
+  options: { compression: Compression; handOn: boolean; beforeEncoding?: (table: Table) => void },
 ): Promise<EncodedTable> {
   const table = flow.kind === "source" ? await flow.fetch(ctx) : await flow.build(await upstream(), ctx);
+  options.beforeEncoding?.(table);
   return encodeArtifactBodyYielding(table, options.compression, { handOn: options.handOn });
 }
 
