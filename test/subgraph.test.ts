@@ -104,6 +104,24 @@ test("fetchTable counts the values that do not parse over every page, and fails 
   );
 });
 
+test("with DATA_PIPELINES_MAX_RECORDS, a value past the cap is no problem of the table; one within it is, counted over the records kept", async (t) => {
+  const { store, ctx } = await setup(t, { DATA_PIPELINES_MAX_RECORDS: "2500" });
+  const order = expectedOrder(store.Holding);
+  const byId = new Map(store.Holding.map((h) => [h.id, h]));
+  // The last of the 3,000 tied records: fetched with its tie group (which the cap stops after), then dropped.
+  byId.get(order[3_009]!)!.tokenAmount = "dropped anyway";
+  const capped = await fetchTable(ctx, "holders", holdingsQuery, HOLDING_COLUMNS);
+  assert.equal(capped.length, 2_500);
+  assert.deepEqual(capped.texts("id"), order.slice(0, 2_500));
+
+  const again = await setup(t, { DATA_PIPELINES_MAX_RECORDS: "2500" }); // the fake reads its store once
+  const at = new Map(again.store.Holding.map((h) => [h.id, h]));
+  at.get(order[3_009]!)!.tokenAmount = "dropped anyway";
+  at.get(order[2_499]!)!.tokenAmount = "kept";
+  await assert.rejects(fetchTable(again.ctx, "holders", holdingsQuery, HOLDING_COLUMNS), (error: unknown) => error instanceof ValidationError && error.message ===
+    'column tokenAmount: 1 value does not parse as a number (first: "kept")');
+});
+
 test("a nested sort key pages with a nested cursor (retire__timestamp)", async (t) => {
   const retires: EntityRecord[] = [];
   const klimaRetires: EntityRecord[] = [];

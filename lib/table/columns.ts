@@ -14,6 +14,8 @@ export interface Tally {
   /** Present values that do not parse as the column's type (their cells are null). */
   invalid: number;
   firstInvalid: unknown;
+  /** The last value that did not parse (which record it came from is the caller's to note). */
+  lastInvalid?: unknown;
   /** Entities in which the column's field is absent (not null: absent) though its parent is there. */
   missing: number;
 }
@@ -135,6 +137,7 @@ const atPath = (type: ColumnType, expected: string, parse: (value: unknown) => P
       const value = parse(raw);
       if (value !== INVALID) return value;
       if (tally.invalid++ === 0) tally.firstInvalid = raw;
+      tally.lastInvalid = raw;
       return null;
     },
   };
@@ -177,24 +180,46 @@ export function tableBuilder(columns: Record<string, ColumnSpec>): { add(entitie
   const table = specs.map(([name, spec]) => ({ name, type: spec.type }));
   // Each column in buffers that grow as batches come (a batch's own vector is young garbage at once).
   const built = table.map((column) => (column.type === "string" ? new Utf8Builder(column.name) : column.type === "bool" ? growing(Uint8Array) : growing(Float64Array)));
+  // Which records each problem came from: a record past the cap (not in `order`) is no problem of the table.
+  const noted: Array<Array<{ at: number; missing: boolean; raw: unknown }>> = specs.map(() => []);
   let records = 0;
   return {
     add(entities) {
       specs.forEach(([, { read }], i) => {
         const batch = vectorBuilder(table[i]!, entities.length);
         const tally = tallies[i]!;
-        for (let r = 0; r < entities.length; r++) batch.set(r, read(entities[r]!, tally));
+        for (let r = 0; r < entities.length; r++) {
+          const { invalid, missing } = tally;
+          batch.set(r, read(entities[r]!, tally));
+          if (tally.invalid !== invalid || tally.missing !== missing) noted[i]!.push({ at: records + r, missing: tally.missing !== missing, raw: tally.lastInvalid });
+        }
         built[i]!.append(batch.vector as never);
       });
       records += entities.length;
     },
     finish(order) {
-      const problems = specs.flatMap(([name, spec], i) => tallyProblems(name, spec, tallies[i]!, records));
+      const kept = order && order.length < records ? keptTallies(noted, order, records) : tallies;
+      const problems = specs.flatMap(([name, spec], i) => tallyProblems(name, spec, kept[i]!, order ? order.length : records));
       if (problems.length) throw new ValidationError(problems.join("; "));
       const vectors = built.map((b) => (order ? take(b.finish(), order) : b.finish()));
       return new ColumnarTable(table, vectors, order ? order.length : records);
     },
   };
+}
+
+/** The tallies of the records kept (`order`), from where each problem came: the first invalid value in the order they came. */
+function keptTallies(noted: Array<Array<{ at: number; missing: boolean; raw: unknown }>>, order: ArrayLike<number>, records: number): Tally[] {
+  const isKept = new Uint8Array(records);
+  for (let k = 0; k < order.length; k++) isKept[order[k]!] = 1;
+  return noted.map((problems) => {
+    const tally: Tally = { invalid: 0, firstInvalid: undefined, missing: 0 };
+    for (const { at, missing, raw } of problems) {
+      if (!isKept[at]) continue;
+      if (missing) tally.missing++;
+      else if (tally.invalid++ === 0) tally.firstInvalid = raw;
+    }
+    return tally;
+  });
 }
 
 /** A typed array appended to a batch at a time, in a buffer that grows by half when full. */
