@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import path from "node:path";
 import { test } from "node:test";
 import { decodeArtifactSummary, encodeArtifact, encodeArtifactBody } from "../lib/artifact/artifact.ts";
-import { col, tableOf, type ColumnSpec } from "../lib/table/columns.ts";
+import { col, tableOf, type ColumnSpec, type Tally } from "../lib/table/columns.ts";
 import { ValidationError } from "../lib/core/errors.ts";
 import { sourceFlow, type Flow } from "../lib/flows/flow.ts";
 import { runFlow } from "../lib/run/runner.ts";
@@ -250,9 +250,9 @@ test("tableOf: the first bad value is shown as the source sent it, cut to one sh
 
 test("the converters: what parses, what is null, what is refused", () => {
   const one = (spec: ColumnSpec, value: unknown) => {
-    const tally = { invalid: 0, firstInvalid: undefined as unknown, missing: 0 };
+    const tally: Tally = { row: 0, problems: [] };
     const cell = spec.read({ v: value } as Entity, tally);
-    return tally.invalid ? "INVALID" : cell;
+    return tally.problems.length ? "INVALID" : cell;
   };
   const cases: Array<[ColumnSpec, unknown, unknown]> = [
     [col.tonnes("v"), "1500000000000000000", 1.5], [col.tonnes("v"), "-2000000000000000000", -2], [col.tonnes("v"), "0", 0],

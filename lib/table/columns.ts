@@ -9,15 +9,16 @@ import { ColumnarTable, take, Utf8Builder, vectorBuilder, withRoom, type ColumnT
 /** A record as a source returns it: scalars as strings/numbers/booleans, nested objects, lists. */
 export type Entity = { [field: string]: unknown };
 
-/** What a column met that it could not use, counted while the table is made (one per column, no allocation per value). */
+/** What a column met that it could not use while the table is made (one per column, an entry per problem only). */
 export interface Tally {
-  /** Present values that do not parse as the column's type (their cells are null). */
-  invalid: number;
-  firstInvalid: unknown;
-  /** The last value that did not parse (which record it came from is the caller's to note). */
-  lastInvalid?: unknown;
-  /** Entities in which the column's field is absent (not null: absent) though its parent is there. */
-  missing: number;
+  /** The record being read: its index among every record the table was given. */
+  row: number;
+  /**
+   * Each value met that could not be used, with its record (its cell is null): a field absent from
+   * the entity (not null: absent) though its parent is there, or a present value that does not parse
+   * as the column's type (`raw`).
+   */
+  problems: Array<{ row: number; missing: true } | { row: number; missing: false; raw: unknown }>;
 }
 
 export interface ColumnSpec {
@@ -131,13 +132,12 @@ const atPath = (type: ColumnType, expected: string, parse: (value: unknown) => P
     read: (entity, tally) => {
       const raw = read(entity);
       if (raw === undefined) {
-        tally.missing++;
+        tally.problems.push({ row: tally.row, missing: true });
         return null;
       }
       const value = parse(raw);
       if (value !== INVALID) return value;
-      if (tally.invalid++ === 0) tally.firstInvalid = raw;
-      tally.lastInvalid = raw;
+      tally.problems.push({ row: tally.row, missing: false, raw });
       return null;
     },
   };
@@ -176,12 +176,10 @@ export function tableOf(entities: Entity[], columns: Record<string, ColumnSpec>)
  */
 export function tableBuilder(columns: Record<string, ColumnSpec>): { add(entities: Entity[]): void; finish(order?: ArrayLike<number>): ColumnarTable } {
   const specs = Object.entries(columns);
-  const tallies: Tally[] = specs.map(() => ({ invalid: 0, firstInvalid: undefined, missing: 0 }));
+  const tallies: Tally[] = specs.map(() => ({ row: 0, problems: [] }));
   const table = specs.map(([name, spec]) => ({ name, type: spec.type }));
   // Each column in buffers that grow as batches come (a batch's own vector is young garbage at once).
   const built = table.map((column) => (column.type === "string" ? new Utf8Builder(column.name) : column.type === "bool" ? growing(Uint8Array) : growing(Float64Array)));
-  // Which records each problem came from: a record past the cap (not in `order`) is no problem of the table.
-  const noted: Array<Array<{ at: number; missing: boolean; raw: unknown }>> = specs.map(() => []);
   let records = 0;
   return {
     add(entities) {
@@ -189,17 +187,17 @@ export function tableBuilder(columns: Record<string, ColumnSpec>): { add(entitie
         const batch = vectorBuilder(table[i]!, entities.length);
         const tally = tallies[i]!;
         for (let r = 0; r < entities.length; r++) {
-          const { invalid, missing } = tally;
+          tally.row = records + r;
           batch.set(r, read(entities[r]!, tally));
-          if (tally.invalid !== invalid || tally.missing !== missing) noted[i]!.push({ at: records + r, missing: tally.missing !== missing, raw: tally.lastInvalid });
         }
         built[i]!.append(batch.vector as never);
       });
       records += entities.length;
     },
     finish(order) {
-      const kept = order && order.length < records ? keptTallies(noted, order, records) : tallies;
-      const problems = specs.flatMap(([name, spec], i) => tallyProblems(name, spec, kept[i]!, order ? order.length : records));
+      // A record past the cap (not in `order`) is no problem of the table.
+      const kept = order && order.length < records ? keptRows(order, records) : undefined;
+      const problems = specs.flatMap(([name, spec], i) => tallyProblems(name, spec, tallies[i]!, order ? order.length : records, kept));
       if (problems.length) throw new ValidationError(problems.join("; "));
       const vectors = built.map((b) => (order ? take(b.finish(), order) : b.finish()));
       return new ColumnarTable(table, vectors, order ? order.length : records);
@@ -207,19 +205,11 @@ export function tableBuilder(columns: Record<string, ColumnSpec>): { add(entitie
   };
 }
 
-/** The tallies of the records kept (`order`), from where each problem came: the first invalid value in the order they came. */
-function keptTallies(noted: Array<Array<{ at: number; missing: boolean; raw: unknown }>>, order: ArrayLike<number>, records: number): Tally[] {
-  const isKept = new Uint8Array(records);
-  for (let k = 0; k < order.length; k++) isKept[order[k]!] = 1;
-  return noted.map((problems) => {
-    const tally: Tally = { invalid: 0, firstInvalid: undefined, missing: 0 };
-    for (const { at, missing, raw } of problems) {
-      if (!isKept[at]) continue;
-      if (missing) tally.missing++;
-      else if (tally.invalid++ === 0) tally.firstInvalid = raw;
-    }
-    return tally;
-  });
+/** 1 at each record of `order`, among `records`. */
+function keptRows(order: ArrayLike<number>, records: number): Uint8Array {
+  const kept = new Uint8Array(records);
+  for (let k = 0; k < order.length; k++) kept[order[k]!] = 1;
+  return kept;
 }
 
 /** A typed array appended to a batch at a time, in a buffer that grows by half when full. */
@@ -236,15 +226,19 @@ function growing<T extends Float64Array | Uint8Array>(Type: { new (length: numbe
   };
 }
 
-function tallyProblems(name: string, spec: ColumnSpec, tally: Tally, records: number): string[] {
-  const problems: string[] = [];
-  if (tally.missing) {
-    problems.push(`column ${name}: field ${spec.path ?? "?"} is absent from ${count(tally.missing)} of ${count(records)} records (the source did not answer it)`);
+/** The lines for a column's problems among the records kept (all without `kept`); the first invalid value as it came. */
+function tallyProblems(name: string, spec: ColumnSpec, tally: Tally, records: number, kept?: Uint8Array): string[] {
+  const problems = kept ? tally.problems.filter((p) => kept[p.row]) : tally.problems;
+  const missing = problems.filter((p) => p.missing).length;
+  const invalid = problems.flatMap((p) => (p.missing ? [] : [p.raw]));
+  const lines: string[] = [];
+  if (missing) {
+    lines.push(`column ${name}: field ${spec.path ?? "?"} is absent from ${count(missing)} of ${count(records)} records (the source did not answer it)`);
   }
-  if (tally.invalid) {
-    problems.push(`column ${name}: ${count(tally.invalid)} ${tally.invalid === 1 ? "value does" : "values do"} not parse as ${spec.expected ?? spec.type} (first: ${shown(tally.firstInvalid)})`);
+  if (invalid.length) {
+    lines.push(`column ${name}: ${count(invalid.length)} ${invalid.length === 1 ? "value does" : "values do"} not parse as ${spec.expected ?? spec.type} (first: ${shown(invalid[0])})`);
   }
-  return problems;
+  return lines;
 }
 
 export const count = (n: number): string => n.toLocaleString("en-US");
