@@ -19,6 +19,10 @@ import { watchLauncher } from "../process/launcher.ts";
 import { Logger } from "../core/log.ts";
 import { parseWhole } from "../core/parse.ts";
 import { redact } from "../core/redact.ts";
+import { optimizeOnlyLongRunningCode } from "../core/tiering.ts";
+
+// Every command lives seconds: V8 optimizes only the code that keeps running (lib/core/tiering.ts).
+optimizeOnlyLongRunningCode();
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
