@@ -96,6 +96,21 @@ test("a table that cannot be encoded fails the run with one line naming the colu
   assert.deepEqual(readdirSync(lakeDir), ["sample-latest"], "no historized copy, no temporary file");
 });
 
+test("a table whose vector is not of its column's type (a flow that builds one by hand) fails the run with one line naming the column; nothing written", async (t) => {
+  const { lakeDir, run, history } = setup(t);
+  const before = await seedPrevious(lakeDir, numbers(100));
+  // Written as it is, the text would be Arrow UTF-8 buffers under a float64 field: an artifact no reader takes.
+  const result = await run(sourceFlow({ slug: "sample", fetch: async () => new ColumnarTable(columnsOf({ n: "float", label: "string" }), [["1.5"], ["a"]], 1) }));
+  assert.equal(result.status, "failed");
+  assert.equal(history.get(result.runId)!.error, 'column "n" (float) is given text, not numbers');
+  assert.deepEqual(readFileSync(path.join(lakeDir, "sample-latest")), before, "previous -latest byte-identical");
+  assert.deepEqual(readdirSync(lakeDir), ["sample-latest"]);
+  assert.throws(() => new ColumnarTable(columnsOf({ ok: "bool" }), [new Float64Array(1)], 1), { message: 'column "ok" (bool) is given numbers, not booleans' });
+  assert.throws(() => new ColumnarTable(columnsOf({ at: "timestamp" }), [new Uint8Array(1)], 1), { message: 'column "at" (timestamp) is given booleans, not numbers' });
+  assert.throws(() => new ColumnarTable(columnsOf({ n: "int" }), [new Float64Array(2)], 3), { message: 'column "n" has 2 values for 3 rows' });
+  assert.equal(new ColumnarTable(columnsOf({ s: "string", d: "date" }), [new DictText(new Int32Array([0, -1]), ["x"]), new Float64Array(2)], 2).length, 2);
+});
+
 test("validation refuses 98% of the previous rows, giving both counts, and writes nothing", async (t) => {
   const { lakeDir, run, history } = setup(t);
   const before = await seedPrevious(lakeDir, numbers(100));

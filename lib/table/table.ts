@@ -55,11 +55,22 @@ function textsOf(vector: Vector): (string | null)[] | undefined {
 export const NULL_BOOL = 2;
 
 /** A table held by columns: `vectors[i]` holds `columns[i]`'s values. Immutable: operations make new tables (sharing the vectors they keep). */
+/** What each column type's vector is (vectorBuilder makes them so). */
+const KIND_OF: Record<ColumnType, string> = { string: "text", int: "numbers", float: "numbers", timestamp: "numbers", date: "numbers", bool: "booleans" };
+const vectorKind = (vector: Vector): string =>
+  Array.isArray(vector) || isEncodedText(vector) ? "text" : vector instanceof Float64Array ? "numbers" : vector instanceof Uint8Array ? "booleans" : "something else";
+
 export class ColumnarTable implements Table {
   #rows: Row[] | undefined;
 
   constructor(readonly columns: Column[], readonly vectors: Vector[], readonly length: number) {
     if (vectors.length !== columns.length) throw new Error(`${columns.length} columns but ${vectors.length} vectors`);
+    // A vector of another kind than its column's type would be written as that kind under the type's name: a broken artifact.
+    columns.forEach((column, i) => {
+      const holds = vectorKind(vectors[i]!);
+      if (holds !== KIND_OF[column.type]) throw new Error(`column "${column.name}" (${column.type}) is given ${holds}, not ${KIND_OF[column.type]}`);
+      if (vectors[i]!.length < length) throw new Error(`column "${column.name}" has ${vectors[i]!.length} values for ${length} rows`);
+    });
   }
 
   /** The rows, made on first use (kept: a second use is free). */
