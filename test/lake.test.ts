@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { test } from "node:test";
 import { ArtifactError } from "../lib/core/errors.ts";
@@ -224,6 +225,31 @@ test("a write killed half-way leaves a temporary that the next write of the slug
   assert.match(leftover[0]!, new RegExp(`^\\.verra_data_v2-latest\\.${child.pid}\\.[0-9a-f]{8}\\.tmp$`));
   await new LocalLake(dir).write("verra_data_v2-2026_01_02__03_04_05", Buffer.from("next"));
   assert.deepEqual(readdirSync(dir), ["verra_data_v2-2026_01_02__03_04_05"]);
+});
+
+test("a write and a copy flush the new file's bytes to disk before the rename shows it", async (t) => {
+  const dir = tempDir(t);
+  const lake = new LocalLake(path.join(dir, "lake"));
+  // Which files are flushed, and whether the key already held them then: FileHandle.sync, watched.
+  const probe = await open(path.join(dir, "probe"), "w");
+  const handlePrototype = Object.getPrototypeOf(probe) as { sync(this: FileHandle): Promise<void> };
+  await probe.close();
+  const original = handlePrototype.sync;
+  const synced: Array<{ file: string; bytes: number; keyHeld: boolean }> = [];
+  handlePrototype.sync = async function (this: FileHandle) {
+    const file = readlinkSync(`/proc/self/fd/${this.fd}`);
+    synced.push({ file: path.basename(file), bytes: (await this.stat()).size, keyHeld: existsSync(path.join(dir, "lake", "sample-latest")) });
+    return original.call(this);
+  };
+  t.after(() => { handlePrototype.sync = original; });
+
+  await lake.write("sample-2026_01_02__03_04_05", Buffer.from("twelve bytes"));
+  await lake.copy("sample-2026_01_02__03_04_05", "sample-latest");
+  assert.equal(synced.length, 2, JSON.stringify(synced));
+  assert.match(synced[0]!.file, /^\.sample-2026_01_02__03_04_05\.\d+\.[0-9a-f]+\.tmp$/);
+  assert.match(synced[1]!.file, /^\.sample-latest\.\d+\.[0-9a-f]+\.tmp$/, "the copy's temporary, before it is renamed");
+  assert.deepEqual(synced.map((s) => [s.bytes, s.keyHeld]), [[12, false], [12, false]], "all its bytes, before sample-latest exists");
+  assert.deepEqual(await lake.read("sample-latest"), Buffer.from("twelve bytes"));
 });
 
 test("an exclusive write never replaces an existing artifact (a historized copy is written once)", async (t) => {

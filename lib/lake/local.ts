@@ -108,6 +108,7 @@ export class LocalLake implements Lake {
         if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new ArtifactError(`cannot copy ${fromKey}: no such artifact in ${from.label}`);
         throw error;
       }
+      await syncFile(temporary); // as a write: the rename must never expose bytes that are not on disk yet
     });
     return "file copy";
   }
@@ -254,5 +255,15 @@ async function ifExists<T>(operation: Promise<T>): Promise<T | undefined> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw error;
+  }
+}
+
+/** Flush a file's bytes to disk. */
+async function syncFile(file: string): Promise<void> {
+  const handle = await open(file, "r+");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
