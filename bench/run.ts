@@ -103,6 +103,11 @@ const tempDir = () => {
   temporary.push(dir);
   return dir;
 };
+/**
+ * A measured run's folder removed as soon as its figures are read: a build's lake left behind (hundreds
+ * of MB in the page cache) made the next build's system time grow by seconds (README, Benchmarks).
+ */
+const removeTempDir = (dir: string) => rmSync(dir, { recursive: true, force: true });
 
 // ------------------------------------------------------------------------------------------ processes
 
@@ -213,6 +218,7 @@ async function buildAll(): Promise<void> {
       const history = RunHistory.open(path.join(cwd, "data", "runs.sqlite"));
       const runs = history.list({ limit: 1000 }).filter((r) => r.flow !== "build_all" && r.endedAt);
       history.close();
+      removeTempDir(cwd);
       const windows = runs.map((r) => ({ slug: r.flow, start: Date.parse(r.startedAt), end: Date.parse(r.endedAt!) }));
       const buildStart = Math.min(...windows.map((w) => w.start));
       details[`build_all ${label}`] = windows.sort((a, b) => a.end - b.end).map((w) => ({ flow: w.slug, startS: round((w.start - buildStart) / 1000, 2), endS: round((w.end - buildStart) / 1000, 2) }));
@@ -342,7 +348,10 @@ async function derived(): Promise<void> {
   for (let i = 0; i < 3; i++) {
     const copy = path.join(tempDir(), "lake");
     cpSync(lakeDir, copy, { recursive: true, filter: (from) => !/-\d{4}_\d\d_\d\d__/.test(path.basename(from)) });
-    const run = await measure("scripts/build_all.ts", ["--only", slugs.join(",")], tempDir(), { ...sources.env, ...compressionEnv, DATA_PIPELINES_RESULT_STORAGE: `file:${copy}` });
+    const cwd = tempDir();
+    const run = await measure("scripts/build_all.ts", ["--only", slugs.join(",")], cwd, { ...sources.env, ...compressionEnv, DATA_PIPELINES_RESULT_STORAGE: `file:${copy}` });
+    removeTempDir(path.dirname(copy));
+    removeTempDir(cwd);
     check(`build_all --only <${slugs.length} derived>`, run);
     if (run.code !== 0) return;
     runs.push(run);
@@ -674,7 +683,7 @@ try {
     if (name === "promote") for (const f of await promoteFullSet(Number(flags["build-verra-rows"]), Number(flags["build-records"]), compressionEnv)) record(f);
   }
 } finally {
-  for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
+  temporary.forEach(removeTempDir);
 }
 const targetCell = (f: Figure) => (f.target ? `${f.target}: ${f.met ? "met" : "MISSED"}` : "");
 process.stdout.write(`${renderTable(
