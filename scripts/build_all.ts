@@ -2,7 +2,7 @@
 // parallel), in this process or one process per flow (--isolate). Prints a summary; exits
 // non-zero if any flow failed.
 import { constants } from "node:os";
-import { DEFAULT_CONCURRENCY, runBuild, summaryTable } from "../lib/run/build.ts";
+import { DEFAULT_CONCURRENCY, DEFAULT_ISOLATED_CONCURRENCY, runBuild, summaryTable } from "../lib/run/build.ts";
 import { command, RUN_OPTIONS, RUN_OPTIONS_HELP, runOrigin } from "../lib/run/cli.ts";
 import { wholeFlag } from "../lib/core/parse.ts";
 import { ALL_FLOWS } from "./flows.ts";
@@ -13,7 +13,7 @@ await command(
     help: [
       "",
       `Runs the ${ALL_FLOWS.length} dataset flows into the lake, each as soon as its upstream flows have finished,`,
-      `at most DATA_PIPELINES_CONCURRENCY (default ${DEFAULT_CONCURRENCY}) at once. A failed flow does not stop the others; a flow`,
+      `at most DATA_PIPELINES_CONCURRENCY at once (default ${DEFAULT_CONCURRENCY}; ${DEFAULT_ISOLATED_CONCURRENCY} with --isolate). A failed flow does not stop the others; a flow`,
       "whose upstream failed runs on that upstream's previous -latest and is flagged. Exits 1 if any flow failed.",
       "SIGINT/SIGTERM stop it: flow processes are stopped and waited for (flows in this process cannot be),",
       "every open run is recorded failed, and it exits 130/143.",
@@ -35,7 +35,7 @@ await command(
   },
   async ({ values, config, log }) => {
     const list = (v: unknown) => (typeof v === "string" ? v.split(",").map((s) => s.trim()).filter(Boolean) : undefined);
-    const concurrency = wholeFlag(values, "concurrency", config.concurrency ?? DEFAULT_CONCURRENCY, { min: 1 });
+    const concurrency = wholeFlag(values, "concurrency", config.concurrency ?? (values.isolate ? DEFAULT_ISOLATED_CONCURRENCY : DEFAULT_CONCURRENCY), { min: 1 });
     const { outcomes, stoppedBy } = await runBuild({
       name: "build_all", flows: ALL_FLOWS, config, log, concurrency, ...runOrigin(values),
       only: list(values.only), from: list(values.from), inProcess: !values.isolate,

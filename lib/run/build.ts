@@ -27,8 +27,16 @@ import { collectGarbageBeyond } from "../core/memory.ts";
 import { bufferBytes, type Table } from "../table/table.ts";
 import { selectColumns } from "../table/operations.ts";
 
-/** Flows at once unless DATA_PIPELINES_CONCURRENCY says otherwise: the best of 1, 4, 8 and 17 measured by `npm run bench -- build_all`. */
-export const DEFAULT_CONCURRENCY = 8;
+/**
+ * Flows at once in one process unless DATA_PIPELINES_CONCURRENCY says otherwise: every source flow
+ * at once (17), then derived ones as slots free (they run one at a time anyway). Measured by hand on
+ * the bench's build (`npm run bench -- build_all`): 8 at once took 12.5 to 14.4 s with peaks of 483
+ * to 518 MiB; 17, 24 and 34 alike 11.7 to 12.8 s and 425 to 481 MiB: the source flows all end sooner,
+ * and their memory goes before raw_verra_data's table is encoded.
+ */
+export const DEFAULT_CONCURRENCY = 17;
+/** With a process per flow (--isolate), each of them 100 to 250 MiB: fewer at once. */
+export const DEFAULT_ISOLATED_CONCURRENCY = 8;
 /** A source flow's table from which what its fetch left is collected before encoding (raw_verra_data and raw_polygon_retired_offsets at the bench scale). */
 export const LARGE_TABLE_BYTES = 8 * 1024 * 1024;
 
