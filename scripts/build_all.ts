@@ -13,8 +13,9 @@ await command(
     help: [
       "",
       `Runs the ${ALL_FLOWS.length} dataset flows into the lake, each as soon as its upstream flows have finished,`,
-      `at most DATA_PIPELINES_CONCURRENCY at once (default ${DEFAULT_CONCURRENCY}; ${DEFAULT_ISOLATED_CONCURRENCY} with --isolate). A failed flow does not stop the others; a flow`,
-      "whose upstream failed runs on that upstream's previous -latest and is flagged. Exits 1 if any flow failed.",
+      `at most DATA_PIPELINES_CONCURRENCY at once (default ${DEFAULT_CONCURRENCY}; ${DEFAULT_ISOLATED_CONCURRENCY} with --isolate). A failed flow does`,
+      "not stop the others; a flow whose upstream failed runs on that upstream's previous -latest and is",
+      "flagged. Exits 1 if any flow failed.",
       "SIGINT/SIGTERM stop it: flow processes are stopped and waited for (flows in this process cannot be),",
       "every open run is recorded failed, and it exits 130/143.",
       "  --only <slugs>        run only these flows",
