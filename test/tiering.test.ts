@@ -8,12 +8,12 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { tieringFlag } from "../lib/core/tiering.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const V8_MAJOR = Number(process.versions.v8.split(".")[0]);
+const V8_11_3 = process.versions.v8.startsWith("11.3.");
 
 /**
  * A small function called `calls` times in a fresh node (optimizing on its own thread, so that it is
  * exact), after importing cli.ts as every command does, or not: the calls after which TurboFan had
- * compiled it (V8 11 says so through %GetOptimizationStatus), and V8's trace of what it optimized.
+ * compiled it (V8 11.3 says so through %GetOptimizationStatus), and V8's trace of what it optimized.
  */
 function hotFunction(importCli: boolean, calls: number): { optimizedAfter: number; trace: string; stderr: string } {
   const code = `
@@ -22,7 +22,7 @@ function hotFunction(importCli: boolean, calls: number): { optimizedAfter: numbe
     let calls = 0, optimizedAfter = -1;
     while (calls < ${calls}) {
       work(calls++);
-      if (${V8_MAJOR === 11} && optimizedAfter < 0 && calls % 100 === 0 && (%GetOptimizationStatus(work) & 64)) optimizedAfter = calls;
+      if (${V8_11_3} && optimizedAfter < 0 && calls % 100 === 0 && (%GetOptimizationStatus(work) & 64)) optimizedAfter = calls;
     }
     console.log("optimizedAfter", optimizedAfter);`;
   const args = ["--allow-natives-syntax", "--no-concurrent-recompilation", "--trace-opt", "--import", "tsx", "--input-type=module", "-e", code];
@@ -33,14 +33,14 @@ function hotFunction(importCli: boolean, calls: number): { optimizedAfter: numbe
 }
 
 test("in a command, TurboFan compiles a hot function 16 times later than V8 would, and nothing is printed about it", () => {
-  if (V8_MAJOR === 11) {
+  if (V8_11_3) {
     const plain = hotFunction(false, 20_000);
     const command = hotFunction(true, 20_000);
     assert.equal(command.stderr, "");
     assert.ok(plain.optimizedAfter > 0 && plain.optimizedAfter < 1_000, `optimized after ${plain.optimizedAfter} calls`);
     assert.ok(command.optimizedAfter >= 8 * plain.optimizedAfter, `optimized after ${plain.optimizedAfter} calls, ${command.optimizedAfter} in a command`);
   } else {
-    // V8 12 to 14 count invocations: 3,000 before TurboFan by default, 48,000 in a command.
+    // V8 11.8 to 14 count invocations: 3,000 before TurboFan by default, 48,000 in a command.
     const plain = hotFunction(false, 2_000);
     const command = hotFunction(true, 2_000);
     assert.equal(command.stderr, "");
@@ -55,7 +55,9 @@ test("in a command, TurboFan compiles a hot function 16 times later than V8 woul
 
 test("the flag is set for the V8 versions it was measured on only", () => {
   assert.equal(tieringFlag("11.3.244.8-node.33"), "--interrupt-budget=1081344");
+  assert.equal(tieringFlag("11.8.172.17-node.20"), "--invocation-count-for-turbofan=48000", "Node 21 has no --interrupt-budget");
   assert.equal(tieringFlag("12.4.254.21-node.57"), "--invocation-count-for-turbofan=48000");
   assert.equal(tieringFlag("14.6.202.34-node.40"), "--invocation-count-for-turbofan=48000");
   assert.equal(tieringFlag("15.0.1"), undefined);
+  assert.equal(tieringFlag("11.5.1"), undefined);
 });
