@@ -54,12 +54,12 @@ function textsOf(vector: Vector): (string | null)[] | undefined {
 
 export const NULL_BOOL = 2;
 
-/** A table held by columns: `vectors[i]` holds `columns[i]`'s values. Immutable: operations make new tables (sharing the vectors they keep). */
 /** What each column type's vector is (vectorBuilder makes them so). */
 const KIND_OF: Record<ColumnType, string> = { string: "text", int: "numbers", float: "numbers", timestamp: "numbers", date: "numbers", bool: "booleans" };
 const vectorKind = (vector: Vector): string =>
   Array.isArray(vector) || isEncodedText(vector) ? "text" : vector instanceof Float64Array ? "numbers" : vector instanceof Uint8Array ? "booleans" : "something else";
 
+/** A table held by columns: `vectors[i]` holds `columns[i]`'s values. Immutable: operations make new tables (sharing the vectors they keep). */
 export class ColumnarTable implements Table {
   #rows: Row[] | undefined;
 
