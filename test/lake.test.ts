@@ -227,7 +227,7 @@ test("a write killed half-way leaves a temporary that the next write of the slug
   assert.deepEqual(readdirSync(dir), ["verra_data_v2-2026_01_02__03_04_05"]);
 });
 
-test("a write and a copy flush the new file's bytes to disk before the rename shows it", async (t) => {
+test("a write, a copy and a document flush the new file's bytes to disk before the rename shows it", async (t) => {
   const dir = tempDir(t);
   const lake = new LocalLake(path.join(dir, "lake"));
   // Which files are flushed, and whether the key already held them then: FileHandle.sync, watched.
@@ -250,6 +250,10 @@ test("a write and a copy flush the new file's bytes to disk before the rename sh
   assert.match(synced[1]!.file, /^\.sample-latest\.\d+\.[0-9a-f]+\.tmp$/, "the copy's temporary, before it is renamed");
   assert.deepEqual(synced.map((s) => [s.bytes, s.keyHeld]), [[12, false], [12, false]], "all its bytes, before sample-latest exists");
   assert.deepEqual(await lake.read("sample-latest"), Buffer.from("twelve bytes"));
+  await lake.writeDocument("manifest.json", '{"ok":true}');
+  assert.equal(synced.length, 3);
+  assert.match(synced[2]!.file, /^\.manifest\.json\.\d+\.[0-9a-f]+\.tmp$/);
+  assert.equal(synced[2]!.bytes, 11);
 });
 
 test("an exclusive write never replaces an existing artifact (a historized copy is written once)", async (t) => {

@@ -87,7 +87,6 @@ export class LocalLake implements Lake {
       try {
         if (bytes instanceof Uint8Array) await handle.writeFile(bytes);
         else for (const chunk of bytes.chunks()) await handle.writeFile(chunk);
-        await handle.sync(); // the rename must never expose bytes that are not on disk yet
       } finally {
         await handle.close();
       }
@@ -108,15 +107,15 @@ export class LocalLake implements Lake {
         if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new ArtifactError(`cannot copy ${fromKey}: no such artifact in ${from.label}`);
         throw error;
       }
-      await syncFile(temporary); // as a write: the rename must never expose bytes that are not on disk yet
     });
     return "file copy";
   }
 
   /**
-   * Fill a temporary file in the lake's folder, then rename it over `name` (a checked key or
-   * document name): atomic on one file system. Temporaries of `name`'s slug (or document) left
-   * by a write that was killed are removed first.
+   * Fill a temporary file in the lake's folder, flush it to disk, then rename it over `name` (a
+   * checked key or document name): atomic on one file system, and after a power cut the old bytes or
+   * all the new ones. Temporaries of `name`'s slug (or document) left by a write that was killed are
+   * removed first.
    */
   private async replace(name: string, what: string, fill: (temporary: string) => Promise<void>, options: WriteOptions = {}): Promise<void> {
     const target = path.join(this.dir, name);
@@ -129,6 +128,7 @@ export class LocalLake implements Lake {
       const temporary = path.join(this.dir, temporaryName(name));
       try {
         await fill(temporary);
+        await syncFile(temporary); // the rename must never expose bytes that are not on disk yet
         if (options.exclusive) await placeOnce(temporary, target);
         else await rename(temporary, target);
       } catch (error) {
