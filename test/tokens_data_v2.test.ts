@@ -1,6 +1,7 @@
 // tokens_data_v2 as a user runs it: `npx tsx scripts/tokens_data_v2.ts` in a folder whose
 // ./data/lake holds the five upstream -latest artifacts, against the fake Polygon JSON-RPC.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
@@ -289,4 +290,23 @@ test("the project id in the RPC URL path never reaches stderr or the run history
   const db = readdirSync(path.join(cwd, "data")).filter((f) => f.startsWith("runs.sqlite")); // with -wal and -shm
   const everything = [...outputs, ...db.map((f) => readFileSync(path.join(cwd, "data", f)).toString("latin1"))].join("\n");
   for (const id of ids) assert.ok(!everything.includes(id), `${id} leaked`);
+});
+
+test("viem's parts are required each from its own file, are the very ones its indexes export, and leave its index unloaded", () => {
+  // In a process of its own: this file's own `import "viem"` (its ES build) must not stand in for what the flow loads.
+  const probe = [
+    'import { createRequire } from "node:module";',
+    'import { viem } from "./lib/sources/polygon.ts";',
+    "const parts = viem();",
+    "const require = createRequire(import.meta.url);",
+    'const indexBefore = Object.keys(require.cache).some((f) => f.endsWith(`viem/_cjs/index.js`));',
+    'const index = { ...require("viem/actions"), ...require("viem") };',
+    "const same = Object.entries(parts).filter(([name, value]) => value === index[name]).map(([name]) => name);",
+    "console.log(JSON.stringify({ parts: Object.keys(parts), same, indexBefore }));",
+  ].join("\n");
+  const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", probe], { cwd: path.resolve(import.meta.dirname, ".."), encoding: "utf8" });
+  const { parts, same, indexBefore } = JSON.parse(out) as { parts: string[]; same: string[]; indexBefore: boolean };
+  assert.equal(parts.length, 11);
+  assert.deepEqual(same, parts, "each part is the one viem or viem/actions exports");
+  assert.equal(indexBefore, false, "the parts load without viem's index (all of viem)");
 });

@@ -8,6 +8,7 @@ import type { AlertSettings, Config } from "../config/config.ts";
 import { errorMessage } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { redact } from "../core/redact.ts";
+import { undici } from "../core/undici.ts";
 import type { RunHistory, RunRecord } from "../history/history.ts";
 import { datasetFreshness } from "../schedule/freshness.ts";
 import type { Schedule } from "../schedule/schedule.ts";
@@ -53,7 +54,7 @@ async function withAttempts(timeoutMs: number, attempt: (ms: number) => Promise<
 }
 
 async function postWebhook(url: string, body: Record<string, unknown>, ms: number): Promise<void> {
-  const { request } = await import("undici");
+  const { request } = undici();
   const stop = AbortSignal.timeout(ms);
   let response;
   try {

@@ -9,6 +9,7 @@ import type { Dispatcher } from "undici";
 import type { Config } from "../config/config.ts";
 import { errorMessage, SourceError } from "../core/errors.ts";
 import { redact } from "../core/redact.ts";
+import { undici } from "../core/undici.ts";
 
 /** The limits of one request, from the configuration (see httpBounds). */
 export interface HttpBounds {
@@ -69,8 +70,7 @@ export async function postJson(url: string, body: unknown, options: PostOptions)
     if (options.signal?.aborted) throw stopped()!;
     let response: Dispatcher.ResponseData;
     try {
-      // Loaded on the first request, not at import: it is most of a flow's start-up (--help).
-      const { request } = await import("undici");
+      const { request } = undici();
       response = await request(target, {
         method: "POST",
         headers: { "content-type": "application/json", accept: "application/json" },

@@ -6,20 +6,64 @@
 // and a redirect is not followed. Failures become one-line SourceErrors that name the RPC by its
 // origin only: the Infura project id sits in the URL path.
 import { createRequire } from "node:module";
+import path from "node:path";
 import type { Address, ContractFunctionExecutionError, ResponseBodyTooLargeError, RpcRequestError, HttpRequestError, BaseError } from "viem";
+import type { getChainId, readContract } from "viem/actions";
 import { TOKEN_NAMES, TOKENS, type TokenName } from "./constants.ts";
 import { errorMessage, SourceError, UserError } from "../core/errors.ts";
 import { httpBounds, parseRetryAfter, redirectError, seconds, statusError, tooLargeError, type HttpBounds } from "./http.ts";
 import { redact } from "../core/redact.ts";
+import { undici } from "../core/undici.ts";
 import type { SourceContext } from "./context.ts";
 
 export const POLYGON_CHAIN_ID = 137;
 
+/** The parts of viem we call, as viem and viem/actions export them. */
+export type ViemParts = Pick<typeof import("viem"),
+  "createClient" | "http" | "getAddress" | "BaseError" | "TimeoutError" | "ResponseBodyTooLargeError" | "RpcRequestError" | "HttpRequestError" | "ContractFunctionExecutionError"
+> & { getChainId: typeof getChainId; readContract: typeof readContract };
+
+/** Where each part is, in viem's CommonJS build (beside its index). */
+const VIEM_FILES: Record<keyof ViemParts, string> = {
+  createClient: "clients/createClient.js",
+  http: "clients/transports/http.js",
+  getChainId: "actions/public/getChainId.js",
+  readContract: "actions/public/readContract.js",
+  getAddress: "utils/address/getAddress.js",
+  BaseError: "errors/base.js",
+  TimeoutError: "errors/request.js",
+  ResponseBodyTooLargeError: "errors/request.js",
+  RpcRequestError: "errors/request.js",
+  HttpRequestError: "errors/request.js",
+  ContractFunctionExecutionError: "errors/contract.js",
+};
+
+let viemParts: ViemParts | undefined;
+
 /**
- * viem, loaded when a flow first calls the RPC, and as CommonJS: its ES modules are some 400 files,
- * which cost every flow script half a second of start-up (more through tsx's loader) and 40 MiB.
+ * viem's parts, loaded when a flow first calls the RPC, as CommonJS and each from its own file: its
+ * ES modules are some 400 files (half a second of start-up), and its index loads all of viem (424
+ * files with what they need: 0.2 s of CPU through tsx's loader, where these take 124 and 0.08 s;
+ * docs/architecture.md §3).
  */
-const viem = () => createRequire(import.meta.url)("viem") as typeof import("viem");
+export function viem(): ViemParts {
+  if (viemParts) return viemParts;
+  const require = createRequire(import.meta.url);
+  const folder = path.dirname(require.resolve("viem"));
+  const parts: Record<string, unknown> = {};
+  for (const [name, file] of Object.entries(VIEM_FILES)) {
+    let value: unknown;
+    try {
+      value = (require(path.join(folder, file)) as Record<string, unknown>)[name];
+    } catch (error) {
+      if ((error as { code?: string }).code !== "MODULE_NOT_FOUND") throw error;
+    }
+    // Its files are not its interface: an upgrade may move them, and that must say so, not fail later.
+    if (value === undefined) throw new Error(`viem has no ${name} in ${file} (lib/sources/polygon.ts names where its parts are; has viem been upgraded?)`);
+    parts[name] = value;
+  }
+  return (viemParts = parts as ViemParts);
+}
 
 /** The three view functions we call (Toucan pool: the first two; C3 pool: the third), as parseAbi would make them. */
 export const POOL_FEE_ABI = (["feeRedeemPercentageInBase", "feeRedeemDivider", "feeRedeem"] as const).map((name) => ({
@@ -66,10 +110,10 @@ export async function feeRedeemFactors(ctx: SourceContext): Promise<Record<Token
   const bounds = httpBounds(ctx.config);
   // viem loses the HTTP status when an error answer is labelled JSON but is not: keep it here.
   let failedStatus: HttpStatus | undefined;
-  const { Agent, fetch } = await import("undici");
+  const { Agent, fetch } = undici();
   const idle = new Agent({ headersTimeout: bounds.timeoutMs, bodyTimeout: bounds.timeoutMs });
-  const { createPublicClient, http } = viem();
-  const client = createPublicClient({
+  const { createClient, http } = viem();
+  const client = createClient({
     // batch: calls made in the same tick go in one JSON-RPC batch; retries are ours (ctx.retry), not viem's.
     transport: http(url, {
       batch: true,
@@ -102,12 +146,13 @@ export async function feeRedeemFactors(ctx: SourceContext): Promise<Record<Token
   }
 }
 
-type Client = ReturnType<typeof import("viem").createPublicClient>;
+type Client = ReturnType<typeof import("viem").createClient>;
 type Call = <T>(what: string, request: () => Promise<T>) => Promise<T>;
 
 /** The chain check, then the fee calls in one batch, as factors. */
 async function readFactors(ctx: SourceContext, where: string, client: Client, call: Call): Promise<Record<TokenName, number>> {
-  const chainId = await call("eth_chainId", () => client.getChainId());
+  const { getChainId, readContract } = viem();
+  const chainId = await call("eth_chainId", () => getChainId(client));
   if (!Number.isSafeInteger(chainId)) throw new SourceError(`${where}: eth_chainId answered a malformed chain id`, false);
   if (chainId !== POLYGON_CHAIN_ID) {
     throw new SourceError(`${where} is chain ${chainId}, not Polygon mainnet (${POLYGON_CHAIN_ID}): check DATA_PIPELINES_POLYGON_RPC_URL`, false);
@@ -115,7 +160,7 @@ async function readFactors(ctx: SourceContext, where: string, client: Client, ca
 
   const calls = feeCalls();
   const values = await call(`${calls.length} fee calls`, () =>
-    Promise.all(calls.map((c) => client.readContract({ address: c.address, abi: POOL_FEE_ABI, functionName: c.functionName }))),
+    Promise.all(calls.map((c) => readContract(client, { address: c.address, abi: POOL_FEE_ABI, functionName: c.functionName }))),
   );
   const value = (token: TokenName, functionName: FeeFunction): bigint => values[calls.findIndex((c) => c.token === token && c.functionName === functionName)]!;
 
