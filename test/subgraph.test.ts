@@ -9,7 +9,7 @@ import { type FlowContext } from "../lib/flows/flow.ts";
 import { runFlow } from "../lib/run/runner.ts";
 import { RunHistory } from "../lib/history/history.ts";
 import { LocalLake } from "../lib/lake/lake.ts";
-import { fetchCollection, fetchTable, literal } from "../lib/sources/subgraph.ts";
+import { compareValues, fetchCollection, fetchTable, literal, recordOrder } from "../lib/sources/subgraph.ts";
 import { col, tableOf } from "../lib/table/columns.ts";
 import { table, Utf8Vector } from "../lib/table/table.ts";
 import { startFakeSubgraphs, type EntityRecord, type SubgraphFault } from "./fakes/subgraph.ts";
@@ -200,3 +200,24 @@ test("filters are written as GraphQL input literals", () => {
     '{pair: "0xab", timestamp_gt: 0, retire_: {timestamp_lt: "12"}, id_in: ["a", "b"]}');
 });
 
+
+test("recordOrder: sort key, then id ascending, whether the records came in key order (ties in any order) or not", () => {
+  const order = (keys: unknown[], ids: unknown[], sign: number) => [...recordOrder(keys, ids, sign)];
+  // Descending, as graph-node hands them: ties by id descending; only the tie group is reordered.
+  assert.deepEqual(order(["30", "20", "20", "20", "10"], ["0xa", "0xd", "0xc", "0xb", "0xe"], -1), [0, 3, 2, 1, 4]);
+  // Already in order, whole numbers compared as numbers: kept as it came.
+  assert.deepEqual(order(["9", "10", "10", "100"], ["b", "a", "c", "d"], 1), [0, 1, 2, 3]);
+  // Out of key order (a server that ignores orderBy): everything is sorted.
+  assert.deepEqual(order(["2", "1", "3", "1"], ["x", "z", "y", "w"], 1), [3, 1, 0, 2]);
+  // Against a plain sort, over shuffled and key-ordered inputs with many ties.
+  let seed = 7;
+  const next = (n: number) => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) % n;
+  for (let trial = 0; trial < 500; trial++) {
+    const sign = trial % 2 ? -1 : 1;
+    let rows = Array.from({ length: next(40) }, () => ({ key: String(next(8)), id: `0x${next(64).toString(16)}` }));
+    if (trial % 3) rows = rows.sort((a, b) => sign * compareValues(a.key, b.key)); // in key order, ties as they fell
+    const got = order(rows.map((r) => r.key), rows.map((r) => r.id), sign).map((i) => rows[i]!);
+    const expected = [...rows].sort((a, b) => sign * compareValues(a.key, b.key) || compareValues(a.id, b.id));
+    assert.deepEqual(got.map((r) => [r.key, r.id]), expected.map((r) => [r.key, r.id]));
+  }
+});

@@ -136,9 +136,14 @@ async function collect(
       await allById(query.where ?? {}, add, () => ids.length);
     } else {
       const past = direction === "desc" ? "lt" : "gt";
-      // The ties of one page are fetched while the next page is asked for: they do not wait on each other.
-      // Each is watched from the start, so that its failure stops the paging at once (never unobserved).
-      const ties: Array<Promise<Entity[]>> = [];
+      // The ties at the end of a page are fetched while the next page is asked for: they do not wait on
+      // each other. Each group is watched from the start, so that its failure stops the paging at once
+      // (never unobserved). What comes after a group is handed on once the group is: in key order.
+      let handedOn: Promise<void> = Promise.resolve();
+      const handOn = (records: Entity[] | Promise<Entity[]>) => {
+        handedOn = handedOn.then(async () => add(await records));
+        handedOn.catch(() => {}); // met where it is awaited, or through tieFailure
+      };
       let previous: Entity[] = [];
       for (let cursor: unknown; ;) {
         if (tieFailure) throw tieFailure.error;
@@ -150,14 +155,14 @@ async function collect(
         };
         const rows = await page(merge(query.where ?? {}, last === undefined ? {} : key.filter(past, last)), orderBy, direction, check);
         if (rows.length < PAGE_SIZE) {
-          add(rows);
+          handOn(rows);
           break;
         }
         cursor = key.value(rows.at(-1)!);
         if (cursor === null || cursor === undefined) {
           throw new SourceError(`${label}: a full page ends on a record without ${orderBy} (id ${String(rows.at(-1)!.id)}); the cursor cannot move past it`, false);
         }
-        add(rows.filter((r) => key.value(r) !== cursor));
+        handOn(rows.filter((r) => key.value(r) !== cursor));
         const tied = tieGroup(merge(query.where ?? {}, key.filter("", cursor)));
         previous = rows;
         if (cap === undefined) {
@@ -165,13 +170,14 @@ async function collect(
             tieFailure ??= { error };
             stop.abort();
           });
-          ties.push(tied);
+          handOn(tied);
           continue;
         }
-        add(await tied); // with a cap, the count must be known before asking for more
+        handOn(tied);
+        await handedOn; // with a cap, the count must be known before asking for more
         if (ids.length >= cap) break;
       }
-      for (const group of await Promise.all(ties)) add(group);
+      await handedOn;
     }
   } catch (error) {
     throw tieFailure ? tieFailure.error : error;
@@ -179,10 +185,31 @@ async function collect(
     stop.abort(); // what is still under way stops; and the listener on `signal` goes
   }
   ctx.log.info(`${source} ${query.collection}: ${ids.length} records in ${pages} pages`);
-  // Servers differ in how they order ties (graph-node breaks them by id in the sort's direction);
-  // sorting here makes the documented order hold whatever the server did.
-  const order = Array.from({ length: ids.length }, (_, i) => i).sort((a, b) => sign * compareValues(keys[a], keys[b]) || compareValues(ids[a], ids[b]));
-  return Int32Array.from(cap !== undefined ? order.slice(0, cap) : order);
+  const order = recordOrder(keys, ids, sign);
+  return cap !== undefined ? order.slice(0, cap) : order;
+}
+
+/**
+ * The records' order: sort key in `sign`'s direction, then id ascending. Servers differ in how they
+ * order ties (graph-node breaks them by id in the sort's direction), so the order is made here,
+ * whatever the server did. Records are handed on in key order (that is how they are paged): then
+ * only each group of ties is sorted by id, and a collection whose ties came by id keeps its order.
+ * Out of key order, all are sorted.
+ */
+export function recordOrder(keys: unknown[], ids: unknown[], sign: number): Int32Array {
+  const n = keys.length;
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  const byId = (a: number, b: number) => compareValues(ids[a], ids[b]);
+  let ties = 0; // where the current group of equal keys starts
+  for (let i = 1; i <= n; i++) {
+    const step = i < n ? sign * compareValues(keys[order[i - 1]!], keys[order[i]!]) : -1; // past the last: a group ends
+    if (step > 0) return order.sort((a, b) => sign * compareValues(keys[a], keys[b]) || byId(a, b)); // not in key order
+    if (step === 0) continue;
+    if (i - ties > 1) order.subarray(ties, i).sort(byId);
+    ties = i;
+  }
+  return order;
 }
 
 /**

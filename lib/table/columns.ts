@@ -199,10 +199,19 @@ export function tableBuilder(columns: Record<string, ColumnSpec>): { add(entitie
       const kept = order && order.length < records ? keptRows(order, records) : undefined;
       const problems = specs.flatMap(([name, spec], i) => tallyProblems(name, spec, tallies[i]!, order ? order.length : records, kept));
       if (problems.length) throw new ValidationError(problems.join("; "));
-      const vectors = built.map((b) => (order ? take(b.finish(), order) : b.finish()));
+      // Records that came in their order (most collections) are not copied into it.
+      const reorder = order && !isEveryRowInOrder(order, records) ? order : undefined;
+      const vectors = built.map((b) => (reorder ? take(b.finish(), reorder) : b.finish()));
       return new ColumnarTable(table, vectors, order ? order.length : records);
     },
   };
+}
+
+/** Whether `order` is every one of `records` rows, as they are. */
+function isEveryRowInOrder(order: ArrayLike<number>, records: number): boolean {
+  if (order.length !== records) return false;
+  for (let i = 0; i < records; i++) if (order[i] !== i) return false;
+  return true;
 }
 
 /** 1 at each record of `order`, among `records`. */
