@@ -9,6 +9,7 @@ import { derivedFlow, missingConsumerColumns, sourceFlow } from "../lib/flows/fl
 import { RunHistory } from "../lib/history/history.ts";
 import { parseKey } from "../lib/lake/lake.ts";
 import { runBuild } from "../lib/run/build.ts";
+import { runFlow } from "../lib/run/runner.ts";
 import { ColumnarTable, table, Utf8Vector } from "../lib/table/table.ts";
 import { ALL_FLOWS } from "../scripts/flows.ts";
 import { startFakeSources, type FakeSources } from "./fakes/all.ts";
@@ -156,6 +157,48 @@ test("in one process, derived flows run one at a time, the longest chain first, 
   assert.equal(most, 1, "never two derived flows at once");
   assert.equal(began[0], "a", "the reader with a flow after it first");
   assert.equal(began.at(-1), "after_slow", "the slow source ended after the derived flows began");
+});
+
+test("in one process, the flow with the longest chain of work ahead of it by the last runs gets the first turns; a flow run alone waits for none", async (t) => {
+  const { config, log, history, lake } = flowBench(t);
+  // The last runs: "short" took longer than "long", but "long" feeds a flow that took far longer still
+  // (counted in flows, the two chains are as long).
+  const ran = (flow: string, ms: number) => {
+    const id = history.start({ flow, trigger: "manual", at: new Date(Date.UTC(2026, 0, 1)) });
+    history.addWrittenKey(id, `${flow}-latest`);
+    history.finish(id, { status: "succeeded" }, new Date(Date.UTC(2026, 0, 1) + ms));
+  };
+  ran("short", 3_000);
+  ran("long", 1_000);
+  ran("after_long", 60_000);
+  ran("after_short", 1);
+  let arrived = 0;
+  let bothArrived!: () => void;
+  const together = new Promise<void>((resolve) => { bothArrived = resolve; });
+  const steps: string[] = [];
+  const stepping = (slug: string) => sourceFlow({
+    slug,
+    fetch: async (ctx) => {
+      // Both flows ask for their turns from the same moment on, as two sources whose answers came together.
+      if (++arrived === 2) bothArrived();
+      await together;
+      for (let i = 0; i < 3; i++) {
+        await ctx.turn!();
+        steps.push(slug);
+      }
+      return table({ n: "int" }, [{ n: 1 }]);
+    },
+  });
+  const after = (slug: string, from: string) => derivedFlow({ slug, from: [from], build: (inputs) => inputs[from]! });
+  const flows = [stepping("short"), stepping("long"), after("after_short", "short"), after("after_long", "long")];
+  const build = await runBuild({ name: "build_all", flows, config, log, concurrency: 8, inProcess: true });
+  assert.deepEqual(build.outcomes.map((o) => o.status), flows.map(() => "succeeded"));
+  assert.deepEqual(steps, ["long", "long", "long", "short", "short", "short"]);
+
+  const alone: unknown[] = [];
+  const solo = sourceFlow({ slug: "solo", fetch: async (ctx) => { alone.push(ctx.turn); return table({ n: "int" }, [{ n: 1 }]); } });
+  assert.equal((await runFlow(solo, { config, lake, history, log })).status, "succeeded");
+  assert.deepEqual(alone, [undefined]);
 });
 
 test("in one process, what a source flow's fetch left is collected before its large table is encoded", async (t) => {

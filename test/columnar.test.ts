@@ -198,6 +198,12 @@ test("a flow's encoding lets the event loop run between columns once it has take
   assert.equal(settledWhenOthersRan, false, "the event loop ran before the encoding ended (32 MB: well over 10 ms)");
   assert.ok(Buffer.concat([...body.chunks()]).equals(Buffer.concat([...encodeArtifactBody(input).chunks()])), "the same bytes");
   assert.deepEqual([body.rowCount, body.columns.length, (body.table!.vectors[3] as Float64Array)[7]], [rows, 40, Math.sin(7 * 4)]);
+
+  // In a build, each pause is the flow's turn (lib/core/turns.ts): the encoding goes on only when it is given.
+  let turnsAsked = 0;
+  const withTurns = await encodeArtifactBodyYielding(input, "lz4", { turn: () => { turnsAsked++; return new Promise(setImmediate); } });
+  assert.ok(turnsAsked >= 1, "paused on its turns");
+  assert.ok(Buffer.concat([...withTurns.chunks()]).equals(Buffer.concat([...body.chunks()])), "the same bytes");
 });
 
 test("text decoded from an artifact stays UTF-8 bytes: carried, filtered, sorted, joined and concatenated, then written back the same", () => {

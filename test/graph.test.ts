@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DATASET_SLUGS } from "../lib/flows/datasets.ts";
 import { derivedFlow, sourceFlow, type Flow } from "../lib/flows/flow.ts";
-import { flowGraph, selectFlows, topologicalOrder } from "../lib/run/graph.ts";
+import { chainLengths, flowGraph, selectFlows, topologicalOrder } from "../lib/run/graph.ts";
 import { table } from "../lib/table/table.ts";
 import { ALL_FLOWS } from "../scripts/flows.ts";
 
@@ -52,4 +52,17 @@ test("an upstream read as it is (build_frequent) is allowed and not part of the 
 
 test("the list of datasets (lib/flows/datasets.ts) is the flows' slugs, in the same order", () => {
   assert.deepEqual(ALL_FLOWS.map((f) => f.slug), [...DATASET_SLUGS]);
+});
+
+test("each flow's chain of work: its last duration and the longest chain below it; a flow never run counts as the median, and with no history chains are counted in flows", () => {
+  const graph = flowGraph([source("a"), source("b"), derived("c", ["a"]), derived("d", ["c"]), derived("e", ["a", "b"])]);
+  const all = new Set(graph.flows.keys());
+  const byDuration = chainLengths(graph, all, new Map([["a", 100], ["b", 7000], ["c", 50], ["d", 10], ["e", 500]]));
+  assert.deepEqual(Object.fromEntries(byDuration), { a: 600, b: 7500, c: 60, d: 10, e: 500 });
+  // b never ran: it counts as the median of the others (50, 10, 100, 500: the third smallest, 100).
+  const partly = chainLengths(graph, all, new Map([["a", 100], ["c", 50], ["d", 10], ["e", 500]]));
+  assert.equal(partly.get("b"), 600);
+  assert.deepEqual(Object.fromEntries(chainLengths(graph, all, new Map())), { a: 3, b: 2, c: 2, d: 1, e: 1 });
+  // Only the selected flows count: without d, c's chain is c alone.
+  assert.equal(chainLengths(graph, new Set(["a", "c"]), new Map([["a", 100], ["c", 50], ["d", 10]])).get("a"), 150);
 });

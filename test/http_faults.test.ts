@@ -83,6 +83,24 @@ test("a Retry-After within the cap is honoured (seconds, or an HTTP date), then 
   assert.equal(p.requests.length, 3);
 });
 
+test("with a turn (a build of many flows in one process), an answer read whole is parsed only once the flow's turn comes", async (t) => {
+  const p = await proxy(t, { answer: '{"data":{"ok":true}}' });
+  let turnAsked!: () => void;
+  const asked = new Promise<void>((resolve) => { turnAsked = resolve; });
+  let giveTurn!: () => void;
+  const turn = () => {
+    turnAsked();
+    return new Promise<void>((resolve) => { giveTurn = resolve; });
+  };
+  let settled = false;
+  const answer = postJson(p.url("/"), {}, { ...BOUNDS, what: "test source", turn }).finally(() => { settled = true; });
+  await asked;
+  await new Promise(setImmediate);
+  assert.equal(settled, false, "waits for its turn");
+  giveTurn();
+  assert.deepEqual(await answer, { data: { ok: true } });
+});
+
 test("HTTP 402 (a key out of credits) is permanent, with a line that says what to do", async (t) => {
   const p = await proxy(t, { fault: always({ kind: "status", status: 402, body: '{"error":"payment required"}' }) });
   const { error } = await post(p.url("/api/0123456789abcdef0123456789abcdef/subgraphs/id/Qm1"));

@@ -7,6 +7,7 @@ import { encodeIPC } from "@uwdata/flechette/src/encode/encode-ipc.js";
 import { columnar, ColumnarTable, DictText, isEncodedText, NULL_BOOL, Utf8Vector, type Column, type ColumnType, type Table, type Vector } from "../table/table.ts";
 import { ARROW_CODEC, COMPRESSIONS, compressionUnavailable, DEFAULT_COMPRESSION, type Compression } from "./compression.ts";
 import { envelope, envelopeChunks, envelopeLength, type FeatherPieces } from "./envelope.ts";
+import type { Turn } from "../core/turns.ts";
 
 /** Encode a table as artifact bytes (the envelope). */
 export function encodeArtifact(input: Table, compression: Compression = DEFAULT_COMPRESSION): Buffer {
@@ -42,16 +43,17 @@ export const YIELD_MS = 10;
 /**
  * {@link encodeArtifactBody}, letting the event loop run between columns every {@link YIELD_MS}: in
  * a build, the answers the other flows are waiting for are read while a large table is encoded
- * (raw_verra_data's requests no longer wait behind a second of another flow's encoding).
+ * (raw_verra_data's requests no longer wait behind a second of another flow's encoding). With
+ * `turn`, each pause lasts until the flow's turn (lib/core/turns.ts).
  */
-export async function encodeArtifactBodyYielding(input: Table, compression: Compression = DEFAULT_COMPRESSION, options: { handOn?: boolean } = {}): Promise<EncodedTable> {
+export async function encodeArtifactBodyYielding(input: Table, compression: Compression = DEFAULT_COMPRESSION, options: { handOn?: boolean; turn?: Turn } = {}): Promise<EncodedTable> {
   const steps = featherPieces(input, compression, options.handOn ?? true);
   let since = performance.now();
   for (;;) {
     const step = steps.next();
     if (step.done) return encodedTable(step.value);
     if (performance.now() - since >= YIELD_MS) {
-      await new Promise(setImmediate);
+      await (options.turn ? options.turn() : new Promise(setImmediate));
       since = performance.now();
     }
   }

@@ -1,5 +1,5 @@
 // Running many flows as one build: each flow started as soon as its upstream flows of this build
-// have finished, at most `concurrency` at once, longest dependency chains first; all in this
+// have finished, at most `concurrency` at once, longest chains of work first; all in this
 // process, or each in its own (a crash or a leak in one cannot take the others down). A failed flow
 // does not stop the others; a flow whose upstream failed still runs, on that upstream's previous
 // `-latest`, and says so. SIGINT/SIGTERM/SIGHUP stop the build: flow processes are stopped as
@@ -17,13 +17,14 @@ import { upstreamOf, type Flow } from "../flows/flow.ts";
 import { runFlow } from "./runner.ts";
 import { formatDuration, renderTable } from "../table/format.ts";
 import { alertRunEnd } from "../alerts/send.ts";
-import { flowGraph, selectFlows, topologicalOrder } from "./graph.ts";
+import { chainLengths, flowGraph, selectFlows, topologicalOrder } from "./graph.ts";
 import { RunHistory, type Trigger } from "../history/history.ts";
 import { openLake } from "../lake/lake.ts";
 import { endOpenRuns, whileOpen } from "../process/last_resort.ts";
 import type { Logger } from "../core/log.ts";
 import { redact } from "../core/redact.ts";
 import { collectGarbageBeyond } from "../core/memory.ts";
+import { Turns } from "../core/turns.ts";
 import { bufferBytes, type Table } from "../table/table.ts";
 import { selectColumns } from "../table/operations.ts";
 
@@ -78,6 +79,15 @@ export interface BuildResult {
   stoppedBy?: NodeJS.Signals;
 }
 
+/** How long each flow's last successful run took, in ms. */
+function lastDurations(history: RunHistory): Map<string, number> {
+  const durations = new Map<string, number>();
+  for (const [flow, run] of history.latestRuns({ wrote: true })) {
+    if (run.endedAt) durations.set(flow, Math.max(1, Date.parse(run.endedAt) - Date.parse(run.startedAt)));
+  }
+  return durations;
+}
+
 /** The signals that stop a build: each flow process is stopped and waited for, the runs recorded. */
 const STOP_SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
@@ -93,13 +103,10 @@ export async function runBuild(options: BuildOptions): Promise<BuildResult> {
   // Whatever ends this process early (a crash, a signal in one process), the build's run is recorded.
   const recorded = whileOpen(fail);
 
-  // Longest chain of selected downstream flows: starting those first shortens the whole build.
-  const height = new Map<string, number>();
-  const heightOf = (slug: string): number => {
-    if (!height.has(slug)) height.set(slug, 1 + Math.max(0, ...graph.downstream.get(slug)!.filter((d) => selected.has(d)).map(heightOf)));
-    return height.get(slug)!;
-  };
-  const pending = [...order].sort((a, b) => heightOf(b) - heightOf(a));
+  // The longest chain of work ahead of each flow (itself and its selected downstream flows, as long
+  // as they last took): starting those first, and giving them the first turns, shortens the build.
+  const chain = chainLengths(graph, selected, lastDurations(history));
+  const pending = [...order].sort((a, b) => chain.get(b)! - chain.get(a)!);
   const outcomes = new Map<string, FlowOutcome>();
   const running = new Set<string>();
   const started = Date.now();
@@ -131,6 +138,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildResult> {
     // In one process, a table a flow wrote is handed to the flows of this build that read it (no
     // decoding it again), and let go once the last of them has run.
     const written = new Map<string, Table>();
+    const turns = new Turns();
     /** The buffers of the tables the build holds for later flows: in use, whatever a collection finds. */
     const heldBytes = () => [...written.values()].reduce((bytes, t) => bytes + bufferBytes(t), 0);
     const readersLeft = new Map([...selected].map((slug) => [slug, graph.downstream.get(slug)!.filter((d) => selected.has(d)).length]));
@@ -151,12 +159,18 @@ export async function runBuild(options: BuildOptions): Promise<BuildResult> {
       const flow = graph.flows.get(slug)!;
       // A table a later flow of this build reads is handed on (a dry run writes none to hand on).
       const handOn = readersLeft.get(slug)! > 0 && !options.config.dryRun;
-      // Derived flows run one at a time: what the ones before left is garbage now, unless held.
-      if (flow.kind === "derived") collectGarbageBeyond(heldBytes());
+      const turn = turns.for(chain.get(slug)!);
+      // Derived flows run one at a time: what the ones before left is garbage now, unless held. The
+      // collection takes tens of ms of the one thread: on the flow's turn, as its other steps.
+      if (flow.kind === "derived") {
+        await turn();
+        collectGarbageBeyond(heldBytes());
+      }
       const r = await runFlow(flow, {
         config: options.config, lake, history, log: options.log, trigger: "build_all", parentId: runId, staleUpstreams: stale,
         upstream: (up) => written.get(up),
         handOn,
+        turn,
         // A source flow's answers (parsed text, the pages or windows its columns were made from) are
         // garbage once its table is made: collected before a large table is encoded beside them.
         beforeEncoding: flow.kind === "source" ? (table) => {

@@ -87,3 +87,25 @@ export function topologicalOrder(graph: FlowGraph, selected: Set<string>): strin
   for (const slug of graph.flows.keys()) if (selected.has(slug)) place(slug);
   return order;
 }
+
+/**
+ * Each selected flow's longest chain of work: its own duration plus the longest chain among its
+ * selected downstream flows. A duration is how long the flow's last successful run took; a flow
+ * that has none counts as the median of those that have (as 1 when none has: chains by length).
+ */
+export function chainLengths(graph: FlowGraph, selected: Set<string>, durations: Map<string, number>): Map<string, number> {
+  const known = [...selected].map((slug) => durations.get(slug)).filter((ms): ms is number => ms !== undefined).sort((a, b) => a - b);
+  const fallback = known.length ? known[Math.floor(known.length / 2)]! : 1;
+  const chain = new Map<string, number>();
+  const lengthOf = (slug: string): number => {
+    let length = chain.get(slug);
+    if (length === undefined) {
+      const below = graph.downstream.get(slug)!.filter((d) => selected.has(d)).map(lengthOf);
+      length = (durations.get(slug) ?? fallback) + Math.max(0, ...below);
+      chain.set(slug, length);
+    }
+    return length;
+  };
+  for (const slug of selected) lengthOf(slug);
+  return chain;
+}

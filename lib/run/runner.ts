@@ -7,6 +7,7 @@ import type { Config } from "../config/config.ts";
 import { ArtifactError, errorMessage, UserError, ValidationError } from "../core/errors.ts";
 import type { RunHistory, Trigger } from "../history/history.ts";
 import type { Logger } from "../core/log.ts";
+import type { Turn } from "../core/turns.ts";
 import { missingConsumerColumns, type DerivedFlow, type Flow, type FlowContext } from "../flows/flow.ts";
 import { historizedKey, latestKey, StorageError, type Lake } from "../lake/lake.ts";
 import { whileOpen } from "../process/last_resort.ts";
@@ -33,6 +34,8 @@ export interface RunOptions {
   handOn?: boolean;
   /** Called with the table made, before it is encoded (build_all, in one process: a collection of what the fetch left). */
   beforeEncoding?: (table: Table) => void;
+  /** The turns of this flow on the one thread it shares with the other flows of a build (lib/core/turns.ts). */
+  turn?: Turn;
   /** Upstreams that failed in the same build (build_all): this run reads their previous `-latest`, and says so. */
   staleUpstreams?: string[];
   /** Injected for tests: retry sleeps and jitter. */
@@ -77,6 +80,7 @@ export async function runFlow(flow: Flow, options: RunOptions): Promise<FlowResu
       config,
       log,
       now: clock(),
+      turn: options.turn,
       note: (text) => history.addNote(runId, text),
       retry: (what, request) =>
         withRetries(what, request, {
@@ -145,9 +149,15 @@ async function produce(
   flow: Flow, ctx: FlowContext, upstream: () => Promise<Record<string, Table>>,
   options: { compression: Compression; handOn: boolean; beforeEncoding?: (table: Table) => void },
 ): Promise<EncodedTable> {
-  const table = flow.kind === "source" ? await flow.fetch(ctx) : await flow.build(await upstream(), ctx);
+  let table: Table;
+  if (flow.kind === "source") table = await flow.fetch(ctx);
+  else {
+    const inputs = await upstream();
+    if (ctx.turn) await ctx.turn();
+    table = await flow.build(inputs, ctx);
+  }
   options.beforeEncoding?.(table);
-  return encodeArtifactBodyYielding(table, options.compression, { handOn: options.handOn });
+  return encodeArtifactBodyYielding(table, options.compression, { handOn: options.handOn, turn: ctx.turn });
 }
 
 /**

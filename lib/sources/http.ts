@@ -9,6 +9,7 @@ import type { Dispatcher } from "undici";
 import type { Config } from "../config/config.ts";
 import { errorMessage, SourceError } from "../core/errors.ts";
 import { redact } from "../core/redact.ts";
+import type { Turn } from "../core/turns.ts";
 import { undici } from "../core/undici.ts";
 
 /** The limits of one request, from the configuration (see httpBounds). */
@@ -43,6 +44,8 @@ export interface PostOptions extends HttpBounds {
   query?: Record<string, string>;
   /** Aborted when the request is no longer wanted (another request of the run failed): a permanent failure. */
   signal?: AbortSignal;
+  /** In a build of many flows in one process: the answer is decoded and parsed on the flow's turn (lib/core/turns.ts). */
+  turn?: Turn;
 }
 
 /** How much of an error answer is read, for its message. */
@@ -93,7 +96,7 @@ export async function postJson(url: string, body: unknown, options: PostOptions)
 }
 
 /** The JSON of a 2xx answer, read once and within the cap; any other answer as a SourceError. */
-async function readAnswer(response: Dispatcher.ResponseData, target: URL, where: string, bounds: HttpBounds): Promise<unknown> {
+async function readAnswer(response: Dispatcher.ResponseData, target: URL, where: string, bounds: PostOptions): Promise<unknown> {
   const { statusCode: status, headers, body } = response;
   // Stopping a body early (body.destroy()) makes undici emit an abort error: expected here, never a crash.
   // Errors while reading still reach the loops below, which read the body as an async iterator.
@@ -111,7 +114,7 @@ async function readAnswer(response: Dispatcher.ResponseData, target: URL, where:
     body.destroy();
     throw tooLargeError(where, bounds.maxBytes, `its Content-Length says ${megabytes(declared)} MB`);
   }
-  const { text, size } = await readText(body, bounds.maxBytes, Number.isSafeInteger(declared) ? declared : undefined, where);
+  const { text, size } = await readText(body, bounds.maxBytes, Number.isSafeInteger(declared) ? declared : undefined, where, bounds.turn);
   try {
     return JSON.parse(text);
   } catch {
@@ -120,8 +123,9 @@ async function readAnswer(response: Dispatcher.ResponseData, target: URL, where:
 }
 
 /** The body as JSON text (see asciiJson) and its size in bytes. Its bytes are not referenced once decoded, so that JSON.parse does not run beside them. */
-async function readText(body: Dispatcher.ResponseData["body"], maxBytes: number, declared: number | undefined, where: string): Promise<{ text: string; size: number }> {
+async function readText(body: Dispatcher.ResponseData["body"], maxBytes: number, declared: number | undefined, where: string, turn?: Turn): Promise<{ text: string; size: number }> {
   const bytes = await readCapped(body, maxBytes, declared, where);
+  if (turn) await turn();
   try {
     return { text: asciiJson(bytes), size: bytes.length };
   } catch (error) {

@@ -299,7 +299,7 @@ const TRANSIENT_ERROR = /indexer|unavailable|behind|timeout|timed out|too many|r
 export async function ask(ctx: SourceContext, source: SubgraphSource, query: string, what: string, signal?: AbortSignal): Promise<Entity> {
   const where = `${source} subgraph, ${what}`;
   return ctx.retry(where, async () => {
-    const answer = (await postJson(ctx.config.urls[source], { query }, { ...httpBounds(ctx.config), what: where, signal })) as {
+    const answer = (await postJson(ctx.config.urls[source], { query }, { ...httpBounds(ctx.config), what: where, signal, turn: ctx.turn })) as {
       data?: Entity | null;
       errors?: Array<{ message?: string }>;
     };

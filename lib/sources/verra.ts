@@ -141,7 +141,7 @@ export async function fetchVerra(ctx: SourceContext): Promise<ColumnarTable> {
       if (w.start !== undefined) body.issuanceStartInclusive = dayText(w.start);
       if (w.end !== undefined) body.issuanceEndInclusive = dayText(w.end);
       const query = { $maxResults: "20000", $count: "true", $skip: "0", format: "csv" }; // as the original sent them (Q24)
-      return checkAnswer(await postJson(config.urls.verraSearch, body, { ...httpBounds(config), what, query, signal: stop.signal }), what);
+      return checkAnswer(await postJson(config.urls.verraSearch, body, { ...httpBounds(config), what, query, signal: stop.signal, turn: ctx.turn }), what);
     });
     if (answer.value.length > answer.totalCount) {
       throw new SourceError(`${what}: ${answer.value.length} rows, more than its totalCount ${answer.totalCount}`, false);
