@@ -16,9 +16,20 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 /** tsx's loader: a script runs as `node --import <loader> <script>`, one process (the tsx CLI would add a second). */
 const TSX_LOADER = import.meta.resolve("tsx");
 
-/** A fresh temporary folder, removed when the test ends. */
+/**
+ * Every temporary folder of this test process, removed once more as it exits. A test's hooks run in
+ * the order they were added, so the removal of a folder made before a process was started comes
+ * before that process is stopped: if it then opened a run history there, it made the folder again.
+ */
+const madeFolders = new Set<string>();
+process.on("exit", () => {
+  for (const dir of madeFolders) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temporary folder, removed when the test ends (and again when the test process exits). */
 export function tempDir(t: { after(fn: () => void): void }, prefix = "dp-test-"): string {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  madeFolders.add(dir);
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }

@@ -288,3 +288,27 @@ describe("processes end with their parent", { concurrency: true, timeout: 90_000
     assert.deepEqual(history.list({ parentId: run!.id }).map((r) => [r.status, r.error]), [["failed", "stopped by SIGTERM"], ["failed", "stopped by SIGTERM"]]);
   });
 });
+
+test("a test's temporary folder made again after its test ended (a process stopped in a later hook opened a run history there) is gone when the test process exits", async (t) => {
+  const scratch = tempDir(t);
+  const script = path.join(scratch, "late.mts"); // ESM, as the project's files are
+  // A test whose folder is removed by its hook, then made again, as a late process would.
+  writeFileSync(script, `
+    import { mkdirSync, writeFileSync } from "node:fs";
+    import { tempDir } from ${JSON.stringify(path.join(ROOT, "test", "helpers.ts"))};
+    const hooks: Array<() => void> = [];
+    const dir = tempDir({ after: (fn) => hooks.push(fn) });
+    for (const hook of hooks) hook();
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(dir + "/runs.sqlite", "");
+    console.log(dir);
+  `);
+  const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), script], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  child.stdout.on("data", (c: Buffer) => { out += c.toString(); });
+  const [code] = await once(child, "exit");
+  assert.equal(code, 0);
+  const dir = out.trim();
+  assert.match(dir, /dp-test-/);
+  assert.deepEqual(readdirSync(path.dirname(dir)).filter((name) => name === path.basename(dir)), [], `${dir} is gone`);
+});
