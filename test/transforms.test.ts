@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { table } from "../lib/table/table.ts";
+import { ColumnarTable, table } from "../lib/table/table.ts";
 import { renameColumns } from "../lib/table/operations.ts";
-import { autoRename, parseUtc, snakeName } from "../lib/table/transforms.ts";
+import { autoRename, mergeWithVerra, parseUtc, snakeName } from "../lib/table/transforms.ts";
 
 test("snakeName: spaces to _, then lower case, nothing else", () => {
   assert.equal(snakeName("Retirement/Cancellation Date"), "retirement/cancellation_date");
@@ -82,4 +82,26 @@ test("parseUtc refuses impossible months, times and dates that carry an offset",
   assert.equal(iso("2021-00-10"), null, "month 0");
   assert.equal(iso("2021-03-04T05:61:00"), null, "minute 61");
   assert.equal(iso("2021-03-04T05:06:75"), null, "second 75");
+});
+
+test("merging with Verra reads Verra's ids once per vector: the flows of a build that merge with the same verra_data_v2 find its first row per id made", () => {
+  let idReads = 0;
+  const ids = new Proxy(["101", "202", "101", null], {
+    get: (target, key, receiver) => {
+      if (typeof key === "string" && /^\d+$/.test(key)) idReads++;
+      return Reflect.get(target, key, receiver);
+    },
+  });
+  const verraColumns = [{ name: "id", type: "string" as const }, { name: "name", type: "string" as const }];
+  const verra = new ColumnarTable(verraColumns, [ids, ["first", "second", "later", "none"]], 4);
+  const batches = table({ project_id: "string", quantity: "int" }, [{ project_id: "VCS-101", quantity: 5 }, { project_id: "VCS-202", quantity: 7 }, { project_id: "VCS-9", quantity: 1 }]);
+  const names = (t: ReturnType<typeof mergeWithVerra>) => t.rows.map((r) => [r.project_id_key, r.name, r.id]);
+  const expected = [["101", "first", "101"], ["202", "second", "202"], ["9", null, null]];
+  assert.deepEqual(names(mergeWithVerra(batches, verra)), expected);
+  const afterFirst = idReads;
+  assert.deepEqual(names(mergeWithVerra(batches, verra)), expected, "the same rows");
+  // The second merge reads only the matched rows' ids (the id column it adds), not every id again.
+  assert.equal(idReads - afterFirst, 2);
+  // The same vector seen at another length is indexed again: "202" is not among the first row.
+  assert.deepEqual(names(mergeWithVerra(batches, new ColumnarTable(verraColumns, [ids, ["first", "second", "later", "none"]], 1))), [["101", "first", "101"], ["202", null, null], ["9", null, null]]);
 });
