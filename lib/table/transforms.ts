@@ -224,21 +224,22 @@ export function mergeWithVerra(input: Table, verra: Table, extra: { merge?: stri
 }
 
 /**
- * Each id's first row among the first `length` of a vector of ids. Kept per vector: the four flows
- * that merge with verra_data_v2 in one build are handed the same vectors, so its ids (200,000 at the
- * bench scale) are read once, not once per flow. A vector is never changed once made.
+ * Each id's first row among the first `length` of a vector of ids, read as `column`'s type. Kept per
+ * vector: the four flows that merge with verra_data_v2 in one build are handed the same vectors, so
+ * its ids (200,000 at the bench scale) are read once, not once per flow. A vector is never changed
+ * once made.
  */
-const firstRows = new WeakMap<Vector, { length: number; byId: Map<string, number> }>();
+const firstRows = new WeakMap<Vector, { length: number; type: Column["type"]; byId: Map<string, number> }>();
 function firstRowById(ids: Vector, column: Column, length: number): Map<string, number> {
   const known = firstRows.get(ids);
-  if (known?.length === length) return known.byId;
+  if (known?.length === length && known.type === column.type) return known.byId;
   const byId = new Map<string, number>();
   const read = reader(ids, column);
   for (let i = 0; i < length; i++) {
     const id = read(i);
     if (id !== null && !byId.has(String(id))) byId.set(String(id), i);
   }
-  firstRows.set(ids, { length, byId });
+  firstRows.set(ids, { length, type: column.type, byId });
   return byId;
 }
 
