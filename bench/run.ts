@@ -182,7 +182,8 @@ async function buildAll(): Promise<void> {
   const { RunHistory } = await import("../lib/history/history.ts");
   const { DEFAULT_CONCURRENCY, DEFAULT_ISOLATED_CONCURRENCY } = await import("../lib/run/build.ts");
   const latencyMs = Number(flags.latency);
-  const repeat = Math.max(1, Number(flags.repeat));
+  const repeat = Number(flags.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`--repeat: "${flags.repeat}" is not a whole number of at least 1`);
   const sizes = `${latencyMs} ms latency, Verra ${thousands(Number(flags["build-verra-rows"]))}, ${thousands(Number(flags["build-records"]))} retirements, ${process.env.DATA_PIPELINES_ARTIFACT_COMPRESSION ?? "lz4"} artifacts`;
   const sources = await serveAll(latencyMs);
   const graph = flowGraph(ALL_FLOWS);
