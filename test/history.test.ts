@@ -179,12 +179,58 @@ test("the history file is in WAL mode (seen by a second connection)", (t) => {
   history.start({ flow: "x", trigger: "manual" });
   const other = new Database(file);
   try {
-    assert.equal(other.pragma("journal_mode", { simple: true }), "wal");
+    const reader = new Database(file, { readonly: true });
+  assert.equal(reader.pragma("journal_mode", { simple: true }), "wal", "the file is in WAL");
+  reader.close();
     assert.equal((other.prepare("SELECT count(*) AS n FROM runs").get() as { n: number }).n, 1);
   } finally {
     other.close();
   }
 });
+
+test("a run history made by another process at the same moment opens: the switch to WAL SQLite refuses at once is asked again", (t) => {
+  const file = path.join(tempDir(t), "runs.sqlite");
+  // The other process, caught making the file: its first table written, its write lock still held
+  // (the moment before it switches to WAL). SQLite refuses the switch here at once, busy timeout or not.
+  const other = new Database(file);
+  other.exec("CREATE TABLE early (x); BEGIN IMMEDIATE; INSERT INTO early VALUES (1)");
+  const waits: number[] = [];
+  const history = RunHistory.open(file, {
+    pause: (ms) => {
+      waits.push(ms);
+      if (other.inTransaction) other.exec("COMMIT"); // the other process goes on
+    },
+  });
+  t.after(() => {
+    history.close();
+    other.close();
+  });
+  assert.equal(waits.length, 1, "asked once more, after one wait");
+  assert.ok(waits[0]! > 0 && waits[0]! <= 200, `a short wait: ${waits[0]} ms`);
+  const reader = new Database(file, { readonly: true });
+  assert.equal(reader.pragma("journal_mode", { simple: true }), "wal", "the file is in WAL");
+  reader.close();
+  const id = history.start({ flow: "raw_verra_data", trigger: "manual" });
+  assert.equal(history.get(id)?.status, "running");
+
+  // Held past the busy timeout, the line says so (and names the file).
+  const stuckFile = path.join(tempDir(t), "runs.sqlite");
+  const stuck = new Database(stuckFile);
+  t.after(() => stuck.close());
+  stuck.exec("CREATE TABLE early (x); BEGIN IMMEDIATE; INSERT INTO early VALUES (1)");
+  let asked = 0;
+  assert.throws(() => RunHistory.open(stuckFile, { busyTimeoutMs: 50, pause: () => { asked++; waitFor(20); } }), (error: unknown) => {
+    assert.ok(error instanceof UserError, String(error));
+    assert.match(error.message, /^the run history .*runs\.sqlite \(DATA_PIPELINES_DB\) is busy: another process holds a write lock for more than 0\.05 s \(database is locked\)/);
+    return true;
+  });
+  assert.ok(asked >= 1, "asked again before giving up");
+});
+
+/** Block this thread for `ms` (what the run history does between two asks at open). */
+function waitFor(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
 
 test("two processes write 200 runs each at once while this one reads: no 'database is locked'", { timeout: 60_000 }, async (t) => {
   const { history, file } = openHistory(t);

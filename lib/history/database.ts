@@ -54,14 +54,17 @@ const ADDED_COLUMNS: Record<string, string> = {
   deleted_keys: "TEXT NOT NULL DEFAULT '[]'",
 };
 
+/** Wait without returning to the event loop (opening the database is synchronous). */
+const pauseThread = (ms: number) => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
 /** Open (or make) the database: WAL, so that the daemon and scripts started by hand write at the same time. */
-export function openDatabase(file: string, busyTimeoutMs: number): Database.Database {
+export function openDatabase(file: string, busyTimeoutMs: number, pause: (ms: number) => void = pauseThread): Database.Database {
   let db: Database.Database | undefined;
   try {
     makeFolder(path.dirname(file));
     refuseOtherFile(file);
     db = new Database(file, { timeout: busyTimeoutMs });
-    db.pragma("journal_mode = WAL");
+    useWal(db, busyTimeoutMs, pause);
     db.pragma("synchronous = NORMAL");
     db.pragma("foreign_keys = ON");
     db.exec(SCHEMA);
@@ -73,6 +76,26 @@ export function openDatabase(file: string, busyTimeoutMs: number): Database.Data
   } catch (error) {
     db?.close();
     throw runHistoryError(file, error, busyTimeoutMs);
+  }
+}
+
+/**
+ * Switch to WAL. Two processes making the file at the same moment (two flows started together on a
+ * new machine) both ask: the one that comes second holds a read lock the switch of the first must
+ * see go, and SQLite refuses it at once with SQLITE_BUSY, without waiting the busy timeout. It asks
+ * again, for as long as that timeout, by then seeing WAL already on.
+ */
+function useWal(db: Database.Database, busyTimeoutMs: number, pause: (ms: number) => void): void {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (let wait = 5; ; wait = Math.min(2 * wait, 200)) {
+    try {
+      db.pragma("journal_mode = WAL");
+      return;
+    } catch (error) {
+      const busy = error instanceof Database.SqliteError && error.code.startsWith("SQLITE_BUSY");
+      if (!busy || Date.now() >= deadline) throw error;
+      pause(Math.min(wait, Math.max(1, deadline - Date.now())));
+    }
   }
 }
 

@@ -56,9 +56,9 @@ export class RunHistory {
    * Open (or make) the run history. A file that cannot be opened, is not an SQLite database, is
    * damaged or stays locked is a {@link UserError} naming the file and DATA_PIPELINES_DB.
    */
-  static open(file: string, options: { /** Tests shorten it. */ busyTimeoutMs?: number } = {}): RunHistory {
+  static open(file: string, options: { /** Tests shorten it. */ busyTimeoutMs?: number; /** Injected for tests: the wait before asking again at open. */ pause?: (ms: number) => void } = {}): RunHistory {
     const busyTimeoutMs = options.busyTimeoutMs ?? BUSY_TIMEOUT_MS;
-    return new RunHistory(openDatabase(file, busyTimeoutMs), file, busyTimeoutMs);
+    return new RunHistory(openDatabase(file, busyTimeoutMs, options.pause), file, busyTimeoutMs);
   }
 
   /** Run a statement; SQLite's failure (busy, damaged, disk full) becomes one line naming the file. */
