@@ -7,6 +7,7 @@ import { test } from "node:test";
 import { pathToFileURL } from "node:url";
 import Database from "better-sqlite3";
 import { UserError } from "../lib/core/errors.ts";
+import { pauseThread } from "../lib/history/database.ts";
 import { BUSY_TIMEOUT_MS, RunHistory, runHistoryError, type RunRecord } from "../lib/history/history.ts";
 import { SchedulerLock } from "../lib/history/lock.ts";
 import { registerSecret } from "../lib/core/redact.ts";
@@ -219,18 +220,13 @@ test("a run history made by another process at the same moment opens: the switch
   t.after(() => stuck.close());
   stuck.exec("CREATE TABLE early (x); BEGIN IMMEDIATE; INSERT INTO early VALUES (1)");
   let asked = 0;
-  assert.throws(() => RunHistory.open(stuckFile, { busyTimeoutMs: 50, pause: () => { asked++; waitFor(20); } }), (error: unknown) => {
+  assert.throws(() => RunHistory.open(stuckFile, { busyTimeoutMs: 50, pause: (ms) => { asked++; pauseThread(ms); } }), (error: unknown) => {
     assert.ok(error instanceof UserError, String(error));
     assert.match(error.message, /^the run history .*runs\.sqlite \(DATA_PIPELINES_DB\) is busy: another process holds a write lock for more than 0\.05 s \(database is locked\)/);
     return true;
   });
   assert.ok(asked >= 1, "asked again before giving up");
 });
-
-/** Block this thread for `ms` (what the run history does between two asks at open). */
-function waitFor(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
 
 test("two processes write 200 runs each at once while this one reads: no 'database is locked'", { timeout: 60_000 }, async (t) => {
   const { history, file } = openHistory(t);

@@ -55,7 +55,7 @@ const ADDED_COLUMNS: Record<string, string> = {
 };
 
 /** Wait without returning to the event loop (opening the database is synchronous). */
-const pauseThread = (ms: number) => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+export const pauseThread = (ms: number) => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /** Open (or make) the database: WAL, so that the daemon and scripts started by hand write at the same time. */
 export function openDatabase(file: string, busyTimeoutMs: number, pause: (ms: number) => void = pauseThread): Database.Database {
