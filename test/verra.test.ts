@@ -6,7 +6,7 @@ import { runFlow } from "../lib/run/runner.ts";
 import { RunHistory } from "../lib/history/history.ts";
 import { LocalLake } from "../lib/lake/lake.ts";
 import { ColumnarTable, DictText, table, Utf8Vector } from "../lib/table/table.ts";
-import { dayText, monthWindows, splitWindow, type Window } from "../lib/sources/verra.ts";
+import { dayText, monthWindows, splitWindow, verraTable, type Window } from "../lib/sources/verra.ts";
 import rawVerraData from "../scripts/raw_verra_data.ts";
 import { generateVerraRecords, startFakeVerra, type FakeVerra, type VerraFault, type VerraRecord } from "./fakes/verra.ts";
 import { memoryLogger, tempDir, testConfig } from "./helpers.ts";
@@ -111,6 +111,29 @@ test("renames the known keys, keeps unknown keys in place, and types the columns
     "Retirement Details": records[0]!.retirementDetails, "Input Type": records[0]!.inputTypes,
     "Holding ID": records[0]!.holdingIdentifier, externalSerialNumber: records[0]!.externalSerialNumber, newField: 1,
   });
+});
+
+test("records with other keys, in another order or fewer, each keep their own values", () => {
+  const [a, b] = generateVerraRecords(2, 1) as [VerraRecord, VerraRecord];
+  const { issuanceDate, country, ...rest } = b;
+  const records: VerraRecord[] = [
+    { ...a, extra: 1 },
+    { ...a, extra: 2, country: "Peru" },
+    { later: "x", ...rest, country, issuanceDate }, // another order, an unknown key first, no "extra"
+    { later: "y", ...rest }, // fewer keys than the record before
+    { ...a, extra: 3 }, // the first shape again
+    {},
+  ];
+  const rows = verraTable(records).rows;
+  assert.deepEqual(rows.map((r) => [r.extra, r.later, r.Country, r["Issuance Date"]]), [
+    [1, null, a.country, a.issuanceDate],
+    [2, null, "Peru", a.issuanceDate],
+    [null, "x", country, issuanceDate],
+    [null, "y", null, null],
+    [3, null, a.country, a.issuanceDate],
+    [null, null, null, null],
+  ]);
+  assert.deepEqual(Object.keys(rows[0]!).slice(-2), ["extra", "later"], "unknown keys in order of first appearance");
 });
 
 test("a repeated key's column is codes into one dictionary for the whole fetch, each distinct value once; the others stay text", async (t) => {
